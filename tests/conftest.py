@@ -1,0 +1,99 @@
+"""Shared fixtures. Database tests run once per backend: ids `sqlite` and `postgresql`.
+
+PostgreSQL runs when TUI_HELPDESK_TEST_PG_URL is set (CI always sets it). Each backend's schema
+is built once per session by running the Alembic migrations, so every run tests them; each test
+then starts from empty tables (a copy of the migrated SQLite file, or TRUNCATE on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tui_helpdesk.config import Settings, load_settings
+from tui_helpdesk.db.engine import Database, normalise_url
+from tui_helpdesk.db.models import Base
+
+PG_ENV = "TUI_HELPDESK_TEST_PG_URL"
+
+
+def backends() -> list[str]:
+    return ["sqlite", "postgresql"] if os.environ.get(PG_ENV) else ["sqlite"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backends(), scope="session")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    base = normalise_url(os.environ[PG_ENV])
+    schema = f"hd_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = Database(base)
+    with admin.engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    url = f"{base}{sep}options=-csearch_path%3D{schema}"
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    yield url
+    with admin.engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _truncate_all(db: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of the parametrized backend."""
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "helpdesk.sqlite3"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_url")
+    db = Database(url)
+    _truncate_all(db)
+    db.dispose()
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """Settings for a test: its own database, SMTP on an ephemeral loopback port."""
+    return load_settings(
+        environ={
+            "TUI_HELPDESK_DATABASE_URL": db_url,
+            "TUI_HELPDESK_SMTP_HOST": "127.0.0.1",
+            "TUI_HELPDESK_SMTP_PORT": "0",
+        }
+    )

@@ -1,0 +1,215 @@
+"""Typed settings: defaults < TOML file < environment. The one place that reads them."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from tui_helpdesk.errors import ConfigError
+
+ENV_PREFIX = "TUI_HELPDESK_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+
+
+def default_database_url() -> str:
+    data_dir = Path(platformdirs.user_data_dir("tui-helpdesk", appauthor=False))
+    return f"sqlite:///{data_dir / 'helpdesk.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = field(default_factory=default_database_url)
+    busy_timeout_ms: int = 10_000
+    sqlite_synchronous: str = "FULL"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The ingest server (F70)."""
+
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = "helpdesk.localhost"
+    max_message_size: int = 50 * 1024 * 1024
+    data_timeout_seconds: int = 300
+    batch_max_messages: int = 64
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    platform_domain: str = "in.helpdesk.localhost"
+    subject_token_prefix: str = "HD"
+    autoresponders_enabled: bool = True
+    autoreply_period_hours: int = 24
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    """The platform's default relay for outgoing mail (F17)."""
+
+    relay_host: str = "127.0.0.1"
+    relay_port: int = 25
+    security: str = "none"
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    mailboxes_per_organisation: int = 50
+    mailboxes_per_queue: int = 20
+
+
+@dataclass(frozen=True)
+class TuiSettings:
+    refresh_interval_seconds: float = 0.25
+    page_size: int = 200
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    tui: TuiSettings = field(default_factory=TuiSettings)
+    source: str | None = None
+
+    def replace(self, **sections: Any) -> Settings:
+        """Return a copy with some fields of some sections changed: replace(smtp={"port": 0})."""
+        changed = {
+            name: dataclasses.replace(getattr(self, name), **values)
+            for name, values in sections.items()
+        }
+        return dataclasses.replace(self, **changed)
+
+
+SECTIONS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "source"}
+
+
+def _coerce(value: Any, target: type, where: str) -> Any:
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        }:
+            return value.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"{where}: expected true or false, got {value!r}", field=where)
+    if target is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}", field=where)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: expected a whole number, got {value!r}", field=where
+            ) from None
+    if target is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}", field=where) from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}", field=where)
+    return value
+
+
+def _section_types(section_cls: type) -> dict[str, type]:
+    names = {"str": str, "int": int, "float": float, "bool": bool}
+    return {f.name: names[str(f.type)] for f in dataclasses.fields(section_cls)}
+
+
+def _apply(values: dict[str, dict[str, Any]], source: str) -> dict[str, dict[str, Any]]:
+    checked: dict[str, dict[str, Any]] = {}
+    for section, entries in values.items():
+        if section not in SECTIONS:
+            known = ", ".join(sorted(SECTIONS))
+            raise ConfigError(
+                f"{source}: unknown section [{section}] (known: {known})", field=section
+            )
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table", field=section)
+        types = _section_types(SECTIONS[section].default_factory)  # type: ignore[misc]
+        for key, value in entries.items():
+            where = f"{source}: {section}.{key}"
+            if key not in types:
+                raise ConfigError(
+                    f"{where}: unknown setting (known: {', '.join(types)})", field=key
+                )
+            checked.setdefault(section, {})[key] = _coerce(value, types[key], where)
+    return checked
+
+
+def _read_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found", field="config") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", field="config") from None
+    return _apply(data, str(path))
+
+
+def _read_env(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for section, section_field in SECTIONS.items():
+        for key in _section_types(section_field.default_factory):  # type: ignore[misc]
+            name = f"{ENV_PREFIX}{section}_{key}".upper()
+            if name in environ:
+                found.setdefault(section, {})[key] = environ[name]
+    return _apply(found, "environment") if found else {}
+
+
+def _validate(settings: Settings) -> None:
+    where = settings.source or "settings"
+    if not 0 <= settings.smtp.port <= 65535:
+        raise ConfigError(
+            f"{where}: smtp.port must be 0-65535, got {settings.smtp.port}", field="port"
+        )
+    if settings.limits.mailboxes_per_organisation < 1:
+        raise ConfigError(
+            f"{where}: limits.mailboxes_per_organisation must be at least 1", field="limits"
+        )
+    if settings.outbound.security not in {"none", "starttls", "tls"}:
+        raise ConfigError(
+            f"{where}: outbound.security must be none, starttls or tls, got {settings.outbound.security!r}",
+            field="security",
+        )
+    if settings.database.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise ConfigError(
+            f"{where}: database.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA"
+        )
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Resolve settings: defaults, then the config file (argument or $TUI_HELPDESK_CONFIG), then env."""
+    environ = dict(os.environ if environ is None else environ)
+    path = config_path or environ.get(CONFIG_ENV) or None
+    layers: list[dict[str, dict[str, Any]]] = []
+    if path:
+        layers.append(_read_file(Path(path)))
+    layers.append(_read_env(environ))
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for section, values in layer.items():
+            merged.setdefault(section, {}).update(values)
+    settings = Settings(source=str(path) if path else None).replace(**merged)
+    _validate(settings)
+    return settings

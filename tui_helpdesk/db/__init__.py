@@ -1,0 +1,1 @@
+"""Database layer: engine, typed models, Alembic migrations."""

@@ -1,0 +1,369 @@
+"""SQLAlchemy 2 typed models. The schema itself exists only through the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone: store naive UTC, read aware)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Organisation(Timestamped, Base):
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    language: Mapped[str] = mapped_column(String(16), default="en")
+
+
+class EmailDomain(Base):
+    __tablename__ = "email_domains"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class User(Timestamped, Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    last_name: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[str] = mapped_column(String(16), default="agent")  # admin | agent
+    availability: Mapped[str] = mapped_column(String(16), default="available")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    os_user: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class Mailbox(Timestamped, Base):
+    __tablename__ = "mailboxes"
+    __table_args__ = (
+        Index(
+            "uq_mailboxes_active_address",
+            "email_address",
+            unique=True,
+            sqlite_where=text("status = 'active' AND deleted_at IS NULL"),
+            postgresql_where=text("status = 'active' AND deleted_at IS NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    local_part: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[int] = mapped_column(ForeignKey("email_domains.id"))
+    email_address: Mapped[str] = mapped_column(String(320), index=True)
+    alias: Mapped[str] = mapped_column(String(320), unique=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    department: Mapped[str] = mapped_column(String(255), default="")
+    responsible_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | inactive
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Autoresponder(Timestamped, Base):
+    """F19: one per mailbox. windows: [{"start": "2026-12-24T00:00", "end": "..."}] local time."""
+
+    __tablename__ = "autoresponders"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    windows: Mapped[list[Any]] = mapped_column(default=list)
+    delay_seconds: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Queue(Timestamped, Base):
+    __tablename__ = "queues"
+    __table_args__ = (UniqueConstraint("organisation_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    colour: Mapped[str] = mapped_column(String(32), default="")
+    # F32 assignment
+    assignment_rule: Mapped[str] = mapped_column(String(16), default="manual")
+    fallback_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    sticky_days: Mapped[int] = mapped_column(Integer, default=0)
+    last_assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # F33 working hours: schedule {"mon": [["09:00", "17:00"]], ...}; holidays ["2026-12-25", ...]
+    hours_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    holidays: Mapped[list[Any]] = mapped_column(default=list)
+    outside_hours_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    outside_hours_subject: Mapped[str] = mapped_column(String(255), default="")
+    outside_hours_body: Mapped[str] = mapped_column(Text, default="")
+
+    mailbox_links: Mapped[list[QueueMailbox]] = relationship(
+        back_populates="queue", cascade="all, delete-orphan", order_by="QueueMailbox.position"
+    )
+    members: Mapped[list[QueueMember]] = relationship(
+        back_populates="queue", cascade="all, delete-orphan", order_by="QueueMember.user_id"
+    )
+
+
+class QueueMailbox(Base):
+    __tablename__ = "queue_mailboxes"
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"), primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id"), primary_key=True, index=True
+    )
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    queue: Mapped[Queue] = relationship(back_populates="mailbox_links")
+    mailbox: Mapped[Mailbox] = relationship()
+
+
+class QueueMember(Base):
+    __tablename__ = "queue_members"
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default="agent")  # agent | admin
+    weight: Mapped[int] = mapped_column(Integer, default=1)  # percentage strategy
+    # time strategy: [{"days": ["mon", ...], "start": "09:00", "end": "13:00"}] in queue timezone
+    slots: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    queue: Mapped[Queue] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+class RoutingRule(Timestamped, Base):
+    """F34. conditions: [{"field": "sender_domain", "op": "equals", "value": "acme.test"}]."""
+
+    __tablename__ = "routing_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    match: Mapped[str] = mapped_column(String(8), default="all")  # all | any
+    conditions: Mapped[list[Any]] = mapped_column(default=list)
+    action_queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
+    action_priority: Mapped[str | None] = mapped_column(String(16))
+    action_tag: Mapped[str | None] = mapped_column(String(64))
+
+
+class Contact(Timestamped, Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("organisation_id", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    bounce_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Conversation(Timestamped, Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_status_last", "status", "last_message_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"), index=True)
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | closed
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    previous_conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConversationTag(Base):
+    __tablename__ = "conversation_tags"
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ConversationParticipant(Base):
+    """Addresses that took part (From, To, Cc of its messages): who may thread into it (F41)."""
+
+    __tablename__ = "conversation_participants"
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_received", "conversation_id", "received_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")  # inbound | outbound
+    kind: Mapped[str] = mapped_column(String(16), default="mail")  # mail | auto_reply | bounce
+    message_id_header: Mapped[str | None] = mapped_column(String(998), index=True)
+    in_reply_to: Mapped[str] = mapped_column(Text, default="")
+    references: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(Text, default="")
+    to_addresses: Mapped[str] = mapped_column(Text, default="")
+    cc_addresses: Mapped[str] = mapped_column(Text, default="")
+    envelope_from: Mapped[str] = mapped_column(Text, default="")
+    envelope_to: Mapped[str] = mapped_column(Text, default="")
+    date_header: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    text_body: Mapped[str] = mapped_column(Text, default="")
+    html_body: Mapped[str] = deferred(mapped_column(Text, default=""))
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    raw_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    raw_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    defects: Mapped[list[Any]] = mapped_column(default=list)
+    auto_submitted: Mapped[str] = mapped_column(String(64), default="")
+    bounce_recipient: Mapped[str] = mapped_column(String(320), default="")
+    processing_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Blob(Base):
+    """Content-addressed attachment bytes (sha256), stored once however often they arrive."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(Text, default="")
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    disposition: Mapped[str] = mapped_column(String(16), default="attachment")  # or inline
+    content_id: Mapped[str] = mapped_column(String(998), default="")
+
+
+class OutboxJob(Timestamped, Base):
+    """F73: every outgoing mail is a durable job (auto-replies included)."""
+
+    __tablename__ = "outbox_jobs"
+    __table_args__ = (Index("ix_outbox_jobs_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="reply")  # reply | auto_reply | notice
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|sending|sent|failed
+    mail_from: Mapped[str] = mapped_column(String(320), default="")
+    rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AutoReplyLog(Base):
+    """One row per auto-reply sent: the per-sender, per-mailbox, per-period limit (F72)."""
+
+    __tablename__ = "auto_reply_log"
+    __table_args__ = (Index("ix_auto_reply_log_lookup", "mailbox_id", "recipient", "sent_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(16), default="autoresponder")
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditEntry(Base):
+    """F61: who did what, when, with the state before and after."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(String(320), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64), default="")
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class WorkerStatus(Base):
+    """F76 health row: one per running worker, updated by its timers."""
+
+    __tablename__ = "worker_status"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    smtp_address: Mapped[str] = mapped_column(String(255), default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,1 @@
+"""Mail: parsing, the SMTP ingest server, outbound sending, DNS checks. No database, no UI."""

@@ -1,0 +1,179 @@
+"""Frozen dataclasses that leave the services: what the TUI and the CLI see (never ORM objects)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+def to_jsonable(value: Any) -> Any:
+    """Records (nested) → plain JSON types; datetimes as ISO 8601."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class OrganisationRecord:
+    id: int
+    name: str
+    timezone: str
+    language: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DomainRecord:
+    id: int
+    organisation_id: int
+    domain: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    organisation_id: int
+    email: str
+    name: str
+    first_name: str
+    last_name: str
+    role: str
+    availability: str
+    active: bool
+    os_user: str | None
+    created_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class MailboxRecord:
+    id: int
+    organisation_id: int
+    email_address: str
+    alias: str
+    display_name: str
+    local_part: str
+    domain: str
+    timezone: str
+    language: str
+    description: str
+    department: str
+    responsible_user: str | None
+    status: str
+    queues: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    last_inbound_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QueueMailboxRecord:
+    mailbox_id: int
+    email_address: str
+    alias: str
+    status: str
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class QueueMemberRecord:
+    user_id: int
+    email: str
+    name: str
+    role: str
+    availability: str
+
+
+@dataclass(frozen=True)
+class QueueRecord:
+    id: int
+    organisation_id: int
+    name: str
+    description: str
+    colour: str
+    assignment_rule: str
+    default_mailbox: str | None
+    mailboxes: tuple[QueueMailboxRecord, ...]
+    members: tuple[QueueMemberRecord, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    """One row of a conversation list."""
+
+    id: int
+    subject: str
+    status: str
+    priority: str
+    mailbox: str | None
+    queue: str | None
+    contact: str | None
+    contact_name: str
+    assignee: str | None
+    tags: tuple[str, ...]
+    message_count: int
+    previous_conversation_id: int | None
+    created_at: datetime
+    last_message_at: datetime
+
+
+@dataclass(frozen=True)
+class AttachmentRecord:
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    disposition: str
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: int
+    direction: str
+    kind: str
+    message_id: str | None
+    subject: str
+    from_address: str
+    from_name: str
+    to: str
+    cc: str
+    sent_at: datetime | None
+    received_at: datetime
+    text_body: str
+    raw_size: int
+    raw_sha256: str
+    defects: tuple[str, ...]
+    attachments: tuple[AttachmentRecord, ...]
+
+
+@dataclass(frozen=True)
+class ConversationDetail:
+    conversation: ConversationRecord
+    messages: tuple[MessageRecord, ...]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    created_at: datetime
