@@ -187,7 +187,8 @@ def _validate(settings: Settings) -> None:
         )
     if settings.outbound.security not in {"none", "starttls", "tls"}:
         raise ConfigError(
-            f"{where}: outbound.security must be none, starttls or tls, got {settings.outbound.security!r}",
+            f"{where}: outbound.security must be none, starttls or tls, "
+            f"got {settings.outbound.security!r}",
             field="security",
         )
     if settings.database.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
@@ -199,7 +200,7 @@ def _validate(settings: Settings) -> None:
 def load_settings(
     config_path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
 ) -> Settings:
-    """Resolve settings: defaults, then the config file (argument or $TUI_HELPDESK_CONFIG), then env."""
+    """Resolve settings: defaults, then the file (argument or $TUI_HELPDESK_CONFIG), then env."""
     environ = dict(os.environ if environ is None else environ)
     path = config_path or environ.get(CONFIG_ENV) or None
     layers: list[dict[str, dict[str, Any]]] = []
