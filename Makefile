@@ -14,11 +14,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tui-helpdesk init --demo-if-empty
+	$(BIN)/tui-helpdesk init --demo
 	$(BIN)/tui-helpdesk --as $${TUI_HELPDESK_AS:-ada@acme.test}
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -rA -p no:cacheprovider $(PYTEST_ARGS) | tail -n 400; exit $${PIPESTATUS[0]}
+	$(BIN)/python -m pytest -rA -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tui_helpdesk tests bench
