@@ -1,0 +1,91 @@
+"""Cheap detection of committed changes, so an open TUI refreshes within a second (F48).
+
+SQLite: `PRAGMA data_version` on a dedicated connection changes whenever any other connection,
+in this process or another, commits to the file; reading it costs no lock and no table scan.
+PostgreSQL: writers call notify() inside their transaction (NOTIFY is delivered on commit) and
+the watcher LISTENs on its own autocommit connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from tui_helpdesk.db.engine import Database
+
+CHANNEL = "tui_helpdesk_changes"
+
+log = logging.getLogger(__name__)
+
+
+def notify(session: Session) -> None:
+    """Announce a change to listeners; PostgreSQL delivers it when the transaction commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+class ChangeWatcher:
+    """Answers 'was anything committed since the last poll?' without reading any table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._connection: Any = None
+        self._last_version: int | None = None
+        self._open()
+
+    def _open(self) -> None:
+        """Take a connection out of the pool for good: it must not serve anyone else."""
+        pooled = self._db.engine.raw_connection()
+        pooled.detach()
+        self._connection = pooled.driver_connection
+        if self._db.is_sqlite:
+            self._last_version = self._data_version()
+        else:
+            self._connection.autocommit = True
+            self._connection.execute(f"LISTEN {CHANNEL}")
+
+    def _data_version(self) -> int:
+        cursor = self._connection.execute("PRAGMA data_version")
+        try:
+            return int(cursor.fetchone()[0])
+        finally:
+            cursor.close()
+
+    def poll(self) -> bool:
+        """True when something was committed since the previous poll (or since creation)."""
+        try:
+            return self._poll_sqlite() if self._db.is_sqlite else self._poll_postgresql()
+        except Exception as exc:  # a lost connection must not stop the refresh timer
+            log.warning("change watcher lost its connection (%s); reconnecting", exc)
+            self._reopen()
+            return True
+
+    def _poll_sqlite(self) -> bool:
+        version = self._data_version()
+        changed = version != self._last_version
+        self._last_version = version
+        return changed
+
+    def _poll_postgresql(self) -> bool:
+        changed = False
+        for _notice in self._connection.notifies(timeout=0):
+            changed = True
+        return changed
+
+    def _reopen(self) -> None:
+        self.close()
+        try:
+            self._open()
+        except Exception as exc:
+            log.warning("change watcher could not reconnect: %s", exc)
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception as exc:
+                log.debug("closing the change watcher connection failed: %s", exc)
