@@ -22,9 +22,13 @@ log = logging.getLogger(__name__)
 
 
 def notify(session: Session) -> None:
-    """Announce a change to listeners; PostgreSQL delivers it when the transaction commits."""
+    """Announce a change to listeners; PostgreSQL delivers it when the transaction commits.
+
+    The payload is the schema written to, so helpdesks (or test runs) sharing one database in
+    different schemas do not wake each other.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {CHANNEL}"))
+        session.execute(text("SELECT pg_notify(:channel, current_schema())"), {"channel": CHANNEL})
 
 
 class ChangeWatcher:
@@ -34,17 +38,19 @@ class ChangeWatcher:
         self._db = db
         self._connection: Any = None
         self._last_version: int | None = None
+        self._schema: str | None = None
         self._open()
 
     def _open(self) -> None:
         """Take a connection out of the pool for good: it must not serve anyone else."""
         pooled = self._db.engine.raw_connection()
-        pooled.detach()
         self._connection = pooled.driver_connection
+        pooled.detach()
         if self._db.is_sqlite:
             self._last_version = self._data_version()
         else:
             self._connection.autocommit = True
+            self._schema = self._connection.execute("SELECT current_schema()").fetchone()[0]
             self._connection.execute(f"LISTEN {CHANNEL}")
 
     def _data_version(self) -> int:
@@ -71,8 +77,8 @@ class ChangeWatcher:
 
     def _poll_postgresql(self) -> bool:
         changed = False
-        for _notice in self._connection.notifies(timeout=0):
-            changed = True
+        for notice in self._connection.notifies(timeout=0):
+            changed = changed or notice.payload == self._schema
         return changed
 
     def _reopen(self) -> None:
