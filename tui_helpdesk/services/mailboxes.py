@@ -1,0 +1,412 @@
+"""F10-F15: mailboxes, their unguessable alias, the per-organisation limit, the life cycle.
+
+A mailbox is named by its email address (as in the reference mailbox API). Several rows may
+share an address (one active, others inactive or deleted); lookups prefer the active one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tui_helpdesk.config import Settings
+from tui_helpdesk.db.models import EmailDomain, Mailbox, Organisation, Queue, QueueMailbox, User
+from tui_helpdesk.errors import Conflict, Invalid, LimitReached, NotFound
+from tui_helpdesk.records import MailboxRecord, UserRecord, to_jsonable
+from tui_helpdesk.services import audit, domains, organisations, users
+from tui_helpdesk.services.permissions import require_actor, require_admin
+
+ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+DOT_ATOM = re.compile(rf"^{ATEXT}(\.{ATEXT})*$")
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+PLACEHOLDERS = ("first_name", "last_name")
+ALIAS_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+ALIAS_LENGTH = 10  # 50 random bits
+
+
+@dataclass(frozen=True)
+class MailboxChanges:
+    """Fields an update may change; None leaves a field alone. The alias is not among them."""
+
+    display_name: str | None = None
+    local_part: str | None = None
+    domain: str | None = None
+    timezone: str | None = None  # "" → the organisation's
+    language: str | None = None  # "" → the organisation's
+    description: str | None = None
+    department: str | None = None
+    responsible: str | None = None  # a user's email; "" → nobody
+
+
+def validate_display_name(value: str) -> str:
+    """1-255 characters; {{first_name}} / {{last_name}} of the responsible user may be used."""
+    value = organisations.validate_name(value, what="display name", field="display_name")
+    for found in PLACEHOLDER.findall(value):
+        if found not in PLACEHOLDERS:
+            raise Invalid(
+                f"unknown placeholder {{{{{found}}}}} in display name; "
+                "use {{first_name}} or {{last_name}}",
+                field="display_name",
+            )
+    return value
+
+
+def validate_local_part(value: str) -> str:
+    """Lowercase RFC 5321 dot-atom of at most 64 characters."""
+    if not value:
+        raise Invalid("local part is required (the part before the @)", field="local_part")
+    if value != value.lower():
+        raise Invalid(f"local part must be lowercase: {value!r}", field="local_part")
+    if len(value) > 64:
+        raise Invalid(
+            f"local part must be at most 64 characters, got {len(value)}", field="local_part"
+        )
+    if not DOT_ATOM.match(value):
+        raise Invalid(
+            f"local part {value!r} is not a valid dot-atom: use letters, digits and "
+            "!#$%&'*+/=?^_`{|}~- with single dots between them",
+            field="local_part",
+        )
+    return value
+
+
+def _domain(session: Session, org: Organisation, name: str) -> EmailDomain:
+    row = domains.find(session, org.id, name)
+    if row is None:
+        raise Invalid(
+            f"domain {name!r} is not one of the organisation's domains; "
+            f"add it with `tui-helpdesk domain add {name.strip().lower()}`",
+            field="domain",
+        )
+    return row
+
+
+def _responsible(session: Session, org: Organisation, email: str | None) -> int | None:
+    if not email:
+        return None
+    user = users.find(session, email)
+    if user is None or user.organisation_id != org.id:
+        raise NotFound(f"no user with email {email!r} to be responsible", field="responsible")
+    return user.id
+
+
+def _optional(value: str | None, check, field: str) -> str | None:  # type: ignore[no-untyped-def]
+    return check(value, field=field) if value else None
+
+
+def new_alias(session: Session, settings: Settings) -> str:
+    """Random, unguessable, unique; retried on the (astronomically rare) collision."""
+    for _ in range(20):
+        local = "".join(secrets.choice(ALIAS_ALPHABET) for _ in range(ALIAS_LENGTH))
+        alias = f"{local}@{settings.mail.platform_domain}"
+        taken = session.scalar(
+            select(Mailbox.id).where((Mailbox.alias == alias) | (Mailbox.email_address == alias))
+        )
+        if taken is None:
+            return alias
+    raise Conflict("could not generate a unique alias; try again", field="alias")
+
+
+def to_record(session: Session, mailbox: Mailbox) -> MailboxRecord:
+    org = session.get_one(Organisation, mailbox.organisation_id)
+    domain = session.get_one(EmailDomain, mailbox.domain_id)
+    responsible = (
+        session.get_one(User, mailbox.responsible_user_id).email
+        if mailbox.responsible_user_id
+        else None
+    )
+    queue_names = session.scalars(
+        select(Queue.name)
+        .join(QueueMailbox, QueueMailbox.queue_id == Queue.id)
+        .where(QueueMailbox.mailbox_id == mailbox.id)
+        .order_by(Queue.name)
+    ).all()
+    return MailboxRecord(
+        id=mailbox.id,
+        organisation_id=mailbox.organisation_id,
+        email_address=mailbox.email_address,
+        alias=mailbox.alias,
+        display_name=mailbox.display_name,
+        local_part=mailbox.local_part,
+        domain=domain.domain,
+        timezone=mailbox.timezone or org.timezone,
+        language=mailbox.language or org.language,
+        description=mailbox.description,
+        department=mailbox.department,
+        responsible_user=responsible,
+        status="deleted" if mailbox.deleted_at else mailbox.status,
+        queues=tuple(queue_names),
+        created_at=mailbox.created_at,
+        updated_at=mailbox.updated_at,
+        last_inbound_at=mailbox.last_inbound_at,
+    )
+
+
+def _active_with_address(
+    session: Session, address: str, *, other_than: int | None
+) -> Mailbox | None:
+    query = select(Mailbox).where(
+        Mailbox.email_address == address,
+        Mailbox.status == "active",
+        Mailbox.deleted_at.is_(None),
+    )
+    if other_than is not None:
+        query = query.where(Mailbox.id != other_than)
+    return session.scalar(query)
+
+
+def _check_address_free(session: Session, address: str, *, other_than: int | None = None) -> None:
+    if _active_with_address(session, address, other_than=other_than) is not None:
+        raise Conflict(f"an active mailbox with address {address} already exists", field="address")
+
+
+def _check_limit(session: Session, settings: Settings, org: Organisation) -> None:
+    """Every mailbox not deleted counts, active or not (F12)."""
+    limit = settings.limits.mailboxes_per_organisation
+    count = session.scalar(
+        select(func.count(Mailbox.id)).where(
+            Mailbox.organisation_id == org.id, Mailbox.deleted_at.is_(None)
+        )
+    )
+    if (count or 0) >= limit:
+        raise LimitReached(
+            f"the organisation already has {count} mailboxes (limit {limit}); "
+            "delete one before creating another",
+            field="mailbox",
+        )
+
+
+def _lock_organisation(session: Session, org_id: int) -> Organisation:
+    """Serialise mailbox creation per organisation so the limit holds under concurrency."""
+    return session.scalars(
+        select(Organisation).where(Organisation.id == org_id).with_for_update()
+    ).one()
+
+
+def create(
+    session: Session,
+    settings: Settings,
+    actor: UserRecord | None,
+    *,
+    display_name: str,
+    local_part: str,
+    domain: str,
+    timezone: str | None = None,
+    language: str | None = None,
+    description: str = "",
+    department: str = "",
+    responsible: str | None = None,
+    organisation: str | None = None,
+) -> MailboxRecord:
+    actor = require_admin(actor)
+    org = _lock_organisation(session, organisations.resolve(session, actor, organisation).id)
+    display_name = validate_display_name(display_name)
+    local_part = validate_local_part(local_part)
+    domain_row = _domain(session, org, domain)
+    mailbox = Mailbox(
+        organisation_id=org.id,
+        display_name=display_name,
+        local_part=local_part,
+        domain_id=domain_row.id,
+        email_address=f"{local_part}@{domain_row.domain}",
+        timezone=_optional(timezone, organisations.validate_timezone, "timezone"),
+        language=_optional(language, organisations.validate_language, "language"),
+        description=description.strip(),
+        department=department.strip(),
+        responsible_user_id=_responsible(session, org, responsible),
+        status="active",
+    )
+    _check_address_free(session, mailbox.email_address)
+    _check_limit(session, settings, org)
+    mailbox.alias = new_alias(session, settings)
+    session.add(mailbox)
+    session.flush()
+    record = to_record(session, mailbox)
+    _audit(session, actor, "mailbox.create", mailbox, None, record)
+    return record
+
+
+def _audit(
+    session: Session,
+    actor: UserRecord | None,
+    action: str,
+    mailbox: Mailbox,
+    before: MailboxRecord | None,
+    after: MailboxRecord | None,
+) -> None:
+    audit.record(
+        session, actor, action, "mailbox", mailbox.id,
+        organisation_id=mailbox.organisation_id,
+        before=to_jsonable(before) if before else None,
+        after=to_jsonable(after) if after else None,
+    )  # fmt: skip
+
+
+def find(session: Session, organisation_id: int, address: str) -> Mailbox | None:
+    """By address, alias, or a bare local part when it names one mailbox; deleted ones never."""
+    name = address.strip().lower()
+    query = select(Mailbox).where(
+        Mailbox.organisation_id == organisation_id, Mailbox.deleted_at.is_(None)
+    )
+    if "@" in name:
+        query = query.where((Mailbox.email_address == name) | (Mailbox.alias == name))
+    else:
+        query = query.where(Mailbox.local_part == name)
+    rows = session.scalars(query.order_by(Mailbox.id.desc())).all()
+    active = [row for row in rows if row.status == "active"]
+    if "@" not in name and len({row.email_address for row in rows}) > 1:
+        return None
+    return (active or rows or [None])[0]
+
+
+def load(session: Session, actor: UserRecord, address: str) -> Mailbox:
+    mailbox = find(session, actor.organisation_id, address)
+    if mailbox is None:
+        hint = "" if "@" in address else " (give the full address)"
+        raise NotFound(f"no mailbox {address!r}{hint}", field="address")
+    return mailbox
+
+
+def get(session: Session, actor: UserRecord | None, address: str) -> MailboxRecord:
+    actor = require_actor(actor)
+    return to_record(session, load(session, actor, address))
+
+
+def list_mailboxes(
+    session: Session, actor: UserRecord | None, *, status: str | None = None
+) -> list[MailboxRecord]:
+    """Every mailbox not deleted, by address; `status` filters active / inactive."""
+    actor = require_actor(actor)
+    query = select(Mailbox).where(
+        Mailbox.organisation_id == actor.organisation_id, Mailbox.deleted_at.is_(None)
+    )
+    if status:
+        query = query.where(Mailbox.status == status)
+    rows = session.scalars(query.order_by(Mailbox.email_address, Mailbox.id))
+    return [to_record(session, row) for row in rows]
+
+
+def update(
+    session: Session, actor: UserRecord | None, address: str, changes: MailboxChanges
+) -> MailboxRecord:
+    """Any field but the alias, under the same rules as create (F13)."""
+    actor = require_admin(actor)
+    mailbox = load(session, actor, address)
+    org = session.get_one(Organisation, mailbox.organisation_id)
+    before = to_record(session, mailbox)
+    with session.no_autoflush:  # check the new address before the unique index sees it
+        _apply(session, org, mailbox, changes)
+        if mailbox.status == "active":
+            _check_address_free(session, mailbox.email_address, other_than=mailbox.id)
+    session.flush()
+    after = to_record(session, mailbox)
+    if _comparable(after) != _comparable(before):
+        _audit(session, actor, "mailbox.update", mailbox, before, after)
+    return after
+
+
+def _comparable(record: MailboxRecord) -> dict[str, object]:
+    values = to_jsonable(record)
+    values.pop("updated_at")
+    return values
+
+
+def _apply(session: Session, org: Organisation, mailbox: Mailbox, changes: MailboxChanges) -> None:
+    if changes.display_name is not None:
+        mailbox.display_name = validate_display_name(changes.display_name)
+    if changes.local_part is not None:
+        mailbox.local_part = validate_local_part(changes.local_part)
+    if changes.domain is not None:
+        mailbox.domain_id = _domain(session, org, changes.domain).id
+    mailbox.email_address = (
+        f"{mailbox.local_part}@{session.get_one(EmailDomain, mailbox.domain_id).domain}"
+    )
+    if changes.timezone is not None:
+        mailbox.timezone = _optional(changes.timezone, organisations.validate_timezone, "timezone")
+    if changes.language is not None:
+        mailbox.language = _optional(changes.language, organisations.validate_language, "language")
+    if changes.description is not None:
+        mailbox.description = changes.description.strip()
+    if changes.department is not None:
+        mailbox.department = changes.department.strip()
+    if changes.responsible is not None:
+        mailbox.responsible_user_id = _responsible(session, org, changes.responsible)
+
+
+def _linked_queues(session: Session, mailbox: Mailbox, *, default_only: bool) -> list[str]:
+    query = (
+        select(Queue.name)
+        .join(QueueMailbox, QueueMailbox.queue_id == Queue.id)
+        .where(QueueMailbox.mailbox_id == mailbox.id)
+        .order_by(Queue.name)
+    )
+    if default_only:
+        query = query.where(QueueMailbox.is_default.is_(True))
+    return list(session.scalars(query))
+
+
+def activate(session: Session, actor: UserRecord | None, address: str) -> MailboxRecord:
+    actor = require_admin(actor)
+    mailbox = load(session, actor, address)
+    if mailbox.status == "active":
+        return to_record(session, mailbox)
+    _check_address_free(session, mailbox.email_address, other_than=mailbox.id)
+    return _set_status(session, actor, mailbox, "active")
+
+
+def deactivate(session: Session, actor: UserRecord | None, address: str) -> MailboxRecord:
+    """Refused while the mailbox sends for a queue (its default): pick another default first."""
+    actor = require_admin(actor)
+    mailbox = load(session, actor, address)
+    if mailbox.status != "active":
+        return to_record(session, mailbox)
+    defaults = _linked_queues(session, mailbox, default_only=True)
+    if defaults:
+        raise Conflict(
+            f"mailbox {mailbox.email_address} is the default mailbox of queue "
+            f"{', '.join(repr(q) for q in defaults)}; set another default there first",
+            field="address",
+        )
+    return _set_status(session, actor, mailbox, "inactive")
+
+
+def _set_status(
+    session: Session, actor: UserRecord, mailbox: Mailbox, status: str
+) -> MailboxRecord:
+    before = to_record(session, mailbox)
+    mailbox.status = status
+    session.flush()
+    after = to_record(session, mailbox)
+    _audit(
+        session,
+        actor,
+        f"mailbox.{'activate' if status == 'active' else 'deactivate'}",
+        mailbox,
+        before,
+        after,
+    )
+    return after
+
+
+def delete(session: Session, actor: UserRecord | None, address: str) -> MailboxRecord:
+    """Soft delete: conversations keep pointing at the row; refused while linked to a queue."""
+    actor = require_admin(actor)
+    mailbox = load(session, actor, address)
+    linked = _linked_queues(session, mailbox, default_only=False)
+    if linked:
+        raise Conflict(
+            f"mailbox {mailbox.email_address} is linked to queue "
+            f"{', '.join(repr(q) for q in linked)}; remove it from there first",
+            field="address",
+        )
+    before = to_record(session, mailbox)
+    mailbox.deleted_at = datetime.now(UTC)
+    session.flush()
+    after = to_record(session, mailbox)
+    _audit(session, actor, "mailbox.delete", mailbox, before, after)
+    return after
