@@ -218,3 +218,30 @@ def test_an_inactive_user_sees_nothing(db: Database) -> None:
     with db.read() as session:
         assert conversations.list_conversations(session, inactive) == []
         assert conversations.count_conversations(session, inactive) == 0
+
+
+def test_find_position_matches_the_list_order(db: Database) -> None:
+    ids = seed(db)
+    with db.write() as session:
+        for n in range(12):
+            add_conversation(
+                session,
+                org_id=ids.org,
+                mailbox_id=ids.mailboxes["support"],
+                queue_id=ids.queues["Support"],
+                subject=f"tie {n}",
+                sender="tie@customer.test",
+                at=NOW - timedelta(minutes=30),
+            )
+    for email in ("ada@acme.test", "bob@acme.test"):
+        who = actor(db, email)
+        with db.read() as session:
+            rows = conversations.list_conversations(session, who, status="open", limit=None)
+            for index, row in enumerate(rows):
+                position = conversations.find_position(session, who, row.id, status="open")
+                assert position == index
+            closed = ids.conversations["closed"]
+            assert conversations.find_position(session, who, closed, status="open") is None
+    with db.read() as session:
+        invoice = ids.conversations["invoice"]
+        assert conversations.find_position(session, actor(db, "bob@acme.test"), invoice) is None
