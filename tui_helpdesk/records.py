@@ -177,3 +177,73 @@ class AuditRecord:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     created_at: datetime
+
+
+# --- routing, assignment, working hours, autoresponder (added by the routing helper) ---------
+
+
+@dataclass(frozen=True)
+class RoutingConditionRecord:
+    field: str  # sender_address | sender_domain | subject | body | recipient | header:<Name>
+    op: str  # equals | contains | matches
+    value: str
+
+
+@dataclass(frozen=True)
+class RoutingRuleRecord:
+    id: int
+    name: str
+    position: int  # 1 = evaluated first
+    enabled: bool
+    match: str  # all | any
+    conditions: tuple[RoutingConditionRecord, ...]
+    queue: str | None
+    priority: str | None
+    tag: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AssignmentMemberRecord:
+    user_id: int
+    email: str
+    availability: str
+    active: bool
+    weight: int
+    slots: tuple[dict[str, Any], ...]  # {"days": ["mon", ...], "start": "09:00", "end": "13:00"}
+
+
+@dataclass(frozen=True)
+class AssignmentRecord:
+    queue_id: int
+    queue: str
+    rule: str  # round_robin | least_busy | manual | percentage | time
+    fallback: str | None  # email of the fallback user
+    sticky_days: int
+    members: tuple[AssignmentMemberRecord, ...]
+
+
+@dataclass(frozen=True)
+class QueueHoursRecord:
+    queue_id: int
+    queue: str
+    enabled: bool
+    timezone: str
+    schedule: dict[str, list[list[str]]]  # every day key present, [] when closed
+    holidays: tuple[str, ...]
+    outside_hours_enabled: bool
+    outside_hours_subject: str
+    outside_hours_body: str
+
+
+@dataclass(frozen=True)
+class AutoresponderRecord:
+    mailbox: str  # the mailbox's email address
+    enabled: bool
+    subject: str
+    body: str
+    windows: tuple[dict[str, str], ...]  # {"start": "2026-12-24T00:00", "end": ...} local time
+    timezone: str  # the zone the windows are read in (mailbox, else organisation)
+    delay_seconds: int
+    updated_at: datetime
