@@ -27,6 +27,7 @@ import inspect
 import logging
 import re
 import ssl
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ from aiosmtpd.smtp import (
     TLSSetupException,
     _AuthMechAttr,
     login_always_fail,
+    syntax,
 )
 from aiosmtpd.smtp import __ident__ as AIOSMTPD_IDENT
 from aiosmtpd.smtp import log as aiosmtpd_log
@@ -213,6 +215,10 @@ class HelpdeskSMTP(SMTP):
         self.require_starttls = tls_context and require_starttls
         self._tls_protocol = None
         if not auth_require_tls and auth_required:
+            warnings.warn(
+                "Requiring AUTH while not requiring TLS can lead to security vulnerabilities!",
+                stacklevel=3,
+            )
             aiosmtpd_log.warning("auth_required == True but auth_require_tls == False")
         self._auth_require_tls = auth_require_tls
 
@@ -437,6 +443,7 @@ class HelpdeskSMTP(SMTP):
 
     # --- DATA ---------------------------------------------------------------------------------
 
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """DATA read in chunks; any line length; 552 only above the SIZE limit."""
         if await self.check_helo_needed():
