@@ -294,15 +294,19 @@ def list_mailboxes(
 def update(
     session: Session, actor: UserRecord | None, address: str, changes: MailboxChanges
 ) -> MailboxRecord:
-    """Any field but the alias, under the same rules as create (F13)."""
+    """Any field but the alias, under the same rules as create (F13).
+
+    Every value is checked before the row is touched, so a refused update changes nothing.
+    """
     actor = require_admin(actor)
     mailbox = load(session, actor, address)
     org = session.get_one(Organisation, mailbox.organisation_id)
+    values = _validated(session, org, mailbox, changes)
+    if mailbox.status == "active":
+        _check_address_free(session, values["email_address"], other_than=mailbox.id)
     before = to_record(session, mailbox)
-    with session.no_autoflush:  # check the new address before the unique index sees it
-        _apply(session, org, mailbox, changes)
-        if mailbox.status == "active":
-            _check_address_free(session, mailbox.email_address, other_than=mailbox.id)
+    for key, value in values.items():
+        setattr(mailbox, key, value)
     session.flush()
     after = to_record(session, mailbox)
     if _comparable(after) != _comparable(before):
@@ -316,26 +320,36 @@ def _comparable(record: MailboxRecord) -> dict[str, object]:
     return values
 
 
-def _apply(session: Session, org: Organisation, mailbox: Mailbox, changes: MailboxChanges) -> None:
+def _validated(
+    session: Session, org: Organisation, mailbox: Mailbox, changes: MailboxChanges
+) -> dict[str, object]:
+    """The new column values, every one checked; fields left as None keep their value."""
+    local_part = mailbox.local_part
+    domain = session.get_one(EmailDomain, mailbox.domain_id)
+    values: dict[str, object] = {}
     if changes.display_name is not None:
-        mailbox.display_name = validate_display_name(changes.display_name)
+        values["display_name"] = validate_display_name(changes.display_name)
     if changes.local_part is not None:
-        mailbox.local_part = validate_local_part(changes.local_part)
+        local_part = values["local_part"] = validate_local_part(changes.local_part)
     if changes.domain is not None:
-        mailbox.domain_id = _domain(session, org, changes.domain).id
-    mailbox.email_address = (
-        f"{mailbox.local_part}@{session.get_one(EmailDomain, mailbox.domain_id).domain}"
-    )
+        domain = _domain(session, org, changes.domain)
+        values["domain_id"] = domain.id
+    values["email_address"] = f"{local_part}@{domain.domain}"
     if changes.timezone is not None:
-        mailbox.timezone = _optional(changes.timezone, organisations.validate_timezone, "timezone")
+        values["timezone"] = _optional(
+            changes.timezone, organisations.validate_timezone, "timezone"
+        )
     if changes.language is not None:
-        mailbox.language = _optional(changes.language, organisations.validate_language, "language")
+        values["language"] = _optional(
+            changes.language, organisations.validate_language, "language"
+        )
     if changes.description is not None:
-        mailbox.description = changes.description.strip()
+        values["description"] = changes.description.strip()
     if changes.department is not None:
-        mailbox.department = changes.department.strip()
+        values["department"] = changes.department.strip()
     if changes.responsible is not None:
-        mailbox.responsible_user_id = _responsible(session, org, changes.responsible)
+        values["responsible_user_id"] = _responsible(session, org, changes.responsible)
+    return values
 
 
 def _linked_queues(session: Session, mailbox: Mailbox, *, default_only: bool) -> list[str]:
