@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.models import Conversation, Organisation, Queue, QueueMember, User
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import AssignmentMemberRecord, AssignmentRecord, UserRecord
-from tui_helpdesk.services import audit, permissions
+from tui_helpdesk.services import audit, permissions, queues
 from tui_helpdesk.services.hours import DAYS, format_clock, parse_clock, zone
 
 RULES = ("round_robin", "least_busy", "manual", "percentage", "time")
@@ -345,22 +345,26 @@ def _audit_view(record: AssignmentRecord) -> dict[str, Any]:
     }
 
 
-def _queue_for(session: Session, actor: UserRecord, queue_id: int) -> Queue:
-    queue = session.get(Queue, queue_id)
-    if queue is None or queue.organisation_id != actor.organisation_id:
-        raise NotFound(f"queue {queue_id} not found", field="queue")
-    return queue
+def _queue_for(session: Session, actor: UserRecord, queue: int | str) -> Queue:
+    """A queue of the actor's organisation by id, or by name as the CLI gives it."""
+    if isinstance(queue, str):
+        return queues.load(session, actor, queue)
+    row = session.get(Queue, queue)
+    if row is None or row.organisation_id != actor.organisation_id:
+        raise NotFound(f"no queue with id {queue}", field="queue")
+    return row
 
 
-def get_assignment(session: Session, actor: UserRecord, queue_id: int) -> AssignmentRecord:
-    permissions.require_queue_member(session, actor, queue_id)
-    return assignment_record(session, _queue_for(session, actor, queue_id))
+def get_assignment(session: Session, actor: UserRecord, queue: int | str) -> AssignmentRecord:
+    row = _queue_for(session, actor, queue)
+    permissions.require_queue_member(session, actor, row.id)
+    return assignment_record(session, row)
 
 
 def set_assignment(
     session: Session,
     actor: UserRecord,
-    queue_id: int,
+    queue: int | str,
     *,
     rule: str = UNSET,
     fallback: str | None = UNSET,
@@ -373,8 +377,8 @@ def set_assignment(
     `fallback` is a user's email (None clears it); `weights` and `slots` map member emails to
     their percentage weight (0-100) or time slots. Arguments left out stay as they are.
     """
-    permissions.require_queue_admin(session, actor, queue_id)
-    queue = _queue_for(session, actor, queue_id)
+    queue = _queue_for(session, actor, queue)
+    permissions.require_queue_admin(session, actor, queue.id)
     before = assignment_record(session, queue)
     if rule is not UNSET:
         queue.assignment_rule = _check_rule(rule)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.models import Organisation, Queue
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import QueueHoursRecord, UserRecord
-from tui_helpdesk.services import audit, permissions
+from tui_helpdesk.services import audit, permissions, queues
 
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_INTERVALS_PER_DAY = 12
@@ -267,11 +267,14 @@ def _audit_view(record: QueueHoursRecord) -> dict[str, Any]:
     }
 
 
-def _queue_for(session: Session, actor: UserRecord, queue_id: int) -> Queue:
-    queue = session.get(Queue, queue_id)
-    if queue is None or queue.organisation_id != actor.organisation_id:
-        raise NotFound(f"queue {queue_id} not found", field="queue")
-    return queue
+def _queue_for(session: Session, actor: UserRecord, queue: int | str) -> Queue:
+    """A queue of the actor's organisation by id, or by name as the CLI gives it."""
+    if isinstance(queue, str):
+        return queues.load(session, actor, queue)
+    row = session.get(Queue, queue)
+    if row is None or row.organisation_id != actor.organisation_id:
+        raise NotFound(f"no queue with id {queue}", field="queue")
+    return row
 
 
 def _check_text(value: object, *, field: str, limit: int) -> str:
@@ -282,15 +285,16 @@ def _check_text(value: object, *, field: str, limit: int) -> str:
     return value
 
 
-def get_hours(session: Session, actor: UserRecord, queue_id: int) -> QueueHoursRecord:
-    permissions.require_queue_member(session, actor, queue_id)
-    return hours_record(_queue_for(session, actor, queue_id))
+def get_hours(session: Session, actor: UserRecord, queue: int | str) -> QueueHoursRecord:
+    row = _queue_for(session, actor, queue)
+    permissions.require_queue_member(session, actor, row.id)
+    return hours_record(row)
 
 
 def set_hours(
     session: Session,
     actor: UserRecord,
-    queue_id: int,
+    queue: int | str,
     *,
     enabled: bool = UNSET,
     timezone: str = UNSET,
@@ -305,8 +309,8 @@ def set_hours(
     Arguments left out stay as they are. A queue without a timezone takes its organisation's
     when hours are first enabled, so "09:00" never silently means UTC.
     """
-    permissions.require_queue_admin(session, actor, queue_id)
-    queue = _queue_for(session, actor, queue_id)
+    queue = _queue_for(session, actor, queue)
+    permissions.require_queue_admin(session, actor, queue.id)
     before = hours_record(queue)
     if timezone is not UNSET:
         queue.timezone = validate_timezone(timezone)
