@@ -1,0 +1,167 @@
+"""What every command shares: --json and --as, settings, the database, the acting user, errors.
+
+`--json` and `--as` are options of every command and group, so they may follow arguments
+(`mailbox show ADDRESS --json --as EMAIL`); their values live in ctx.meta, shared by the whole
+command line. Service errors become exit codes in `HelpdeskGroup.invoke`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from tui_helpdesk.cli import output
+from tui_helpdesk.config import Settings, load_settings
+from tui_helpdesk.db.engine import Database, alembic_config
+from tui_helpdesk.errors import HelpdeskError, Invalid, PermissionDenied
+from tui_helpdesk.records import UserRecord
+from tui_helpdesk.services import permissions, users
+
+JSON_KEY = "tui_helpdesk.json"
+AS_KEY = "tui_helpdesk.as"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value:
+            ctx.meta[key] = value
+        return value
+
+    return callback
+
+
+def common(command: F) -> F:
+    """Add --json and --as to a command or group."""
+    command = click.option(
+        "--json", "as_json", is_flag=True, expose_value=False, is_eager=True,
+        callback=_remember(JSON_KEY), help="Print JSON instead of text.",
+    )(command)  # fmt: skip
+    return click.option(
+        "--as", "as_email", metavar="EMAIL", expose_value=False, callback=_remember(AS_KEY),
+        help="Act as this user (default: the user mapped to your OS login).",
+    )(command)  # fmt: skip
+
+
+def wants_json() -> bool:
+    return bool(click.get_current_context().meta.get(JSON_KEY))
+
+
+def emit(value: Any, text: Callable[[Any], str]) -> None:
+    """Print a result: JSON when --json was given, else the text rendering."""
+    output.echo(output.dumps(value) if wants_json() else text(value))
+
+
+def safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class HelpdeskGroup(click.Group):
+    """Maps service errors to exit codes (2 invalid, 3 not found, 4 conflict, 5 limit, 6 denied)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HelpdeskError as error:
+            _report(ctx, error.message, error.as_dict())
+            ctx.exit(error.exit_code)
+        except OperationalError as error:
+            message = f"cannot use the database: {str(error.orig or error).splitlines()[0]}"
+            _report(ctx, message, {"error": "database", "message": message, "field": None})
+            ctx.exit(1)
+
+
+def _report(ctx: click.Context, message: str, payload: dict[str, Any]) -> None:
+    click.echo(f"error: {output.clean(message)}", err=True)
+    if ctx.meta.get(JSON_KEY):
+        click.echo(json.dumps(payload))
+
+
+class Cx:
+    """The state of one command line: the config path, and lazily settings and database."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+        self._db: Database | None = None
+        self._schema_checked = False
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    def database(self, *, check: bool = True) -> Database:
+        """The database; unless check=False it must be migrated to head (else: run init)."""
+        if self._db is None:
+            url = self.settings().database.url
+            if check:
+                _require_sqlite_file(url)
+            self._db = Database.from_settings(self.settings())
+            click.get_current_context().call_on_close(self._db.dispose)
+        if check and not self._schema_checked:
+            _require_current_schema(self._db)
+            self._schema_checked = True
+        return self._db
+
+    @contextmanager
+    def session(
+        self, *, write: bool = False, bootstrap: bool = False
+    ) -> Iterator[tuple[Session, UserRecord | None]]:
+        """A unit of work and the acting user (None only for bootstrap commands on no users)."""
+        db = self.database()
+        with db.write() if write else db.read() as session:
+            yield session, self._actor(session, bootstrap=bootstrap)
+
+    def _actor(self, session: Session, *, bootstrap: bool) -> UserRecord | None:
+        if not permissions.has_users(session):
+            if bootstrap:
+                return None
+            raise PermissionDenied(
+                "there are no users yet: create the organisation and the first admin with "
+                "`tui-helpdesk org create NAME --timezone TZ --language LANG` and "
+                "`tui-helpdesk user add EMAIL --name NAME --role admin`",
+                field="as",
+            )
+        email = click.get_current_context().meta.get(AS_KEY)
+        return users.resolve_actor(session, email=email, os_user=None if email else os_login())
+
+
+def os_login() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return None
+
+
+NOT_INITIALISED = (
+    "the database at {url} is not initialised (or older than this version): run `tui-helpdesk init`"
+)
+
+
+def _require_sqlite_file(url: str) -> None:
+    """Do not create an empty SQLite file just by running some command against it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return
+    if parsed.database != ":memory:" and not Path(parsed.database).exists():
+        raise Invalid(NOT_INITIALISED.format(url=safe_url(url)), field="database")
+
+
+def _require_current_schema(db: Database) -> None:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != head:
+        raise Invalid(NOT_INITIALISED.format(url=safe_url(db.url)), field="database")

@@ -1,0 +1,77 @@
+"""Text output for people: aligned key-value lists and tables, safe for any terminal.
+
+Values can come from mail (subjects, names), so control characters are removed before they
+reach the terminal; JSON output escapes them instead (json.dumps with ensure_ascii).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import click
+
+from tui_helpdesk.records import to_jsonable
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CELL_WIDTH = 48
+
+
+def clean(text: str, *, single_line: bool = True) -> str:
+    """Drop control characters (escape sequences included); tabs/newlines kept only if asked."""
+    if single_line:
+        text = text.replace("\r\n", " ").replace("\n", " ").replace("\t", " ")
+    return CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def fmt(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt(v) for v in value) or "-"
+    return clean(str(value))
+
+
+def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
+    pairs = list(pairs)
+    width = max((len(key) for key, _ in pairs), default=0)
+    return "\n".join(f"{key + ':':<{width + 1}} {fmt(value)}" for key, value in pairs)
+
+
+def record_pairs(record: Any, *, skip: Sequence[str] = ()) -> list[tuple[str, Any]]:
+    return [
+        (f.name.replace("_", " "), getattr(record, f.name))
+        for f in dataclasses.fields(record)
+        if f.name not in skip
+    ]
+
+
+def _cell(value: Any) -> str:
+    text = fmt(value)
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str = "") -> str:
+    cells = [[_cell(v) for v in row] for row in rows]
+    if not cells:
+        return empty or "(none)"
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), indent=2)
+
+
+def echo(text: str) -> None:
+    click.echo(text)
