@@ -1,0 +1,146 @@
+"""Shared builders for the ingest, threading and worker tests (this module holds no tests).
+
+Mail is built as exact CRLF bytes, because smtplib rewrites bare LF and what we check is
+that the bytes stored are the bytes sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import smtplib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from factories import Org, add_mailbox, add_queue, add_user, make_org
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+
+from tui_helpdesk.config import Settings
+from tui_helpdesk.db.engine import Database
+from tui_helpdesk.db.models import Conversation, Message
+from tui_helpdesk.records import MailboxRecord, QueueRecord
+from tui_helpdesk.services.ingest import InboundMail, StoredMail, store_inbound
+
+_counter = itertools.count(1)
+BASE_TIME = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Desk:
+    """Acme with two mailboxes (support, sales), each in its own queue, and agent bob."""
+
+    org: Org
+    support: MailboxRecord
+    sales: MailboxRecord
+    support_queue: QueueRecord
+    sales_queue: QueueRecord
+
+
+def make_desk(db: Database, settings: Settings) -> Desk:
+    org = make_org(db)
+    add_user(db, org.admin, "bob@acme.test")
+    support = add_mailbox(db, settings, org.admin, "support")
+    sales = add_mailbox(db, settings, org.admin, "sales")
+    support_queue = add_queue(db, settings, org.admin, "Support", mailboxes=[support.email_address],
+                              members={"bob@acme.test": "agent"})  # fmt: skip
+    sales_queue = add_queue(db, settings, org.admin, "Sales", mailboxes=[sales.email_address])
+    return Desk(org, support, sales, support_queue, sales_queue)
+
+
+def new_message_id() -> str:
+    return f"<m{next(_counter)}.{id(_counter)}@customer.test>"
+
+
+def build_mail(
+    *,
+    subject: str = "Printer on fire",
+    sender: str = "Carol Customer <carol@customer.test>",
+    to: str = "support@acme.test",
+    cc: str | None = None,
+    message_id: str | None = "auto",
+    in_reply_to: str | None = None,
+    references: Iterable[str] = (),
+    body: str = "Hello,\r\nthe printer is on fire.\r\n",
+    headers: Iterable[tuple[str, str]] = (),
+) -> bytes:
+    """An RFC 5322 message as exact CRLF bytes, ending in CRLF."""
+    lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}",
+             "Date: Mon, 23 Nov 2026 09:00:00 +0000"]  # fmt: skip
+    if cc:
+        lines.append(f"Cc: {cc}")
+    if message_id:
+        lines.append(f"Message-ID: {new_message_id() if message_id == 'auto' else message_id}")
+    if in_reply_to:
+        lines.append(f"In-Reply-To: {in_reply_to}")
+    refs = list(references)
+    if refs:
+        lines.append("References: " + " ".join(refs))
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", ""]
+    text = "\r\n".join(lines) + "\r\n" + body
+    return text.encode("utf-8")
+
+
+def message_id_of(raw: bytes) -> str:
+    for line in raw.split(b"\r\n"):
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().decode()
+    raise AssertionError("no Message-ID in that mail")
+
+
+def inbound(
+    raw: bytes,
+    rcpt: str | Iterable[str],
+    *,
+    mail_from: str = "carol@customer.test",
+    at: datetime | None = None,
+) -> InboundMail:
+    rcpts = (rcpt,) if isinstance(rcpt, str) else tuple(rcpt)
+    when = at or BASE_TIME + timedelta(seconds=next(_counter))
+    return InboundMail(raw=raw, mail_from=mail_from, rcpt_tos=rcpts, received_at=when)
+
+
+def deliver(
+    db: Database, settings: Settings, raw: bytes, rcpt: str | Iterable[str], **kwargs: object
+) -> StoredMail:
+    """store_inbound in its own transaction, as the worker's writer would."""
+    with db.write() as session:
+        return store_inbound(session, settings, inbound(raw, rcpt, **kwargs))  # type: ignore[arg-type]
+
+
+def only_conversation(result: StoredMail) -> int:
+    assert len(result.conversation_ids) == 1, result
+    return result.conversation_ids[0]
+
+
+def conversation(db: Database, conversation_id: int) -> Conversation:
+    with db.read() as session:
+        found = session.get(Conversation, conversation_id)
+        assert found is not None
+        return found
+
+
+def messages_in(db: Database, conversation_id: int) -> list[Message]:
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(Message)
+                .options(undefer(Message.raw))
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.id)
+            )
+        )
+
+
+def send(host: str, port: int, raw: bytes, rcpts: Iterable[str],
+         mail_from: str = "carol@customer.test") -> tuple[int, bytes]:  # fmt: skip
+    """One SMTP transaction with smtplib; returns the final reply to DATA."""
+    with smtplib.SMTP(host, port, timeout=30) as client:
+        client.ehlo("client.test")
+        code, reply = client.mail(mail_from)
+        assert code == 250, reply
+        for rcpt in rcpts:
+            code, reply = client.rcpt(rcpt)
+            assert code == 250, reply
+        return client.data(raw)

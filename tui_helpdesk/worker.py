@@ -1,0 +1,225 @@
+"""Headless mode (F70, F76): the SMTP ingest server, its group-commit writer and a health row.
+
+`run_worker` is the `tui-helpdesk worker` process: it stops cleanly on SIGTERM/SIGINT (stop
+accepting, let the writer commit what it holds so those senders get their 250, exit 0).
+`EmbeddedWorker` runs the very same thing in a background thread for the TUI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from tui_helpdesk.config import Settings
+from tui_helpdesk.db.engine import Database
+from tui_helpdesk.db.models import WorkerStatus
+from tui_helpdesk.mail.ingest import AliasCache, GroupCommitWriter, IngestHandler
+from tui_helpdesk.mail.smtp_protocol import new_event_loop, start_server
+from tui_helpdesk.services import ingest
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+ALIAS_MAX_AGE_SECONDS = 0.5
+DRAIN_SECONDS = 10.0
+START_TIMEOUT_SECONDS = 15.0
+
+
+class WorkerRuntime:
+    """One worker: the SMTP server, the writer thread and the heartbeat, on one event loop."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.writer = GroupCommitWriter(
+            ingest.batch_store(db, settings), batch_max=settings.smtp.batch_max_messages
+        )
+        self.handler = IngestHandler(
+            self.writer, AliasCache(self._load_aliases, max_age=ALIAS_MAX_AGE_SECONDS)
+        )
+        self.name = f"worker@{socket.gethostname()}:{os.getpid()}"
+        self.address = ""
+        self.started_at = datetime.now(UTC)
+
+    def _load_aliases(self) -> frozenset[str]:
+        with self.db.read() as session:
+            return ingest.active_aliases(session)
+
+    async def serve(self, stop: asyncio.Event, on_listening: Callable[[str, int], None]) -> None:
+        """Run until `stop` is set, then shut down without losing a committed message's 250."""
+        smtp = self.settings.smtp
+        self.writer.start()
+        try:
+            server = await start_server(
+                self.handler,
+                host=smtp.host,
+                port=smtp.port,
+                hostname=smtp.hostname,
+                data_size_limit=smtp.max_message_size,
+                timeout=smtp.data_timeout_seconds,
+            )
+        except BaseException:
+            await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
+            raise
+        host, port = server.sockets[0].getsockname()[:2]
+        self.address = f"{host}:{port}"
+        on_listening(host, port)
+        heartbeat = asyncio.ensure_future(self._heartbeat_loop())
+        try:
+            await stop.wait()
+        finally:
+            await self._shutdown(server, heartbeat)
+
+    async def _shutdown(self, server: asyncio.Server, heartbeat: asyncio.Future[None]) -> None:
+        loop = asyncio.get_running_loop()
+        server.close()
+        await loop.run_in_executor(None, self.writer.stop, DRAIN_SECONDS)
+        if not await self.handler.wait_idle(DRAIN_SECONDS):
+            log.warning("some SMTP sessions were still waiting at shutdown")
+        heartbeat.cancel()
+        await loop.run_in_executor(None, self._beat_safely)
+        log.info("worker stopped: %d accepted, %d errors", *self._counts())
+
+    def _counts(self) -> tuple[int, int]:
+        return self.writer.stats.accepted, self.writer.stats.errors
+
+    async def _heartbeat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await loop.run_in_executor(None, self._beat_safely)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _beat_safely(self) -> None:
+        try:
+            self.beat()
+        except Exception as exc:  # a missed heartbeat must never stop the ingest
+            log.warning("worker status not updated: %s", exc)
+
+    def beat(self) -> None:
+        """Upsert this worker's status row (F76): alive, last accepted, counts, last error."""
+        stats = self.writer.stats
+        now = datetime.now(UTC)
+        with self.db.write() as session:
+            row = session.get(WorkerStatus, self.name)
+            if row is None:
+                row = WorkerStatus(name=self.name, started_at=self.started_at)
+                session.add(row)
+            row.pid = os.getpid()
+            row.smtp_address = self.address
+            row.heartbeat_at = now
+            row.last_accepted_at = stats.last_accepted_at
+            row.accepted_count = stats.accepted
+            row.error_count = stats.errors
+            row.last_error = stats.last_error
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command
+
+
+def run_worker(settings: Settings) -> int:
+    """The blocking `tui-helpdesk worker`; returns the process exit code."""
+    _configure_logging()
+    db = Database.from_settings(settings)
+    try:
+        if db.is_empty():
+            log.error("the database is not initialised: run `tui-helpdesk init` first")
+            return 1
+        runtime = WorkerRuntime(settings, db)
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(_serve_until_signal(runtime))
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", settings.smtp.host, settings.smtp.port, exc)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
+async def _serve_until_signal(runtime: WorkerRuntime) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    def announce(host: str, port: int) -> None:
+        print(f"listening on {host}:{port}", file=sys.stderr, flush=True)
+
+    await runtime.serve(stop, announce)
+
+
+class EmbeddedWorker:
+    """The worker in a background thread with its own event loop (the TUI's default)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._db: Database | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._address: tuple[str, int] | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> tuple[str, int]:
+        """Start listening; returns the bound (host, port). Raises if it cannot listen."""
+        if self._address is not None:
+            return self._address
+        self._db = Database.from_settings(self.settings)
+        self._thread = threading.Thread(target=self._run, name="embedded-worker", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT_SECONDS):
+            raise RuntimeError("the embedded worker did not start in time")
+        if self._error is not None or self._address is None:
+            self._db.dispose()
+            raise RuntimeError(f"the embedded worker could not start: {self._error}")
+        return self._address
+
+    def _run(self) -> None:
+        loop = new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._stop = asyncio.Event()
+            assert self._db is not None
+            runtime = WorkerRuntime(self.settings, self._db)
+            loop.run_until_complete(runtime.serve(self._stop, self._listening))
+        except BaseException as exc:
+            self._error = exc
+            log.exception("embedded worker failed")
+        finally:
+            self._ready.set()
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    def _listening(self, host: str, port: int) -> None:
+        self._address = (host, port)
+        self._ready.set()
+
+    def stop(self) -> None:
+        """Stop accepting, commit what is in flight, and wait for the thread to end."""
+        if self._thread is None:
+            return
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended on its own meanwhile
+                loop.call_soon_threadsafe(stop.set)
+        self._thread.join(DRAIN_SECONDS * 2)
+        self._thread = None
+        self._address = None
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
