@@ -1,0 +1,89 @@
+"""The worker as a process (F70, F76): listens, stores, reports its health, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from test_ingest_support import build_mail, make_desk, send
+
+from tui_helpdesk.db.models import Message, WorkerStatus
+from tui_helpdesk.worker import EmbeddedWorker, run_worker
+
+LISTENING = re.compile(r"listening on (127\.0\.0\.1):(\d+)")
+
+
+def _start_worker_process(db_url: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+    env = dict(os.environ, TUI_HELPDESK_DATABASE_URL=db_url)
+    env.pop("TUI_HELPDESK_CONFIG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_helpdesk", "worker", "--smtp-host", "127.0.0.1",
+         "--smtp-port", "0"],
+        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        found = LISTENING.search(line)
+        if found:
+            return process, (found.group(1), int(found.group(2)))
+    process.kill()
+    raise AssertionError("worker did not report its port:\n" + "".join(seen))
+
+
+def test_worker_process_stores_mail_and_exits_0_on_sigterm(db, settings, db_url) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk(db, settings)
+    process, address = _start_worker_process(db_url)
+    try:
+        raw = build_mail()
+        code, reply = send(*address, raw, [desk.support.alias])
+        assert code == 250 and reply.startswith(b"2.0.0 OK queued as ")
+        with db.read() as session:
+            assert session.scalars(select(Message.raw)).all() == [raw]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    with db.read() as session:
+        status = session.scalars(select(WorkerStatus)).one()
+    assert status.pid == process.pid and status.accepted_count == 1
+    assert status.smtp_address == f"{address[0]}:{address[1]}"
+    assert status.last_accepted_at is not None and status.heartbeat_at >= status.last_accepted_at
+
+
+def test_embedded_worker_reports_health_and_stops(db, settings) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk(db, settings)
+    embedded = EmbeddedWorker(settings)
+    host, port = embedded.start()
+    assert host == "127.0.0.1" and port > 0
+    try:
+        assert send(host, port, build_mail(), [desk.support.alias])[0] == 250
+        assert send(host, port, b"\x00\xff not mail at all\r\n", [desk.support.alias])[0] == 250
+    finally:
+        embedded.stop()
+    with db.read() as session:
+        status = session.scalars(select(WorkerStatus)).one()
+        errors = session.scalars(select(Message.processing_error)).all()
+    assert status.accepted_count == 2 and status.smtp_address == f"{host}:{port}"
+    assert status.error_count == sum(1 for e in errors if e)
+    with pytest.raises(OSError):  # stopped means no longer listening
+        send(host, port, build_mail(), [desk.support.alias])
+
+
+def test_run_worker_refuses_an_uninitialised_database(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    empty = settings.replace(database={"url": f"sqlite:///{tmp_path / 'empty.sqlite3'}"})
+    assert run_worker(empty) == 1
