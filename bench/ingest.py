@@ -1,0 +1,227 @@
+"""Messages per second through the real worker, against a bare aiosmtpd (issue 3, point 6).
+
+    python bench/ingest.py [--sessions 1,8,32] [--sizes 2048,51200] [--messages 1500]
+                           [--client auto|smtp-source|python] [--pg postgresql://...]
+
+For each (sessions, size) row the same load - a NEW connection per message, from a separate
+process - goes to:
+  ours      `python -m tui_helpdesk worker` on a fresh SQLite file (synchronous=FULL): parse,
+            thread, route, assign, durable group commit, 250 only after the commit;
+  bare      plain aiosmtpd in its own process, handler answers 250 at once (the reference);
+  proto     our HelpdeskSMTP (+uvloop) with the same do-nothing handler: protocol cost alone;
+  sink      Postfix's smtp-sink, when installed.
+The figure of merit is ours/bare (target >= 0.9 at 8 and 32 sessions). The load comes from
+Postfix's smtp-source when installed (C, unique Message-Id per message), else bench/loadgen.py.
+Every run is bounded in count and time, and only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import (
+    Load,
+    Server,
+    prepare_helpdesk,
+    python_load,
+    smtp_source_load,
+    smtp_source_path,
+    start_baseline,
+    start_sink,
+    start_worker,
+    table,
+)
+from sqlalchemy import create_engine, text
+
+from tui_helpdesk.db.engine import normalise_url
+
+LoadFn = Callable[..., Load]
+
+
+@dataclass
+class Row:
+    sessions: int
+    size: int
+    rates: dict[str, float]
+    stored: int
+    acked: int
+    notes: list[str]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", default="1,8,32")
+    parser.add_argument("--sizes", default="2048,51200")
+    parser.add_argument("--messages", type=int, default=1500, help="per row and server (2 KB)")
+    parser.add_argument("--client", choices=["auto", "smtp-source", "python"], default="auto")
+    parser.add_argument("--seconds", type=float, default=120, help="bound per load run")
+    parser.add_argument("--pg", help="also run against this PostgreSQL URL (a fresh schema)")
+    parser.add_argument("--no-proto", action="store_true", help="skip the HelpdeskSMTP column")
+    parser.add_argument("--synchronous", default="FULL", help="SQLite synchronous pragma")
+    return parser.parse_args(argv)
+
+
+def choose_load(client: str) -> tuple[str, LoadFn]:
+    if client == "auto":
+        client = "smtp-source" if smtp_source_path() else "python"
+    if client == "smtp-source":
+        if smtp_source_path() is None:
+            raise SystemExit("smtp-source is not installed (apt-get install postfix)")
+        return client, smtp_source_load
+    counter = iter(range(1_000_000))
+
+    def load(port: int, **kwargs: object) -> Load:
+        return python_load(port, run=f"b{uuid.uuid4().hex[:6]}{next(counter)}", **kwargs)  # type: ignore[arg-type]
+
+    return client, load
+
+
+def count_inbound(url: str) -> int:
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT count(*) FROM messages WHERE direction = 'inbound'")
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def messages_for(size: int, base: int) -> int:
+    """Fewer 50 KB messages than 2 KB ones, so each row takes seconds, not minutes."""
+    return base if size <= 8192 else max(100, base * 2 // 5)
+
+
+def run_rows(args: argparse.Namespace, db_url: str, log_dir: Path, label: str) -> list[Row]:
+    client, load = choose_load(args.client)
+    print(f"[{label}] load from {client}; logs in {log_dir}", file=sys.stderr)
+    rcpt = prepare_helpdesk(db_url)
+    servers: dict[str, Server] = {}
+    try:
+        servers["ours"] = start_worker(db_url, log_dir, synchronous=args.synchronous)
+        servers["bare"] = start_baseline("aiosmtpd", log_dir)
+        if not args.no_proto:
+            servers["proto"] = start_baseline("helpdesk", log_dir)
+        sink = start_sink(log_dir)
+        if sink is not None:
+            servers["sink"] = sink
+        for server in servers.values():  # warm up: imports, caches, first connections
+            load(server.port, sessions=4, messages=40, size=2048, rcpt=rcpt, timeout=60)
+        return [
+            measure(servers, load, db_url, rcpt, sessions, size, args)
+            for size in (int(s) for s in args.sizes.split(","))
+            for sessions in (int(s) for s in args.sessions.split(","))
+        ]
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def measure(
+    servers: dict[str, Server],
+    load: LoadFn,
+    db_url: str,
+    rcpt: str,
+    sessions: int,
+    size: int,
+    args: argparse.Namespace,
+) -> Row:
+    count = messages_for(size, args.messages)
+    rates: dict[str, float] = {}
+    notes: list[str] = []
+    before = count_inbound(db_url)
+    acked = 0
+    for name, server in servers.items():
+        n = count * 4 if name == "sink" else count
+        result = load(
+            server.port, sessions=sessions, messages=n, size=size, rcpt=rcpt, timeout=args.seconds
+        )
+        rates[name] = result.rate
+        if name == "ours":
+            acked = result.acked
+        if result.failed:
+            notes.append(f"{name}: {result.failed} failed {result.detail}")
+    stored = count_inbound(db_url) - before
+    row = Row(sessions, size, rates, stored, acked, notes)
+    print(f"  {sessions:>2} sessions {size:>6} B: " + _rates_text(rates), file=sys.stderr)
+    return row
+
+
+def _rates_text(rates: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:,.0f}/s" for k, v in rates.items())
+
+
+def render(rows: list[Row], label: str) -> str:
+    has_proto = any("proto" in r.rates for r in rows)
+    has_sink = any("sink" in r.rates for r in rows)
+    headers = ["sessions", "size", "ours msg/s", "bare msg/s", "ours/bare"]
+    headers += ["proto msg/s"] if has_proto else []
+    headers += ["sink msg/s", "ours/sink", "bare/sink"] if has_sink else []
+    headers += ["acked", "stored"]
+    out = []
+    for r in rows:
+        ours, bare = r.rates["ours"], r.rates["bare"]
+        cells: list[object] = [r.sessions, _size(r.size), ours, bare, _ratio(ours, bare)]
+        cells += [r.rates.get("proto", 0.0)] if has_proto else []
+        if has_sink:
+            sink = r.rates.get("sink", 0.0)
+            cells += [sink, _ratio(ours, sink), _ratio(bare, sink)]
+        out.append([*cells, r.acked, r.stored])
+    notes = [f"  {r.sessions}x{_size(r.size)}: {n}" for r in rows for n in r.notes]
+    return "\n".join([f"== {label} ==", table(headers, out), *notes])
+
+
+def _size(size: int) -> str:
+    return f"{size // 1024} KB" if size >= 1024 else f"{size} B"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "-"
+
+
+@contextlib.contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A fresh schema on the given server, dropped afterwards."""
+    base = normalise_url(url)
+    schema = f"hd_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    reports = []
+    with tempfile.TemporaryDirectory(prefix="hd-bench-") as tmp:
+        log_dir = Path(tmp)
+        db_url = f"sqlite:///{log_dir / 'helpdesk.sqlite3'}"
+        label = f"SQLite synchronous={args.synchronous}"
+        reports.append(render(run_rows(args, db_url, log_dir, label), label))
+        if args.pg:
+            with pg_schema(args.pg) as pg_url:
+                reports.append(render(run_rows(args, pg_url, log_dir, "PostgreSQL"), "PostgreSQL"))
+    print("\n\n".join(reports))
+    print(f"\n({time.monotonic() - started:.0f} s; new connection per message; 127.0.0.1)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
