@@ -38,7 +38,13 @@ def start_tui(cx: Cx, *, no_worker: bool) -> int:
     from tui_helpdesk.worker import EmbeddedWorker
 
     embedded = EmbeddedWorker(settings)
-    address = embedded.start()
+    try:
+        address = embedded.start()
+    except RuntimeError as error:
+        raise click.ClickException(
+            f"{error} (smtp {settings.smtp.host}:{settings.smtp.port}); "
+            "start with --no-worker, or set TUI_HELPDESK_SMTP_PORT to a free port"
+        ) from None
     try:
         return run_tui(settings, email, worker_address=address)
     finally:
