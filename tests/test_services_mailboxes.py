@@ -279,3 +279,31 @@ def test_create_writes_audit_entry(db, settings, org) -> None:  # type: ignore[n
     assert (entry.action, entry.entity_id, entry.actor) == ("mailbox.create", str(box.id),
                                                             "ada@acme.test")  # fmt: skip
     assert entry.before is None and entry.after["alias"] == box.alias
+
+
+def test_limit_holds_under_concurrent_creates(db, settings, org) -> None:  # type: ignore[no-untyped-def]
+    """A second writer waits for the first and then sees the limit (org row lock / SQLite)."""
+    import threading
+
+    one = settings.replace(limits={"mailboxes_per_organisation": 1})
+    outcome: list[BaseException | None] = []
+
+    def second() -> None:
+        other = Database(db.url)
+        try:
+            create(other, one, org.admin, local_part="two")
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+        finally:
+            other.dispose()
+
+    with db.write() as session:
+        mailboxes.create(session, one, org.admin, display_name="One", local_part="one",
+                         domain="acme.test")  # fmt: skip
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(0.3)
+        assert thread.is_alive()  # blocked behind the first writer
+    thread.join(15)
+    assert len(outcome) == 1 and isinstance(outcome[0], LimitReached)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
@@ -165,6 +166,16 @@ def _check_address_free(session: Session, address: str, *, other_than: int | Non
         raise Conflict(f"an active mailbox with address {address} already exists", field="address")
 
 
+def _flush_address(session: Session, address: str) -> None:
+    """Flush; a concurrent writer that took the address first becomes a Conflict, not a crash."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"an active mailbox with address {address} already exists", field="address"
+        ) from None
+
+
 def _check_limit(session: Session, settings: Settings, org: Organisation) -> None:
     """Every mailbox not deleted counts, active or not (F12)."""
     limit = settings.limits.mailboxes_per_organisation
@@ -225,7 +236,7 @@ def create(
     _check_limit(session, settings, org)
     mailbox.alias = new_alias(session, settings)
     session.add(mailbox)
-    session.flush()
+    _flush_address(session, mailbox.email_address)
     record = to_record(session, mailbox)
     _audit(session, actor, "mailbox.create", mailbox, None, record)
     return record
@@ -307,7 +318,7 @@ def update(
     before = to_record(session, mailbox)
     for key, value in values.items():
         setattr(mailbox, key, value)
-    session.flush()
+    _flush_address(session, mailbox.email_address)
     after = to_record(session, mailbox)
     if _comparable(after) != _comparable(before):
         _audit(session, actor, "mailbox.update", mailbox, before, after)
@@ -394,7 +405,7 @@ def _set_status(
 ) -> MailboxRecord:
     before = to_record(session, mailbox)
     mailbox.status = status
-    session.flush()
+    _flush_address(session, mailbox.email_address)
     after = to_record(session, mailbox)
     _audit(
         session,
