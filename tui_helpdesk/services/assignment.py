@@ -380,21 +380,30 @@ def set_assignment(
     queue = _queue_for(session, actor, queue)
     permissions.require_queue_admin(session, actor, queue.id)
     before = assignment_record(session, queue)
+    changes: dict[str, Any] = {}
     if rule is not UNSET:
-        queue.assignment_rule = _check_rule(rule)
+        changes["assignment_rule"] = _check_rule(rule)
     if fallback is not UNSET:
-        queue.fallback_user_id = _fallback_id(session, queue, fallback)
+        changes["fallback_user_id"] = _fallback_id(session, queue, fallback)
     if sticky_days is not UNSET:
-        queue.sticky_days = _check_sticky(sticky_days)
-    if weights is not UNSET:
-        for member, weight in _members_by_email(queue, weights, field="weights"):
-            member.weight = _check_weight(weight, email=member.user.email)
-    if slots is not UNSET:
-        for member, value in _members_by_email(queue, slots, field="slots"):
-            member.slots = validate_slots(value, field=f"slots of {member.user.email}")
-    if queue.assignment_rule == "time" and not queue.timezone:
+        changes["sticky_days"] = _check_sticky(sticky_days)
+    new_weights = [
+        (member, _check_weight(weight, email=member.user.email))
+        for member, weight in _members_by_email(queue, weights, field="weights")
+    ]
+    new_slots = [
+        (member, validate_slots(value, field=f"slots of {member.user.email}"))
+        for member, value in _members_by_email(queue, slots, field="slots")
+    ]
+    if changes.get("assignment_rule", queue.assignment_rule) == "time" and not queue.timezone:
         organisation = session.get(Organisation, queue.organisation_id)
-        queue.timezone = zone(organisation.timezone if organisation else None).key
+        changes["timezone"] = zone(organisation.timezone if organisation else None).key
+    for key, value in changes.items():  # only now: a refused change leaves the queue untouched
+        setattr(queue, key, value)
+    for member, weight in new_weights:
+        member.weight = weight
+    for member, member_slots in new_slots:
+        member.slots = member_slots
     session.flush()
     after = assignment_record(session, queue)
     if _audit_view(after) != _audit_view(before):
@@ -457,6 +466,8 @@ _EMAIL = re.compile(r"^\S+@\S+$")
 
 
 def _members_by_email(queue: Queue, values: object, *, field: str) -> list[tuple[QueueMember, Any]]:
+    if values is UNSET:
+        return []
     if not isinstance(values, dict):
         raise Invalid(f"{field}: expected a mapping of member email to value", field=field)
     by_email = {m.user.email.lower(): m for m in queue.members}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import policy
@@ -499,15 +500,21 @@ def configure(
         raise NotFound(f"no mailbox {mailbox_address!r}", field="address")
     row = session.get(Autoresponder, mailbox.id)
     before = to_record(session, mailbox, row)
-    if row is None:
-        row = Autoresponder(mailbox_id=mailbox.id, enabled=False, subject="", body="", windows=[])
-        row.delay_seconds = 0
-        session.add(row)
-    _apply(row, enabled, subject, body, windows, delay_seconds)
-    if row.enabled and not row.body.strip():
+    given = {
+        "enabled": enabled, "subject": subject, "body": body, "windows": windows,
+        "delay_seconds": delay_seconds,
+    }  # fmt: skip
+    changes = {key: VALIDATORS[key](value) for key, value in given.items() if value is not UNSET}
+    if changes.get("enabled", before.enabled) and not changes.get("body", before.body).strip():
         raise Invalid(
             "body: write the text of the automatic reply before enabling it", field="body"
         )
+    if row is None:  # only now: a refused change creates nothing
+        row = Autoresponder(mailbox_id=mailbox.id, enabled=False, subject="", body="")
+        row.windows, row.delay_seconds = [], 0
+        session.add(row)
+    for key, value in changes.items():
+        setattr(row, key, value)
     session.flush()
     after = to_record(session, mailbox, row)
     if _audit_view(after) != _audit_view(before):
@@ -519,26 +526,19 @@ def configure(
     return after
 
 
-def _apply(
-    row: Autoresponder, enabled: Any, subject: Any, body: Any, windows: Any, delay: Any
-) -> None:
-    if enabled is not UNSET:
-        if not isinstance(enabled, bool):
-            raise Invalid(f"enabled: expected true or false, got {enabled!r}", field="enabled")
-        row.enabled = enabled
-    if subject is not UNSET:
-        row.subject = _text(subject, "subject", MAX_SUBJECT, one_line=True)
-    if body is not UNSET:
-        row.body = _text(body, "body", MAX_BODY, one_line=False)
-    if windows is not UNSET:
-        row.windows = validate_windows(windows)
-    if delay is not UNSET:
-        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_DELAY:
-            raise Invalid(
-                f"delay_seconds: a whole number from 0 to {MAX_DELAY} (one day), got {delay!r}",
-                field="delay_seconds",
-            )
-        row.delay_seconds = delay
+def _check_enabled(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"enabled: expected true or false, got {value!r}", field="enabled")
+    return value
+
+
+def _check_delay(delay: object) -> int:
+    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_DELAY:
+        raise Invalid(
+            f"delay_seconds: a whole number from 0 to {MAX_DELAY} (one day), got {delay!r}",
+            field="delay_seconds",
+        )
+    return delay
 
 
 def _text(value: object, field: str, limit: int, *, one_line: bool) -> str:
@@ -549,3 +549,12 @@ def _text(value: object, field: str, limit: int, *, one_line: bool) -> str:
     if one_line and _CONTROL.search(value):
         raise Invalid(f"{field}: must be one line without control characters", field=field)
     return value.strip() if one_line else value
+
+
+VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "enabled": _check_enabled,
+    "subject": lambda v: _text(v, "subject", MAX_SUBJECT, one_line=True),
+    "body": lambda v: _text(v, "body", MAX_BODY, one_line=False),
+    "windows": validate_windows,
+    "delay_seconds": _check_delay,
+}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -277,12 +277,14 @@ def _queue_for(session: Session, actor: UserRecord, queue: int | str) -> Queue:
     return row
 
 
-def _check_text(value: object, *, field: str, limit: int) -> str:
+def _check_text(value: object, *, field: str, limit: int, one_line: bool = False) -> str:
     if not isinstance(value, str):
         raise Invalid(f"{field}: expected text", field=field)
     if len(value) > limit:
         raise Invalid(f"{field}: at most {limit} characters, got {len(value)}", field=field)
-    return value
+    if one_line and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise Invalid(f"{field}: must be one line without control characters", field=field)
+    return value.strip() if one_line else value
 
 
 def get_hours(session: Session, actor: UserRecord, queue: int | str) -> QueueHoursRecord:
@@ -312,32 +314,27 @@ def set_hours(
     queue = _queue_for(session, actor, queue)
     permissions.require_queue_admin(session, actor, queue.id)
     before = hours_record(queue)
-    if timezone is not UNSET:
-        queue.timezone = validate_timezone(timezone)
-    if schedule is not UNSET:
-        queue.schedule = validate_schedule(schedule)
-    if holidays is not UNSET:
-        queue.holidays = validate_holidays(holidays)
-    _apply_outside_hours(queue, outside_hours_enabled, outside_hours_subject, outside_hours_body)
-    if enabled is not UNSET:
-        queue.hours_enabled = _check_bool(enabled, field="enabled")
-    if queue.hours_enabled and not queue.timezone:
+    given = {
+        "hours_enabled": enabled, "timezone": timezone, "schedule": schedule,
+        "holidays": holidays, "outside_hours_enabled": outside_hours_enabled,
+        "outside_hours_subject": outside_hours_subject, "outside_hours_body": outside_hours_body,
+    }  # fmt: skip
+    changes = {key: VALIDATORS[key](value) for key, value in given.items() if value is not UNSET}
+    proposed = {key: changes.get(key, getattr(queue, key)) for key in VALIDATORS}
+    if proposed["hours_enabled"] and not proposed["timezone"]:
         organisation = session.get(Organisation, queue.organisation_id)
-        queue.timezone = zone(organisation.timezone if organisation else None).key
-    _check_outside_hours_complete(queue)
+        changes["timezone"] = zone(organisation.timezone if organisation else None).key
+    _check_outside_hours_complete(proposed)
+    for key, value in changes.items():  # only now: a refused change leaves the queue untouched
+        setattr(queue, key, value)
+    session.flush()
     after = hours_record(queue)
     if after != before:
         audit.record(
-            session,
-            actor,
-            "queue.hours.update",
-            "queue",
-            queue.id,
+            session, actor, "queue.hours.update", "queue", queue.id,
             organisation_id=queue.organisation_id,
-            before=_audit_view(before),
-            after=_audit_view(after),
-        )
-    session.flush()
+            before=_audit_view(before), after=_audit_view(after),
+        )  # fmt: skip
     return after
 
 
@@ -347,27 +344,29 @@ def _check_bool(value: object, *, field: str) -> bool:
     return value
 
 
-def _apply_outside_hours(queue: Queue, enabled: Any, subject: Any, body: Any) -> None:
-    if subject is not UNSET:
-        queue.outside_hours_subject = _check_text(
-            subject, field="outside_hours_subject", limit=MAX_SUBJECT
-        ).strip()
-    if body is not UNSET:
-        queue.outside_hours_body = _check_text(body, field="outside_hours_body", limit=MAX_BODY)
-    if enabled is not UNSET:
-        queue.outside_hours_enabled = _check_bool(enabled, field="outside_hours_enabled")
+VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "hours_enabled": lambda v: _check_bool(v, field="enabled"),
+    "timezone": validate_timezone,
+    "schedule": validate_schedule,
+    "holidays": validate_holidays,
+    "outside_hours_enabled": lambda v: _check_bool(v, field="outside_hours_enabled"),
+    "outside_hours_subject": lambda v: _check_text(
+        v, field="outside_hours_subject", limit=MAX_SUBJECT, one_line=True
+    ),
+    "outside_hours_body": lambda v: _check_text(v, field="outside_hours_body", limit=MAX_BODY),
+}
 
 
-def _check_outside_hours_complete(queue: Queue) -> None:
+def _check_outside_hours_complete(proposed: dict[str, Any]) -> None:
     """An enabled outside-hours message needs a body and working hours to be outside of."""
-    if not queue.outside_hours_enabled:
+    if not proposed["outside_hours_enabled"]:
         return
-    if not queue.outside_hours_body.strip():
+    if not proposed["outside_hours_body"].strip():
         raise Invalid(
             "outside_hours_body: write the message to send outside working hours",
             field="outside_hours_body",
         )
-    if not queue.hours_enabled:
+    if not proposed["hours_enabled"]:
         raise Invalid(
             "outside_hours_enabled: enable working hours first (the message is sent outside them)",
             field="outside_hours_enabled",

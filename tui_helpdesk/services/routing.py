@@ -378,12 +378,19 @@ def _check_match(value: object, *, rule: str) -> str:
     return str(value)
 
 
-def _check_has_action(rule: RoutingRule) -> None:
-    if rule.action_queue_id is None and not rule.action_priority and not rule.action_tag:
+def _check_has_action(
+    name: str, *, action_queue_id: int | None, action_priority: str | None, action_tag: str | None
+) -> None:
+    if action_queue_id is None and not action_priority and not action_tag:
         raise Invalid(
-            f"rule {rule.name!r}: give at least one action (queue, priority or tag)",
-            field="queue",
+            f"rule {name!r}: give at least one action (queue, priority or tag)", field="queue"
         )
+
+
+def _actions(rule: RoutingRule, changes: dict[str, Any]) -> dict[str, Any]:
+    """The rule's actions as they would be after `changes`."""
+    keys = ("action_queue_id", "action_priority", "action_tag")
+    return {key: changes.get(key, getattr(rule, key)) for key in keys}
 
 
 def _renumber(rules: list[RoutingRule]) -> None:
@@ -428,7 +435,7 @@ def create_rule(
         action_tag=validate_tag(tag, rule=label),
         enabled=_check_enabled(enabled),
     )
-    _check_has_action(rule)
+    _check_has_action(label, **_actions(rule, {}))
     rules = _ordered(session, actor.organisation_id)
     index = len(rules) if position is None else _index(position, len(rules) + 1)
     session.add(rule)
@@ -479,22 +486,23 @@ def update_rule(
     rule = _rule_for(session, actor, rule_id)
     before = _record(session, rule)
     label = validate_name(name) if name is not UNSET else rule.name
-    rule.name = label
+    changes: dict[str, Any] = {"name": label}
     if conditions is not UNSET:
-        rule.conditions = [
-            dataclasses.asdict(c) for c in validate_conditions(conditions, rule=label)
-        ]
+        valid = validate_conditions(conditions, rule=label)
+        changes["conditions"] = [dataclasses.asdict(c) for c in valid]
     if match is not UNSET:
-        rule.match = _check_match(match, rule=label)
+        changes["match"] = _check_match(match, rule=label)
     if queue is not UNSET:
-        rule.action_queue_id = _queue_id(session, actor, queue, rule=label)
+        changes["action_queue_id"] = _queue_id(session, actor, queue, rule=label)
     if priority is not UNSET:
-        rule.action_priority = validate_priority(priority, rule=label)
+        changes["action_priority"] = validate_priority(priority, rule=label)
     if tag is not UNSET:
-        rule.action_tag = validate_tag(tag, rule=label)
+        changes["action_tag"] = validate_tag(tag, rule=label)
     if enabled is not UNSET:
-        rule.enabled = _check_enabled(enabled)
-    _check_has_action(rule)
+        changes["enabled"] = _check_enabled(enabled)
+    _check_has_action(label, **_actions(rule, changes))
+    for key, value in changes.items():  # only now: a refused change leaves the rule untouched
+        setattr(rule, key, value)
     session.flush()
     after = _record(session, rule)
     if _audit_view(after) != _audit_view(before):
