@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.models import Organisation, Queue
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import QueueHoursRecord, UserRecord
-from tui_helpdesk.services import audit, permissions, queues
+from tui_helpdesk.services import audit, organisations, permissions, queues
 
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_INTERVALS_PER_DAY = 12
@@ -64,17 +64,10 @@ def format_clock(minutes: int) -> str:
 
 
 def validate_timezone(name: object, *, field: str = "timezone") -> str:
-    """An IANA zone name that zoneinfo knows, e.g. "Europe/Paris"."""
+    """An IANA zone name that zoneinfo knows, e.g. "Europe/Paris" (the organisations rule)."""
     if not isinstance(name, str) or not name.strip():
         raise Invalid(f"{field}: give an IANA timezone such as Europe/Paris", field=field)
-    try:
-        ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(
-            f"{field}: unknown timezone {name!r} (use an IANA name such as Europe/Paris)",
-            field=field,
-        ) from None
-    return name.strip()
+    return organisations.validate_timezone(name, field=field)
 
 
 def validate_intervals(raw: object, *, field: str) -> list[Interval]:
