@@ -181,6 +181,9 @@ def _decode_bytes(data: bytes, label: str | None, notes: list[str]) -> str:
     codec = _resolve_charset(label) if label else None
     if data.isascii() and (codec is None or not codec.startswith(_NOT_ASCII_SAFE)):
         return data.decode("ascii")
+    unknown = codec is None and bool(label and label.strip(" \t\"'"))
+    if unknown:
+        notes.append(f"charset-fallback:{_note_label(label)}")
     if codec is not None and codec not in _WEAK_LABELS:
         try:
             return data.decode(codec)
@@ -190,7 +193,7 @@ def _decode_bytes(data: bytes, label: str | None, notes: list[str]) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    if codec is None or codec == "ascii" or codec not in _WEAK_LABELS:
+    if not unknown and (codec is None or codec == "ascii" or codec not in _WEAK_LABELS):
         notes.append(f"charset-fallback:{_note_label(label)}")
     return _lenient(data, codec)
 
@@ -595,6 +598,9 @@ _STATUS_TYPES = ("message/delivery-status", "text/delivery-status")
 _STATUS_TYPES += ("message/global-delivery-status",)
 _RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers")
 _RETURNED_TYPES += ("message/rfc822-headers", "message/global-headers")
+# Machine-readable reports: field blocks, shown as a text file rather than as a message.
+_FIELD_TYPES = (*_STATUS_TYPES, "message/disposition-notification", "message/feedback-report")
+_FIELD_TYPES += ("message/global-disposition-notification",)
 _EXTENSIONS = {
     "application/ms-tnef": ".dat",
     "application/pdf": ".pdf",
@@ -608,7 +614,11 @@ _EXTENSIONS = {
     "text/delivery-status": ".txt",
     "message/rfc822": ".eml",
 }
-_DEFAULT_NAMES = {"application/ms-tnef": "winmail.dat"}
+_DEFAULT_NAMES = {
+    "application/ms-tnef": "winmail.dat",
+    "text/rfc822-headers": "returned-headers.txt",
+    "message/rfc822-headers": "returned-headers.txt",
+}
 
 Segment = tuple[str, str]  # ("plain" | "html", text)
 
@@ -638,8 +648,9 @@ class _Walker:
     def _container(
         self, part: Message, info: _PartInfo, children: list[Any], depth: int
     ) -> list[Segment]:
-        if info.content_type in _STATUS_TYPES:
-            self._attach(info, _status_text(children).encode("utf-8"), "delivery-status.txt")
+        if info.content_type in _FIELD_TYPES:
+            name = info.content_type.split("/", 1)[1] + ".txt"
+            self._attach(info, _flatten_body(part, self.linesep, self.notes), name)
             return []
         if not info.content_type.startswith("multipart/"):
             return self._nested(info, children, depth)
@@ -755,6 +766,16 @@ def _flatten(message: Message, linesep: str, notes: list[str]) -> bytes:
     return head_bytes + _payload_bytes(message, notes)
 
 
+def _flatten_body(part: Message, linesep: str, notes: list[str]) -> bytes:
+    """The body of a part whose payload the parser split into sub-messages (report fields)."""
+    data = _flatten(part, linesep, notes)
+    separator = (linesep + linesep).encode()
+    if data.startswith(linesep.encode()):
+        return data[len(linesep) :]
+    _, found, body = data.partition(separator)
+    return body if found else data
+
+
 # ---------------------------------------------------------------------------------------------
 # Delivery status notifications (RFC 3464).
 
@@ -787,11 +808,6 @@ def _field_blocks(text: str) -> list[list[tuple[str, str]]]:
     return [b for b in blocks if b]
 
 
-def _status_text(payload: Any) -> str:
-    blocks = _status_blocks(payload)
-    return "\n\n".join("\n".join(f"{k}: {v}" for k, v in b) for b in blocks) + "\n"
-
-
 def _field(block: list[tuple[str, str]], name: str) -> str:
     for key, value in block:
         if key.lower() == name:
@@ -806,24 +822,30 @@ def _typed_value(value: str) -> str:
 
 
 def _bounce(parts: list[Message], notes: list[str]) -> BounceInfo | None:
-    status_part = returned = None
+    """The bounce of a multipart/report; every status part counts (some MTAs send two)."""
+    blocks: list[list[tuple[str, str]]] = []
+    returned = None
+    found = False
     for part in parts:
-        content_type = _part_info(part, notes).content_type
-        if content_type in _STATUS_TYPES and status_part is None:
-            status_part = part
-        elif content_type in _RETURNED_TYPES and returned is None:
+        info = _part_info(part, notes)
+        if info.content_type in _STATUS_TYPES:
+            found = True
+            blocks.extend(_part_fields(part, info, notes))
+        elif info.content_type in _RETURNED_TYPES and returned is None:
             returned = part
-    if status_part is None:
+    if not found:
         return None
-    try:
-        payload = status_part.get_payload()
-        if not isinstance(payload, list):
-            charset = _part_info(status_part, notes).params.get("charset")
-            payload = _decode_bytes(_payload_bytes(status_part, notes), charset, notes)
-        blocks = _status_blocks(payload)
-    except Exception:
-        blocks = []
     return _bounce_from_blocks(blocks, _returned_message_id(returned, notes))
+
+
+def _part_fields(part: Message, info: _PartInfo, notes: list[str]) -> list[list[tuple[str, str]]]:
+    try:
+        payload = part.get_payload()
+        if not isinstance(payload, list):
+            payload = _decode_bytes(_payload_bytes(part, notes), info.params.get("charset"), notes)
+        return _status_blocks(payload)
+    except Exception:
+        return []
 
 
 def _bounce_from_blocks(blocks: list[list[tuple[str, str]]], original: str | None) -> BounceInfo:
