@@ -245,6 +245,16 @@ def test_raw_8bit_headers_are_decoded() -> None:
     assert "8bit-header:Subject" in parsed.defects
 
 
+def test_raw_8bit_header_uses_the_charset_of_the_text() -> None:
+    raw = (
+        "Subject: 繁體中文主旨\r\nFrom: a@b.tw\r\nContent-Type: text/plain; charset=big5\r\n\r\n"
+        "內容\r\n"
+    ).encode("big5")
+    parsed = parse_message(raw)
+    assert parsed.subject == "繁體中文主旨"
+    assert parsed.text_body == "內容"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

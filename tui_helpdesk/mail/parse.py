@@ -225,22 +225,45 @@ def _note_label(label: str | None) -> str:
 _CONTROL_TO_SPACE = {c: " " for c in (*range(32), 127)}
 
 
-def _fix_surrogates(text: str, notes: list[str] | None = None, what: str = "") -> str:
-    """Turn surrogate-escaped raw bytes (8-bit headers, bad params) back into real text."""
+def _escaped_bytes(text: str) -> bytes | None:
+    """The raw bytes behind surrogate-escaped text; None when the text has no such escapes."""
     if text.isascii():
-        return text
+        return None
     try:
         text.encode("utf-8")
-        return text
+        return None
     except UnicodeEncodeError:
         pass
-    if notes is not None and what:
-        notes.append(f"8bit-header:{what}")
     try:
-        raw = text.encode("utf-8", "surrogateescape")
+        return text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return _decode_bytes(raw, None, [])
+        return text.encode("utf-8", "replace")
+
+
+def _fix_surrogates(text: str) -> str:
+    """Turn surrogate-escaped raw bytes (bad params, odd codecs) back into real text."""
+    raw = _escaped_bytes(text)
+    return text if raw is None else _decode_bytes(raw, None, [])
+
+
+def _fix_header(value: str, name: str, notes: list[str], hint: str | None) -> str:
+    """Raw 8-bit header bytes → text: UTF-8, else the charset of the message's own text
+    (what the sending client most likely used), else windows-1252."""
+    raw = _escaped_bytes(value)
+    if raw is None:
+        return value
+    notes.append(f"8bit-header:{name}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    codec = _resolve_charset(hint) if hint else None
+    if codec is not None and codec not in _WEAK_LABELS and not codec.startswith(_NOT_ASCII_SAFE):
+        try:
+            return raw.decode(codec)
+        except (UnicodeError, LookupError, ValueError):
+            pass
+    return _lenient(raw, None)
 
 
 def _clean_body_text(text: str) -> str:
@@ -315,9 +338,9 @@ def decode_words(value: str, notes: list[str]) -> str:
     return "".join(out)
 
 
-def _header_text(raw_value: object, name: str, notes: list[str]) -> str:
+def _header_text(raw_value: object, name: str, notes: list[str], hint: str | None = None) -> str:
     """A raw header value as a person reads it: unfolded, 8-bit fixed, decoded, no controls."""
-    value = _fix_surrogates(_unfold(str(raw_value)), notes, name)
+    value = _fix_header(_unfold(str(raw_value)), name, notes, hint)
     return _clean_header_text(decode_words(value, notes))
 
 
@@ -423,7 +446,7 @@ def _stdlib_addresses(name: str, value: str) -> list[tuple[str, str]]:
 
 def _addresses(name: str, value: str, notes: list[str]) -> tuple[Address, ...]:
     """Address headers: fast path, then the stdlib parser, then a loose search for a@b."""
-    value = _fix_surrogates(_unfold(value), notes, name).strip()
+    value = _fix_header(_unfold(value), name, notes, None).strip()
     if not value:
         return ()
     pairs = _simple_addresses(value)
@@ -633,6 +656,7 @@ class _Walker:
         self.attachments: list[ParsedAttachment] = []
         self.html: list[str] = []
         self.bounce: BounceInfo | None = None
+        self.charset_hint: str | None = None  # for raw 8-bit headers
 
     def walk(self, part: Message, depth: int) -> list[Segment]:
         if depth > _MAX_DEPTH:
@@ -685,7 +709,10 @@ class _Walker:
         if is_body_type and info.disposition != "attachment":
             if info.filename:  # a named text part is shown and also kept as a file
                 self._attach(info, data)
-            text = _clean_body_text(_decode_bytes(data, info.params.get("charset"), self.notes))
+            charset = info.params.get("charset")
+            if charset and self.charset_hint is None:
+                self.charset_hint = charset
+            text = _clean_body_text(_decode_bytes(data, charset, self.notes))
             if info.content_type == "text/html":
                 if not self.nested:
                     self.html.append(text)
@@ -704,9 +731,10 @@ class _Walker:
             return []
         child = _Walker(self.linesep, self.notes, nested=True)
         segments = child.walk(inner, depth + 1)
-        subject = _header_text(_raw_header(inner, "subject"), "Subject", self.notes)
+        hint = child.charset_hint
+        subject = _header_text(_raw_header(inner, "subject"), "Subject", self.notes, hint)
         self._attach(info, _flatten(inner, self.linesep, self.notes), _eml_name(subject))
-        return [("plain", _attached_block(inner, segments, child.attachments, self.notes))]
+        return [("plain", _attached_block(inner, segments, child, self.notes))]
 
     def _attach(self, info: _PartInfo, data: bytes, default_name: str = "") -> None:
         filename = info.filename or default_name or self._generated_name(info.content_type)
@@ -737,15 +765,15 @@ def _segments_text(segments: list[Segment]) -> str:
 
 
 def _attached_block(
-    inner: Message, segments: list[Segment], attachments: list[ParsedAttachment], notes: list[str]
+    inner: Message, segments: list[Segment], child: _Walker, notes: list[str]
 ) -> str:
     lines = ["---------- Attached message ----------"]
     for name in ("From", "Date", "Subject", "To", "Cc"):
-        value = _header_text(_raw_header(inner, name), name, notes)
+        value = _header_text(_raw_header(inner, name), name, notes, child.charset_hint)
         if value:
             lines.append(f"{name}: {value}")
-    if attachments:
-        lines.append("Attachments: " + ", ".join(a.filename for a in attachments))
+    if child.attachments:
+        lines.append("Attachments: " + ", ".join(a.filename for a in child.attachments))
     return "\n".join(lines) + "\n\n" + _segments_text(segments)
 
 
@@ -917,13 +945,16 @@ def _parse(raw: bytes) -> ParsedMessage:
     tree = _parse_tree(raw, notes)
     if tree is None:
         return _unparsed(raw, *notes)
-    raw_headers = [(str(k), str(v)) for k, v in tree.raw_items()]
+    walker = _Walker(_linesep(raw), notes)
+    segments = walker.walk(tree, 0)
+    hint = walker.charset_hint
+    raw_headers = [
+        (str(k), _fix_header(_unfold(str(v)), k, notes, hint)) for k, v in tree.raw_items()
+    ]
     headers = tuple((k, _header_text(v, k, notes)) for k, v in raw_headers)
     first: dict[str, str] = {}
     for key, value in raw_headers:
         first.setdefault(key.lower(), value)
-    walker = _Walker(_linesep(raw), notes)
-    segments = walker.walk(tree, 0)
     decoded = {k.lower(): v for k, v in reversed(headers)}
     return _assemble(raw, first, decoded, headers, walker, segments, notes)
 
