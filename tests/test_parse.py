@@ -648,6 +648,34 @@ def test_nested_message_is_attached_and_its_text_shown() -> None:
     assert parsed.message_id is None
 
 
+def test_attached_message_bytes_are_kept_when_well_formed() -> None:
+    raw = multipart("multipart/mixed", [part("Content-Type: message/rfc822", body=INNER)])
+    assert parse_message(raw).attachments[0].data == INNER
+
+
+def test_base64_encoded_attached_message_is_decoded() -> None:
+    encoded = part(
+        "Content-Type: message/rfc822",
+        "Content-Transfer-Encoding: base64",
+        body=base64.encodebytes(INNER),
+    )
+    parsed = parse_message(multipart("multipart/mixed", [encoded]))
+    (eml,) = parsed.attachments
+    assert (eml.filename, eml.data) == ("The original.eml", INNER)
+    assert "Subject: The original" in parsed.text_body
+    assert parsed.text_body.endswith("Original words")
+
+
+def test_empty_attached_message_adds_no_text() -> None:
+    raw = multipart(
+        "multipart/mixed",
+        [part("Content-Type: text/plain", body="fw"), part("Content-Type: message/rfc822")],
+    )
+    parsed = parse_message(raw)
+    assert parsed.text_body == "fw"
+    assert [a.filename for a in parsed.attachments] == ["message.eml"]
+
+
 def dsn(status_fields: str, returned: bytes, returned_type: str = "message/rfc822") -> bytes:
     return multipart(
         "multipart/report; report-type=delivery-status",

@@ -94,13 +94,13 @@ class ParsedMessage:
 # four times per part); header objects are immutable, so a bounded cache keyed on the raw value
 # makes repeated and common values (e.g. "text/plain; charset=utf-8") nearly free.
 
-_MAX_CACHED_VALUE = 1000
+_MAX_CACHED_VALUE = 200
 
 
 class _CachingHeaderRegistry(HeaderRegistry):
     def __init__(self) -> None:
         super().__init__()
-        self._cached = functools.lru_cache(maxsize=2048)(super().__call__)
+        self._cached = functools.lru_cache(maxsize=1024)(super().__call__)
 
     def __call__(self, name: str, value: str) -> Any:
         if len(value) > _MAX_CACHED_VALUE:
@@ -677,7 +677,7 @@ class _Walker:
             self._attach(info, _flatten_body(part, self.linesep, self.notes), name)
             return []
         if not info.content_type.startswith("multipart/"):
-            return self._nested(info, children, depth)
+            return self._nested(part, info, children, depth)
         parts = [c for c in children if isinstance(c, Message)]
         if info.content_type == "multipart/report" and not self.nested:
             self.bounce = _bounce(parts, self.notes)
@@ -723,22 +723,32 @@ class _Walker:
         self._attach(info, data)
         return []
 
-    def _nested(self, info: _PartInfo, children: list[Any], depth: int) -> list[Segment]:
+    def _nested(
+        self, part: Message, info: _PartInfo, children: list[Any], depth: int
+    ) -> list[Segment]:
         """An attached message: kept as an .eml attachment, and its text shown in the body."""
         inner = children[0] if children and isinstance(children[0], Message) else None
         if inner is None:
             self._attach(info, b"")
             return []
+        data = _flatten(inner, self.linesep, self.notes)
+        encoding = _raw_header(part, "content-transfer-encoding").strip().lower()
+        if encoding in ("base64", "quoted-printable"):  # forbidden by RFC 2046, sent anyway
+            data = _transfer_decode(data, encoding)
+            inner = _parse_tree(data, self.notes) or inner
         child = _Walker(self.linesep, self.notes, nested=True)
         segments = child.walk(inner, depth + 1)
         hint = child.charset_hint
         subject = _header_text(_raw_header(inner, "subject"), "Subject", self.notes, hint)
-        self._attach(info, _flatten(inner, self.linesep, self.notes), _eml_name(subject))
-        return [("plain", _attached_block(inner, segments, child, self.notes))]
+        self._attach(info, data, _eml_name(subject))
+        block = _attached_block(inner, segments, child, self.notes)
+        return [("plain", block)] if block else []
 
     def _attach(self, info: _PartInfo, data: bytes, default_name: str = "") -> None:
         filename = info.filename or default_name or self._generated_name(info.content_type)
-        content_type = info.content_type if len(info.content_type) <= 255 else "text/plain"
+        content_type = (
+            info.content_type if len(info.content_type) <= 255 else "application/octet-stream"
+        )
         disposition = info.disposition
         if disposition not in ("inline", "attachment"):
             disposition = "inline" if not disposition and info.content_id else "attachment"
@@ -774,7 +784,10 @@ def _attached_block(
             lines.append(f"{name}: {value}")
     if child.attachments:
         lines.append("Attachments: " + ", ".join(a.filename for a in child.attachments))
-    return "\n".join(lines) + "\n\n" + _segments_text(segments)
+    text = _segments_text(segments)
+    if len(lines) == 1 and not text:
+        return ""
+    return "\n".join(lines) + "\n\n" + text
 
 
 def _flatten(message: Message, linesep: str, notes: list[str]) -> bytes:
@@ -792,6 +805,15 @@ def _flatten(message: Message, linesep: str, notes: list[str]) -> bytes:
     except Exception:
         head_bytes = b""
     return head_bytes + _payload_bytes(message, notes)
+
+
+def _transfer_decode(data: bytes, encoding: str) -> bytes:
+    try:
+        if encoding == "base64":
+            return binascii.a2b_base64(re.sub(rb"[^A-Za-z0-9+/=]", b"", data))
+        return binascii.a2b_qp(data)
+    except (binascii.Error, ValueError):
+        return data
 
 
 def _flatten_body(part: Message, linesep: str, notes: list[str]) -> bytes:
