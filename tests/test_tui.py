@@ -1,0 +1,383 @@
+"""The TUI driven with keys (Pilot) on both backends: inbox, thread, cursor, refresh, escaping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from rich.text import Text
+from test_tui_data import NOW, add_conversation, add_message, seed
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Static
+
+from tui_helpdesk.config import Settings
+from tui_helpdesk.db.engine import Database
+from tui_helpdesk.db.models import Conversation, User
+from tui_helpdesk.errors import NotFound
+from tui_helpdesk.services import changes
+from tui_helpdesk.tui.app import HelpdeskApp, make_app
+from tui_helpdesk.tui.modals.help import HelpScreen
+from tui_helpdesk.tui.screens.conversation import ConversationScreen
+from tui_helpdesk.tui.screens.inbox import InboxScreen
+from tui_helpdesk.tui.widgets.conversation_list import ConversationList
+from tui_helpdesk.tui.widgets.message_view import MessageView
+
+SIZE = (120, 30)
+
+
+@pytest.fixture
+def tui_settings(settings: Settings) -> Settings:
+    return settings.replace(tui={"refresh_interval_seconds": 0.05, "page_size": 10})
+
+
+def build(settings: Settings, email: str = "ada@acme.test", **kwargs: object) -> HelpdeskApp:
+    return make_app(settings, email, now=lambda: NOW, **kwargs)  # type: ignore[arg-type]
+
+
+async def wait_for(
+    pilot: Pilot[object], condition: Callable[[], bool], seconds: float = 5.0
+) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the screen did not reach the expected state in time")
+        await pilot.pause(0.02)
+
+
+def conversation_list(app: HelpdeskApp) -> ConversationList:
+    return app.screen.query_one(ConversationList)
+
+
+def list_lines(app: HelpdeskApp) -> list[str]:
+    """What the list shows on screen, line by line (line 0 is the column header)."""
+    listed = conversation_list(app)
+    height = listed.scrollable_content_region.height
+    return [listed.render_line(y).text.rstrip() for y in range(height)]
+
+
+def loaded(app: HelpdeskApp) -> bool:
+    listed = conversation_list(app)
+    return listed.loaded and (listed.total == 0 or listed.cursor_row is not None)
+
+
+def shown(widget: Widget) -> str:
+    """The widget's lines as drawn on screen (trailing blanks removed)."""
+    region = Region(0, 0, widget.region.width, widget.region.height)
+    return "\n".join(strip.text.strip() for strip in widget.render_lines(region)).strip("\n")
+
+
+def static_text(app: HelpdeskApp, selector: str) -> str:
+    return shown(app.screen.query_one(selector, Static))
+
+
+def thread_text(app: HelpdeskApp) -> str:
+    return "\n".join(shown(static) for static in app.screen.query("MessageView Static"))
+
+
+async def test_inbox_shows_open_conversations_newest_first(db: Database, tui_settings) -> None:
+    seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        lines = list_lines(app)
+        assert lines[0].split() == ["Subject", "From", "Mailbox", "Status", "Age"]
+        assert [line.split("  ")[0] for line in lines[1:5]] == [
+            "Hello?",
+            "Printer on fire",
+            "Invoice 2026-11",
+            "Cannot log in",
+        ]
+        assert lines[5] == ""  # the closed conversation is not in the inbox
+        printer = lines[2]
+        assert "Carol Customer" in printer and "support@acme.test" in printer
+        assert printer.split()[-2:] == ["open", "5m"]
+        assert lines[4].split()[-2:] == ["open", "1d"]
+        assert "acting as Ada Admin <ada@acme.test> (admin)" in static_text(app, "#identity")
+        assert static_text(app, "#status-line").startswith("4 open conversations · row 1 of 4")
+
+
+async def test_an_agent_sees_only_their_conversations(db: Database, tui_settings) -> None:
+    seed(db)
+    app = build(tui_settings, "cy@acme.test")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        assert conversation_list(app).total == 1
+        assert list_lines(app)[1].startswith("Cannot log in")
+
+
+async def test_an_empty_inbox_says_so(db: Database, tui_settings) -> None:
+    ids = seed(db)
+    with db.write() as session:  # an agent in no queue, assigned nothing
+        session.add(User(organisation_id=ids.org, email="new@acme.test", name="New Agent"))
+    app = build(tui_settings, "new@acme.test")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        assert list_lines(app)[1] == "No conversations to show."
+        assert static_text(app, "#status-line").startswith("0 open conversations")
+
+
+async def test_open_a_conversation_and_go_back(db: Database, tui_settings) -> None:
+    ids = seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        await pilot.press("down", "enter")
+        assert isinstance(app.screen, ConversationScreen)
+        assert app.screen.conversation_id == ids.conversations["printer"]
+        await wait_for(pilot, lambda: "please help" in thread_text(app))
+        text = thread_text(app)
+        assert "From: Carol Customer <carol@customer.test>" in text
+        assert "Date: 2026-11-22 11:55 UTC" in text
+        assert "Subject: Printer on fire" in text
+        assert "Hello,\nplease help." in text
+        assert "Printer on fire" in static_text(app, "#conversation-title")
+        await pilot.press("escape")
+        assert isinstance(app.screen, InboxScreen)
+        assert conversation_list(app).cursor == 1
+
+
+async def test_attachments_are_listed_with_name_type_and_size(db: Database, tui_settings) -> None:
+    ids = seed(db)
+    with db.write() as session:
+        conversation = session.get(Conversation, ids.conversations["invoice"])
+        add_message(
+            session,
+            conversation,  # type: ignore[arg-type]
+            subject="Re: Invoice",
+            sender="dan@customer.test",
+            at=NOW - timedelta(minutes=80),
+            body="Here it is.",
+            attachments=(("invoice.pdf", "application/pdf", b"%PDF" * 700),),
+        )
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        app.open_conversation(ids.conversations["invoice"])
+        await wait_for(pilot, lambda: "invoice.pdf" in thread_text(app))
+        assert "• invoice.pdf  application/pdf  2.7 KB" in thread_text(app)
+
+
+async def test_cursor_keys_move_through_pages_read_on_demand(db: Database, tui_settings) -> None:
+    ids = seed(db)
+    with db.write() as session:
+        for n in range(96):
+            add_conversation(
+                session,
+                org_id=ids.org,
+                mailbox_id=ids.mailboxes["support"],
+                queue_id=ids.queues["Support"],
+                subject=f"Bulk {n:03}",
+                sender=f"c{n}@customer.test",
+                at=NOW - timedelta(hours=2, minutes=n),
+            )
+    app = build(tui_settings)  # 100 open rows, pages of 10
+    async with app.run_test(size=(100, 20)) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        listed = conversation_list(app)
+        assert listed.total == 100
+        assert len(listed._pages) < 10  # only what is on (or near) the screen was read
+        await pilot.press("end")
+        await wait_for(pilot, lambda: listed.cursor_row is not None)
+        assert listed.cursor == 99
+        assert listed.cursor_row.subject == "Cannot log in"  # type: ignore[union-attr]
+        assert list_lines(app)[-1].startswith("Cannot log in")
+        await pilot.press("home")
+        assert listed.cursor == 0 and listed.scroll_y == 0
+        await pilot.press("down", "down", "up")
+        assert listed.cursor == 1
+        await pilot.press("pagedown")
+        assert listed.cursor == 1 + listed.visible_rows
+        await wait_for(pilot, lambda: listed.cursor_row is not None)
+        assert listed.cursor_row.subject == f"Bulk {listed.cursor - 3:03}"  # type: ignore[union-attr]
+        await pilot.press("pageup", "pageup")
+        assert listed.cursor == 0
+        await pilot.press("up")
+        assert listed.cursor == 0
+
+
+async def test_refresh_on_change_keeps_the_cursor_on_its_conversation(
+    db: Database, tui_settings
+) -> None:
+    ids = seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        await pilot.press("down", "down")
+        listed = conversation_list(app)
+        assert listed.cursor_row.subject == "Invoice 2026-11"  # type: ignore[union-attr]
+        with db.write() as session:  # another connection, as the worker would
+            add_conversation(
+                session,
+                org_id=ids.org,
+                mailbox_id=ids.mailboxes["support"],
+                queue_id=ids.queues["Support"],
+                subject="Brand new",
+                sender="new@customer.test",
+                at=NOW,
+            )
+            changes.notify(session)  # what every writer does (NOTIFY on PostgreSQL)
+        started = time.monotonic()
+        await wait_for(pilot, lambda: listed.total == 5, seconds=2.0)
+        assert time.monotonic() - started < 1.0
+        assert list_lines(app)[1].startswith("Brand new")
+        assert listed.cursor == 3
+        assert listed.cursor_row.subject == "Invoice 2026-11"  # type: ignore[union-attr]
+
+
+async def test_the_open_conversation_shows_a_new_reply(db: Database, tui_settings) -> None:
+    ids = seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        app.open_conversation(ids.conversations["printer"])
+        await wait_for(pilot, lambda: len(app.screen.query(MessageView)) == 1)
+        with db.write() as session:
+            conversation = session.get(Conversation, ids.conversations["printer"])
+            add_message(
+                session,
+                conversation,  # type: ignore[arg-type]
+                subject="Re: Printer on fire",
+                sender="carol@customer.test",
+                at=NOW,
+                body="It is out now.",
+            )
+            changes.notify(session)
+        await wait_for(pilot, lambda: "It is out now." in thread_text(app), seconds=2.0)
+        assert len(app.screen.query(MessageView)) == 2
+
+
+async def test_mail_text_is_shown_literally_and_stripped_of_controls(
+    db: Database, tui_settings
+) -> None:
+    ids = seed(db)
+    hostile = "[bold red]x[/] \x1b[31mred\x1b[0m \x1b]0;owned\x07\u202etxt.exe"
+    with db.write() as session:
+        conversation = add_conversation(
+            session,
+            org_id=ids.org,
+            mailbox_id=ids.mailboxes["support"],
+            queue_id=ids.queues["Support"],
+            subject=hostile,
+            sender="evil@customer.test",
+            sender_name="[i]Bank[/i]",
+            at=NOW,
+            body="Body [b]not bold[/b]\x1b[2J\x9b1m end",
+        )
+        hostile_id = conversation.id
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        listed = conversation_list(app)
+        row = listed.render_line(1)
+        assert row.text.startswith("[bold red]x[/] red txt.exe")
+        assert "[i]Bank[/i]" in row.text
+        assert "\x1b" not in row.text and "\u202e" not in row.text
+        assert not any(
+            seg.style and seg.style.color and seg.style.color.name == "red" for seg in row
+        )
+        assert "[bold red]x[/] red txt.exe" in static_text(app, "#preview")
+        app.open_conversation(hostile_id)
+        await wait_for(pilot, lambda: "end" in thread_text(app))
+        text = thread_text(app)
+        assert "Body [b]not bold[/b]1m end" in text
+        assert "\x1b" not in text and "\x9b" not in text
+        bodies = [s.content for s in app.screen.query(".message-body").results(Static)]
+        assert all(isinstance(b, Text) and not b.spans for b in bodies)
+
+
+async def test_help_lists_the_keys_of_the_screen(db: Database, tui_settings) -> None:
+    seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = {(key, action) for key, action, _ in app.screen.rows}
+        assert {("r", "Refresh"), ("⏎", "Open"), ("q", "Quit"), ("?", "Help")} <= keys
+        assert ("pgdn", "Page down") in keys
+        await pilot.press("escape")
+        assert isinstance(app.screen, InboxScreen)
+
+
+async def test_every_binding_has_an_id_and_a_description(db: Database, tui_settings) -> None:
+    seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        for node in (app, app.screen, conversation_list(app)):
+            for binding in node.BINDINGS:
+                assert binding.id and binding.description  # type: ignore[union-attr]
+        app.open_conversation(1)
+        await pilot.pause()
+        for binding in app.screen.BINDINGS:
+            assert binding.id and binding.description  # type: ignore[union-attr]
+
+
+async def test_command_palette_opens_the_highlighted_conversation(
+    db: Database, tui_settings
+) -> None:
+    ids = seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        await pilot.press("down", "down", "ctrl+p")
+        await pilot.press(*"conversation: open")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationScreen))
+        assert app.screen.conversation_id == ids.conversations["invoice"]
+
+
+async def test_q_quits(db: Database, tui_settings) -> None:
+    seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+    assert app.return_code == 0
+
+
+async def test_worker_line_tells_how_to_send_a_test(
+    db: Database, tui_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(db)
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/swaks")
+    app = build(tui_settings, worker_address=("127.0.0.1", 2525))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "swaks" in static_text(app, "#worker-hint"))
+        assert static_text(app, "#worker-hint") == (
+            "Worker listening on 127.0.0.1:2525 — send a test: "
+            "swaks --server 127.0.0.1:2525 --to sales-1x7q@in.helpdesk.localhost"
+        )
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    app = build(tui_settings, worker_address=("127.0.0.1", 2525))
+    async with app.run_test(size=SIZE) as pilot:
+        hint = app.screen.query_one("#worker-hint", Static)
+        await wait_for(pilot, lambda: "python3" in str(hint.content))
+        assert str(hint.content) == (
+            'Worker listening on 127.0.0.1:2525 — send a test: python3 -c "import smtplib; '
+            "smtplib.SMTP('127.0.0.1', 2525).sendmail('you@example.test', "
+            "['sales-1x7q@in.helpdesk.localhost'], 'Subject: test\\n\\nHello')\""
+        )
+
+
+async def test_without_a_worker_there_is_no_worker_line(db: Database, tui_settings) -> None:
+    seed(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        assert not app.screen.query("#worker-hint")
+
+
+def test_an_unknown_user_is_refused_before_the_app_starts(
+    db: Database, tui_settings: Settings
+) -> None:
+    seed(db)
+    with pytest.raises(NotFound, match="no user with email"):
+        make_app(tui_settings, "nobody@acme.test")

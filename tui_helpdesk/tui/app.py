@@ -1,0 +1,129 @@
+"""The Textual app: builds its data access from settings, shows the inbox, refreshes live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from tui_helpdesk.config import Settings
+from tui_helpdesk.tui.commands import HelpdeskCommands, PaletteCommand
+from tui_helpdesk.tui.data import HelpdeskData
+from tui_helpdesk.tui.messages import DataChanged
+from tui_helpdesk.tui.modals.help import HelpScreen
+from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
+from tui_helpdesk.tui.refresh import ChangePoller
+from tui_helpdesk.tui.screens.conversation import ConversationScreen
+from tui_helpdesk.tui.screens.inbox import InboxScreen
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class HelpdeskApp(App[int]):
+    """Keyboard-driven shared inbox. `data` is the only way to the database."""
+
+    TITLE = "tui-helpdesk"
+    CSS_PATH = [
+        "styles/app.tcss",
+        "styles/inbox.tcss",
+        "styles/conversation.tcss",
+        "styles/help.tcss",
+    ]
+    COMMANDS = App.COMMANDS | {HelpdeskCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave tui-helpdesk"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help",
+                tooltip="Show the keys of this screen"),
+    ]  # fmt: skip
+
+    def __init__(
+        self,
+        data: HelpdeskData,
+        *,
+        worker_address: tuple[str, int] | None = None,
+        now: Clock = utc_now,
+    ) -> None:
+        super().__init__()
+        self.data = data
+        self.worker_address = worker_address
+        self.now = now
+        self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
+
+    def on_mount(self) -> None:
+        self.push_screen(InboxScreen())
+        self.poller.start()
+
+    def on_unmount(self) -> None:
+        self.poller.stop()
+        self.data.close()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        self.push_screen(ConversationScreen(conversation_id))
+
+    def on_data_changed(self, _message: DataChanged) -> None:
+        """Every screen on the stack reloads what it shows (the inbox under a thread too)."""
+        for screen in self.screen_stack:
+            screen.post_message(DataChanged())
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place background failures are shown; also re-arms the change poll."""
+        self.poller.on_worker_finished(event.worker)
+        if event.state == WorkerState.ERROR and event.worker.group != POLL_GROUP:
+            error = event.worker.error
+            self.notify(
+                f"{type(error).__name__}: {error}", title="Background task failed",
+                severity="error", markup=False,
+            )  # fmt: skip
+
+    def commands(self) -> list[PaletteCommand]:
+        return [
+            PaletteCommand("app: help", "Show the keys of this screen", self.action_help),
+            PaletteCommand("app: quit", "Leave tui-helpdesk", self.action_quit),
+        ]
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        rows = []
+        seen: set[tuple[str, str]] = set()
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            # Our own bindings all carry an id; Textual's inherited ones (focus, copy) do not.
+            if binding.id is None or binding.system or (binding.action, key) in seen:
+                continue
+            seen.add((binding.action, key))
+            description = binding.description or binding.action.replace("_", " ")
+            rows.append((self.get_key_display(binding), description, binding.tooltip))
+        self.push_screen(HelpScreen(rows))
+
+
+def make_app(
+    settings: Settings,
+    actor_email: str,
+    *,
+    worker_address: tuple[str, int] | None = None,
+    now: Clock | None = None,
+) -> HelpdeskApp:
+    """Build the app on the database of `settings`, acting as `actor_email`.
+
+    Raises NotFound / PermissionDenied (from services.users.resolve_actor) before any screen
+    exists, so the CLI can refuse with the message.
+    """
+    data = HelpdeskData(settings, actor_email)
+    return HelpdeskApp(data, worker_address=worker_address, now=now or utc_now)
+
+
+def run_tui(
+    settings: Settings, actor_email: str, *, worker_address: tuple[str, int] | None = None
+) -> int:
+    """Run the TUI in this terminal until the user quits; returns the exit code."""
+    app = make_app(settings, actor_email, worker_address=worker_address)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,90 @@
+"""Typed messages between workers, screens and widgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from tui_helpdesk.records import ConversationDetail, ConversationRecord
+
+
+class DataChanged(Message, bubble=False):
+    """Something was committed to the database; screens reload what they show.
+
+    Bursts collapse: a queued DataChanged is replaced by the next one. It does not bubble: the
+    app hands it to each screen, and a screen's copy must not come back to the app.
+    """
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DataChanged)
+
+
+@dataclass
+class InboxPage:
+    """Rows [offset, offset + len(rows)) of the list as of one reload generation."""
+
+    offset: int
+    rows: tuple[ConversationRecord, ...]
+
+
+class InboxLoaded(Message):
+    """A full reload: the count, pages around the cursor and where the cursor's row went.
+
+    cursor_index is the new place of cursor_id, the conversation under the cursor when the
+    reload started (None if it left the list).
+    """
+
+    def __init__(
+        self,
+        generation: int,
+        total: int,
+        pages: list[InboxPage],
+        cursor_id: int | None,
+        cursor_index: int | None,
+    ) -> None:
+        super().__init__()
+        self.generation = generation
+        self.total = total
+        self.pages = pages
+        self.cursor_id = cursor_id
+        self.cursor_index = cursor_index
+
+    def index_of(self, conversation_id: int) -> int | None:
+        """Where a conversation is among the rows read, if they hold it."""
+        for page in self.pages:
+            for position, row in enumerate(page.rows):
+                if row.id == conversation_id:
+                    return page.offset + position
+        return None
+
+
+class PageLoaded(Message):
+    """One page read on demand while scrolling."""
+
+    def __init__(self, generation: int, page: InboxPage) -> None:
+        super().__init__()
+        self.generation = generation
+        self.page = page
+
+
+class ConversationLoaded(Message):
+    def __init__(self, detail: ConversationDetail) -> None:
+        super().__init__()
+        self.detail = detail
+
+
+class LoadFailed(Message):
+    """A read failed with a message a person understands (e.g. the conversation is gone)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class WorkerHintLoaded(Message):
+    """How to send the embedded worker a test message (needs a mailbox alias, read in a worker)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

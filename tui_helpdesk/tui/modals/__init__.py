@@ -1,0 +1,1 @@
+"""Dialogs: ModalScreen subclasses that dismiss with their result."""

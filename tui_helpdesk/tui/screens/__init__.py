@@ -1,0 +1,1 @@
+"""Screens start background work and hand results to their widgets."""

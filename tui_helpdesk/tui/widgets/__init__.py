@@ -1,0 +1,1 @@
+"""Widgets only display and emit messages; they never read the database."""

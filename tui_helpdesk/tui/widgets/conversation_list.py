@@ -1,0 +1,335 @@
+"""A virtual conversation list: draws only the visible rows, from pages read on demand.
+
+DataTable measures and stores every row (100k rows took 18-36 s), so this is a ScrollView whose
+height is the row count and whose render_line draws one row from a small page cache. Missing
+pages are asked for with PageWanted; the screen reads them in a worker and hands them back.
+The cursor follows a conversation, not an index: a reload places it where that conversation went.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui_helpdesk.records import ConversationRecord
+from tui_helpdesk.tui.format import age
+from tui_helpdesk.tui.messages import InboxPage
+from tui_helpdesk.tui.widgets.safe_text import safe_text
+
+MAX_CACHED_PAGES = 50
+HEADER_ROWS = 1
+PREFETCH_SCREENS = 1
+
+
+def column_widths(width: int) -> list[tuple[str, int]]:
+    """Column names and widths for a given row width; the header uses the same layout."""
+    status, age_width = 7, 4
+    sender = max(10, min(28, width * 22 // 100))
+    mailbox = max(8, min(26, width * 20 // 100)) if width >= 70 else 0
+    gaps = 4 if mailbox else 3
+    subject = max(8, width - status - age_width - sender - mailbox - gaps)
+    columns = [("Subject", subject), ("From", sender)]
+    if mailbox:
+        columns.append(("Mailbox", mailbox))
+    return [*columns, ("Status", status), ("Age", age_width)]
+
+
+def sender_of(row: ConversationRecord) -> str:
+    return row.contact_name or row.contact or "(unknown sender)"
+
+
+def row_cells(row: ConversationRecord, now: datetime) -> dict[str, str]:
+    return {
+        "Subject": row.subject or "(no subject)",
+        "From": sender_of(row),
+        "Mailbox": row.mailbox or "",
+        "Status": row.status,
+        "Age": age(row.last_message_at, now),
+    }
+
+
+def layout_text(cells: dict[str, str], width: int, style: Style | str = "") -> Text:
+    """One line: each cleaned cell cut to its column (ellipsis) and padded; Age right-aligned."""
+    line = Text(style=style, end="", no_wrap=True)
+    columns = column_widths(width)
+    for position, (name, column_width) in enumerate(columns):
+        cell = safe_text(cells.get(name, ""), one_line=True)
+        if name == "Age":
+            cell.align("right", column_width)
+        else:
+            cell.truncate(column_width, overflow="ellipsis", pad=True)
+        line.append_text(cell)
+        if position < len(columns) - 1:
+            line.append(" ")
+    return line
+
+
+class ConversationList(ScrollView, can_focus=True):
+    """Rows of conversations, newest first; Enter opens the one under the cursor."""
+
+    BINDINGS = [
+        Binding("up", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous row"),
+        Binding("down", "cursor_down", "Down", show=False, id="list.down", tooltip="Next row"),
+        Binding("pageup", "page_up", "Page up", show=False, id="list.page_up",
+                tooltip="One screen up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down",
+                tooltip="One screen down"),
+        Binding("home", "first", "First", show=False, id="list.first",
+                tooltip="Newest conversation"),
+        Binding("end", "last", "Last", show=False, id="list.last",
+                tooltip="Oldest conversation"),
+        Binding("enter", "open", "Open", id="list.open", tooltip="Read the conversation"),
+        Binding("left,right,ctrl+pageup,ctrl+pagedown", "noop", "No sideways scrolling",
+                show=False, system=True,
+                id="list.no_sideways"),
+    ]  # fmt: skip
+
+    COMPONENT_CLASSES = {
+        "conversation-list--header",
+        "conversation-list--cursor",
+        "conversation-list--loading",
+    }
+
+    DEFAULT_CSS = """
+    ConversationList {
+        overflow-x: hidden;
+        overflow-y: auto;
+    }
+    ConversationList > .conversation-list--cursor {
+        background: $block-cursor-blurred-background;
+    }
+    ConversationList:focus > .conversation-list--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
+    ConversationList > .conversation-list--header {
+        text-style: bold;
+        color: $text-accent;
+    }
+    ConversationList > .conversation-list--loading {
+        color: $text-muted;
+    }
+    """
+
+    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+
+    class PageWanted(Message):
+        """Rows from `offset` (a multiple of the page size) are needed on screen."""
+
+        def __init__(self, generation: int, offset: int) -> None:
+            super().__init__()
+            self.generation = generation
+            self.offset = offset
+
+    class Highlighted(Message):
+        def __init__(self, row: ConversationRecord | None, index: int, total: int) -> None:
+            super().__init__()
+            self.row = row
+            self.index = index
+            self.total = total
+
+    class Opened(Message):
+        def __init__(self, conversation_id: int) -> None:
+            super().__init__()
+            self.conversation_id = conversation_id
+
+    def __init__(
+        self,
+        *,
+        page_size: int,
+        now: Callable[[], datetime],
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.page_size = page_size
+        self._now = now
+        self.empty_text = "No conversations to show."
+        self.generation = 0
+        self.total = 0
+        self.loaded = False
+        self._pages: OrderedDict[int, tuple[ConversationRecord, ...]] = OrderedDict()
+        self._pending: set[int] = set()
+
+    # -- data in -------------------------------------------------------------------------
+
+    def show_reload(
+        self, generation: int, total: int, pages: list[InboxPage], cursor_index: int | None
+    ) -> None:
+        """Replace everything: a new count, fresh pages, and the cursor on its conversation."""
+        self.generation = generation
+        self.total = total
+        self.loaded = True
+        self._pages.clear()
+        self._pending.clear()
+        for page in pages:
+            self._pages[page.offset] = page.rows
+        self.virtual_size = Size(0, total + HEADER_ROWS)
+        index = self.cursor if cursor_index is None else cursor_index
+        self.cursor = max(0, min(index, total - 1))
+        self.refresh()
+
+    def add_page(self, generation: int, page: InboxPage) -> None:
+        if generation != self.generation:
+            return  # read before the last reload: rows may have moved since
+        self._pending.discard(page.offset)
+        self._pages[page.offset] = page.rows
+        self._pages.move_to_end(page.offset)
+        self._evict()
+        self.refresh()
+        if self.row_at(self.cursor) is not None:
+            self._post_highlight()
+
+    def _evict(self) -> None:
+        visible = self._page_offset(int(self.scroll_y))
+        while len(self._pages) > MAX_CACHED_PAGES:
+            oldest = next(iter(self._pages))
+            if oldest == visible:
+                self._pages.move_to_end(oldest)
+                continue
+            del self._pages[oldest]
+
+    def _page_offset(self, index: int) -> int:
+        return index - index % self.page_size
+
+    def row_at(self, index: int) -> ConversationRecord | None:
+        if not 0 <= index < self.total:
+            return None
+        rows = self._pages.get(self._page_offset(index))
+        position = index % self.page_size
+        return rows[position] if rows is not None and position < len(rows) else None
+
+    @property
+    def cursor_row(self) -> ConversationRecord | None:
+        return self.row_at(self.cursor)
+
+    @property
+    def first_visible_row(self) -> int:
+        return int(self.scroll_y)
+
+    @property
+    def visible_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - HEADER_ROWS)
+
+    def _want(self, first: int, last: int) -> None:
+        """Ask once for every page holding rows first..last that is neither cached nor asked."""
+        first, last = max(0, first), min(self.total - 1, last)
+        for offset in range(self._page_offset(first), last + 1, self.page_size):
+            if offset not in self._pages and offset not in self._pending:
+                self._pending.add(offset)
+                self.post_message(self.PageWanted(self.generation, offset))
+
+    def _want_around_view(self) -> None:
+        top, height = self.first_visible_row, self.visible_rows
+        spare = height * PREFETCH_SCREENS
+        self._want(top - spare, top + height + spare)
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        """Line 0 is the column header; line y > 0 shows row scroll_y + y - 1."""
+        width = self.scrollable_content_region.width
+        if y == 0:
+            names = {name: name for name, _ in column_widths(width)}
+            text = layout_text(names, width)
+            return self._strip(text, width, "conversation-list--header")
+        index = self.first_visible_row + y - HEADER_ROWS
+        if index >= self.total:
+            if y == HEADER_ROWS and self.loaded and not self.total:
+                return self._strip(Text(self.empty_text), width, "conversation-list--loading")
+            return Strip.blank(width, self.rich_style)
+        row = self.row_at(index)
+        if row is None:
+            self._want(index, index)
+            text = Text("…", style=self.get_component_rich_style("conversation-list--loading"))
+        else:
+            text = layout_text(row_cells(row, self._now()), width)
+        return self._strip(
+            text, width, "conversation-list--cursor" if index == self.cursor else None
+        )
+
+    def _strip(self, text: Text, width: int, component: str | None) -> Strip:
+        if component:
+            text.stylize(self.get_component_rich_style(component))
+        text.end = ""
+        base = self.rich_style
+        line = Strip(list(text.render(self.app.console))).apply_style(base)
+        if component and component != "conversation-list--loading":
+            fill = self.get_component_rich_style(component)
+            return line.crop_extend(0, width, base + fill)
+        return line.crop_extend(0, width, base)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.loaded:
+            self._want_around_view()
+
+    def on_resize(self) -> None:
+        self._scroll_cursor_into_view()
+        if self.loaded:
+            self._want_around_view()
+
+    # -- cursor --------------------------------------------------------------------------
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh_line(old + HEADER_ROWS)
+        self.refresh_line(new + HEADER_ROWS)
+        self._scroll_cursor_into_view()
+        self._want_around_view()
+        self._post_highlight()
+
+    def _post_highlight(self) -> None:
+        self.post_message(self.Highlighted(self.cursor_row, self.cursor, self.total))
+
+    def _scroll_cursor_into_view(self) -> None:
+        top, height = self.first_visible_row, self.visible_rows
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def _move(self, index: int) -> None:
+        if self.total:
+            self.cursor = max(0, min(index, self.total - 1))
+
+    def action_cursor_up(self) -> None:
+        self._move(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        self._move(self.cursor - self.visible_rows)
+
+    def action_page_down(self) -> None:
+        self._move(self.cursor + self.visible_rows)
+
+    def action_first(self) -> None:
+        self._move(0)
+
+    def action_last(self) -> None:
+        self._move(self.total - 1)
+
+    def action_noop(self) -> None:
+        """Rows never scroll sideways; the inherited sideways keys do nothing here."""
+
+    def action_open(self) -> None:
+        row = self.cursor_row
+        if row is not None:
+            self.post_message(self.Opened(row.id))
+
+    def refresh_ages(self) -> None:
+        """Ages change with the clock, not with the data."""
+        self.refresh()
