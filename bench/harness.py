@@ -49,6 +49,10 @@ class Server:
                 self.process.wait(10)
         return self.process.returncode
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (all threads), from /proc."""
+        return process_cpu_seconds(self.process.pid)
+
     def kill(self) -> None:
         """SIGKILL, as a crash would: no cleanup, no flushing."""
         if self.process.poll() is None:
@@ -90,6 +94,22 @@ def start_listening(
         tail = log_path.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{name} did not start listening:\n{tail}")
     return Server(name, process, found[0], log_path)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time is what a busy, shared machine does not distort much (unlike msg/s)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def free_port() -> int:
