@@ -327,16 +327,19 @@ def test_text_no_database_accepts_is_cleaned_not_refused(db, settings, desk) -> 
 def test_store_batch_commits_the_rest_when_one_mail_hits_a_database_error(
     db, settings, desk, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    real = ingest.store_inbound
     poison = build_mail(subject="poison")
 
-    def flaky(session, settings, mail, parsed=None):  # type: ignore[no-untyped-def]
-        if mail.raw == poison:
-            session.add(Message(conversation_id=999_999, raw=b"", raw_sha256="x"))
-            session.flush()  # a foreign-key violation: a database error of this mail only
-        return real(session, settings, mail, parsed)
+    def poisoned(store):  # type: ignore[no-untyped-def]
+        def flaky(batch, mail, *args):  # type: ignore[no-untyped-def]
+            if mail.raw == poison:  # a foreign-key violation: a database error of this mail
+                batch.session.add(Message(conversation_id=999_999, raw=b"", raw_sha256="x"))
+                batch.session.flush()
+            return store(batch, mail, *args)
 
-    monkeypatch.setattr(ingest, "store_inbound", flaky)
+        return flaky
+
+    for name in ("_store_parsed", "_store_raw"):  # both the parsed and the raw attempt fail
+        monkeypatch.setattr(ingest, name, poisoned(getattr(ingest, name)))
     mails = [inbound(build_mail(), desk.support.alias), inbound(poison, desk.support.alias),
              inbound(build_mail(), desk.sales.alias)]  # fmt: skip
     results = ingest.store_batch(db, settings, mails)

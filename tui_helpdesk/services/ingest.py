@@ -9,17 +9,20 @@ errors escape, and then the sender is told to retry (451).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
@@ -31,6 +34,7 @@ from tui_helpdesk.db.models import (
     ConversationTag,
     Mailbox,
     Message,
+    Organisation,
     Queue,
 )
 from tui_helpdesk.mail.ingest import Accepted, InboundMail, StoreBatch
@@ -80,7 +84,7 @@ class _Delivery:
 # --- recipients ------------------------------------------------------------------------------
 
 
-def _active_mailbox() -> list[object]:
+def _active_mailbox() -> list[Any]:
     return [Mailbox.status == "active", Mailbox.deleted_at.is_(None)]
 
 
@@ -96,30 +100,137 @@ def accepts_recipient(session: Session, address: str) -> bool:
 
 def active_aliases(session: Session) -> frozenset[str]:
     """Every address RCPT accepts, lowercased: what the SMTP handler caches."""
-    return frozenset(
-        a.lower() for a in session.scalars(select(Mailbox.alias).where(*_active_mailbox()))
-    )
+    aliases = session.scalars(select(Mailbox.alias).where(*_active_mailbox()))
+    return frozenset(a.lower() for a in aliases)
 
 
-def _receiving_mailboxes(
-    session: Session, rcpt_tos: Sequence[str]
-) -> list[tuple[Mailbox, tuple[str, ...]]]:
-    """Each mailbox addressed by the envelope once, with the recipients that named it.
+# --- the batch: what one transaction looks up once -------------------------------------------
 
-    Status is not checked again here: RCPT already accepted these, and mail we answered
-    250 for must be kept even if the mailbox was deactivated a moment later.
+
+class _Batch:
+    """Lookups shared by the mails of one transaction, and what to do once at its end.
+
+    The writer stores up to a few dozen mails per transaction; asking the database for each
+    one's mailbox, duplicates and contact separately would cost more than storing it. Entries
+    learnt inside a savepoint are journaled, so a rolled-back savepoint forgets them too.
     """
-    wanted = {r.strip().lower(): r for r in rcpt_tos}
-    if not wanted:
-        return []
-    found = session.scalars(
-        select(Mailbox).where(func.lower(Mailbox.alias).in_(list(wanted))).order_by(Mailbox.id)
-    ).all()
-    result = []
-    for mailbox in found:
-        rcpts = tuple(r for r in rcpt_tos if r.strip().lower() == mailbox.alias.lower())
-        result.append((mailbox, rcpts))
-    return result
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.stored: dict[tuple[int, str, str], _Delivery] = {}
+        self.contacts: dict[tuple[int, str], tuple[int, str]] = {}
+        self.last_inbound: dict[int, datetime] = {}
+        self.queues: dict[int, Queue | None] = {}
+        self._held: list[object] = []  # the session's identity map only holds rows weakly
+        self.changed = False
+        self._journal: list[tuple[dict[Any, Any] | None, Any]] = []
+
+    def prepare(self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]) -> None:
+        aliases = {r.strip().lower() for mail, _ in mails for r in mail.rcpt_tos}
+        if aliases:
+            found = self.session.scalars(
+                select(Mailbox).where(func.lower(Mailbox.alias).in_(list(aliases)))
+            )
+            self.mailboxes = {m.alias.lower(): m for m in found}
+            self._hold_organisations()
+        parsed = [p for _, p in mails if p is not None]
+        self._load_stored([i for p in parsed if (i := _message_id(p)) is not None])
+        for organisation_id in {m.organisation_id for m in self.mailboxes.values()}:
+            senders = (_sender(p, mail)[0] for mail, p in mails if p is not None)
+            known = contacts.known_ids(self.session, organisation_id, (s for s in senders if s))
+            for email, entry in known.items():
+                self.contacts[(organisation_id, email)] = entry
+
+    def _load_stored(self, message_ids: list[str]) -> None:
+        if not message_ids:
+            return
+        rows = self.session.execute(
+            select(
+                Message.mailbox_id,
+                Message.message_id_header,
+                Message.raw_sha256,
+                Message.id,
+                Message.conversation_id,
+            ).where(Message.message_id_header.in_(list(dict.fromkeys(message_ids))))
+        )
+        for mailbox_id, message_id, sha, row_id, conversation_id in rows:
+            if mailbox_id is not None:
+                key = (mailbox_id, message_id, sha)
+                self.stored.setdefault(key, _Delivery(row_id, conversation_id, duplicate=True))
+
+    def _hold_organisations(self) -> None:
+        """Keep the mailboxes' organisations loaded: services called per message get them."""
+        ids = {m.organisation_id for m in self.mailboxes.values()}
+        self._held.extend(
+            self.session.scalars(select(Organisation).where(Organisation.id.in_(ids)))
+        )
+
+    def queue(self, queue_id: int | None) -> Queue | None:
+        if queue_id is None:
+            return None
+        if queue_id not in self.queues:
+            self.queues[queue_id] = self.session.get(Queue, queue_id)
+        return self.queues[queue_id]
+
+    def receiving(self, rcpt_tos: Sequence[str]) -> list[tuple[Mailbox, tuple[str, ...]]]:
+        """Each mailbox addressed by the envelope once, with the recipients that named it.
+
+        Status is not checked again here: RCPT accepted these, and mail answered 250 must be
+        kept even if its mailbox was deactivated a moment later.
+        """
+        by_mailbox: dict[int, tuple[Mailbox, list[str]]] = {}
+        for rcpt in rcpt_tos:
+            mailbox = self.mailboxes.get(rcpt.strip().lower())
+            if mailbox is not None:
+                by_mailbox.setdefault(mailbox.id, (mailbox, []))[1].append(rcpt)
+        return [(mailbox, tuple(rcpts)) for mailbox, rcpts in by_mailbox.values()]
+
+    def remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        table[key] = value
+        self._journal.append((table, key))
+
+    def attach(self, model: type[_Model], values: dict[str, Any]) -> _Model:
+        """An ORM object for a row just INSERTed by Core, without reading it back.
+
+        The services called after storing (autoresponder) work on ORM objects; building one
+        from the values we inserted saves the SELECT or ORM flush per message.
+        """
+        instance = model(**values)
+        make_transient_to_detached(instance)
+        self.session.add(instance)
+        self._journal.append((None, instance))
+        return instance
+
+    def checkpoint(self) -> int:
+        return len(self._journal)
+
+    def forget_since(self, mark: int) -> None:
+        while len(self._journal) > mark:
+            table, entry = self._journal.pop()
+            if table is not None:
+                table.pop(entry, None)
+            elif entry in self.session:
+                self.session.expunge(entry)
+
+    def touch(self, mailbox: Mailbox, when: datetime) -> None:
+        self.changed = True
+        if when > self.last_inbound.get(mailbox.id, when - timedelta(1)):
+            self.last_inbound[mailbox.id] = when
+
+    def finish(self) -> None:
+        for mailbox_id, when in self.last_inbound.items():
+            mailbox = self.session.get(Mailbox, mailbox_id)
+            if mailbox is not None and (
+                mailbox.last_inbound_at is None or when > mailbox.last_inbound_at
+            ):
+                mailbox.last_inbound_at = when
+        if self.changed:
+            changes.notify(self.session)
+
+
+_Model = TypeVar("_Model", Conversation, Message)
 
 
 # --- the entry points ------------------------------------------------------------------------
@@ -136,45 +247,36 @@ def store_inbound(
     parse_error = ""
     if parsed is None:
         parsed, parse_error = _parse(mail.raw)
-    deliveries = [
-        _deliver(session, settings, mail, parsed, parse_error, mailbox, rcpts)
-        for mailbox, rcpts in _receiving_mailboxes(session, mail.rcpt_tos)
-    ]
-    if not deliveries:
-        log.warning("mail from %r for %r matched no mailbox", mail.mail_from, mail.rcpt_tos)
-    elif not all(d.duplicate for d in deliveries):
-        changes.notify(session)
-    return StoredMail(
-        message_ids=tuple(d.message_id for d in deliveries),
-        conversation_ids=tuple(d.conversation_id for d in deliveries),
-        duplicate=bool(deliveries) and all(d.duplicate for d in deliveries),
-        processing_errors=tuple(d.processing_error for d in deliveries if d.processing_error),
-    )
+    batch = _Batch(session, settings)
+    batch.prepare([(mail, parsed)])
+    result = _store_mail(batch, mail, parsed, parse_error)
+    batch.finish()
+    return result
 
 
 def store_batch(
     db: Database, settings: Settings, mails: Sequence[InboundMail]
 ) -> list[StoredMail | Exception]:
-    """Store a batch in ONE transaction (group commit), a SAVEPOINT per mail.
+    """Store a batch in ONE transaction (group commit), a SAVEPOINT per stored copy.
 
     Parsing happens before the transaction starts, so the write lock is held only for the
-    database work. A mail whose savepoint fails with a database error is left out (its sender
-    gets 451) while the rest of the batch commits; an error of the commit itself propagates.
+    database work. A mail that fails with a database error is left out (its sender gets 451,
+    and retries) while the rest of the batch commits; an error of the commit propagates.
     """
     parsed = [_parse(mail.raw) for mail in mails]
     results: list[StoredMail | Exception] = []
     with db.write() as session:
+        batch = _Batch(session, settings)
+        batch.prepare([(mail, p) for mail, (p, _) in zip(mails, parsed, strict=True)])
         for mail, (message, parse_error) in zip(mails, parsed, strict=True):
             try:
-                with session.begin_nested():
-                    results.append(
-                        _store_parsed_or_raw(session, settings, mail, message, parse_error)
-                    )
+                results.append(_store_mail(batch, mail, message, parse_error))
             except Exception as exc:
                 if _connection_lost(exc):
                     raise
                 log.error("mail from %r not stored: %s", mail.mail_from, exc)
                 results.append(exc)
+        batch.finish()
     return results
 
 
@@ -194,33 +296,20 @@ def _accepted(result: StoredMail | Exception) -> Accepted | BaseException:
     return Accepted(queue_id=queue_id, processing_error="; ".join(result.processing_errors))
 
 
-def _store_parsed_or_raw(
-    session: Session,
-    settings: Settings,
-    mail: InboundMail,
-    parsed: ParsedMessage | None,
-    parse_error: str,
+def _store_mail(
+    batch: _Batch, mail: InboundMail, parsed: ParsedMessage | None, parse_error: str
 ) -> StoredMail:
-    if parsed is None:
-        return store_inbound_raw(session, mail, parse_error)
-    return store_inbound(session, settings, mail, parsed)
-
-
-def store_inbound_raw(
-    session: Session, mail: InboundMail, error: str, parsed: ParsedMessage | None = None
-) -> StoredMail:
-    """Keep the raw bytes of a mail that could not be parsed, one copy per mailbox (F71)."""
     deliveries = [
-        _store_raw(session, mail, mailbox, rcpts, parsed, error)
-        for mailbox, rcpts in _receiving_mailboxes(session, mail.rcpt_tos)
+        _deliver(batch, mail, parsed, parse_error, mailbox, rcpts)
+        for mailbox, rcpts in batch.receiving(mail.rcpt_tos)
     ]
-    if deliveries:
-        changes.notify(session)
+    if not deliveries:
+        log.warning("mail from %r for %r matched no mailbox", mail.mail_from, mail.rcpt_tos)
     return StoredMail(
         message_ids=tuple(d.message_id for d in deliveries),
         conversation_ids=tuple(d.conversation_id for d in deliveries),
-        duplicate=False,
-        processing_errors=tuple(d.processing_error for d in deliveries),
+        duplicate=bool(deliveries) and all(d.duplicate for d in deliveries),
+        processing_errors=tuple(d.processing_error for d in deliveries if d.processing_error),
     )
 
 
@@ -240,8 +329,7 @@ def _connection_lost(exc: BaseException) -> bool:
 
 
 def _deliver(
-    session: Session,
-    settings: Settings,
+    batch: _Batch,
     mail: InboundMail,
     parsed: ParsedMessage | None,
     parse_error: str,
@@ -250,51 +338,73 @@ def _deliver(
 ) -> _Delivery:
     if parsed is not None and not parse_error:
         try:
-            with session.begin_nested():
-                return _store_parsed(session, settings, mail, parsed, mailbox, rcpts)
+            return _in_savepoint(batch, _store_parsed, mail, parsed, mailbox, rcpts)
         except Exception as exc:
             if _connection_lost(exc):
                 raise
             log.warning("storing the parsed message failed, keeping it raw: %s", exc)
             parse_error = f"{type(exc).__name__}: {exc}"
-    return _store_raw(session, mail, mailbox, rcpts, parsed, parse_error)
+    return _in_savepoint(batch, _store_raw, mail, parsed, mailbox, rcpts, parse_error)
+
+
+def _in_savepoint(batch: _Batch, store: Callable[..., _Delivery], *args: Any) -> _Delivery:
+    mark = batch.checkpoint()
+    try:
+        with batch.session.begin_nested():
+            return store(batch, *args)
+    except BaseException:
+        batch.forget_since(mark)
+        raise
 
 
 # --- the parsed path -------------------------------------------------------------------------
 
 
 def _store_parsed(
-    session: Session,
-    settings: Settings,
+    batch: _Batch,
     mail: InboundMail,
     parsed: ParsedMessage,
     mailbox: Mailbox,
     rcpts: tuple[str, ...],
 ) -> _Delivery:
-    duplicate = _find_duplicate(session, mailbox, parsed)
-    if duplicate is not None:
-        return duplicate
+    message_id = _message_id(parsed)
+    key = (mailbox.id, message_id or "", parsed.sha256)
+    if message_id is not None and key in batch.stored:
+        return batch.stored[key]
     sender, sender_name = _sender(parsed, mail)
-    bounced = _bounced_conversation(session, mailbox, parsed, sender)
+    bounced = _bounced_conversation(batch.session, mailbox, parsed, sender)
     if bounced is not None:
-        return _store_bounce(session, mail, parsed, mailbox, rcpts, bounced)
-    contact = (
-        contacts.find_or_create(session, mailbox.organisation_id, sender, sender_name)
-        if sender
-        else None
+        delivery = _store_bounce(batch, mail, parsed, mailbox, rcpts, bounced)
+    else:
+        delivery = _store_mail_message(batch, mail, parsed, mailbox, rcpts, sender, sender_name)
+    if message_id is not None:
+        batch.remember(batch.stored, key, dataclasses.replace(delivery, duplicate=True))
+    return delivery
+
+
+def _store_mail_message(
+    batch: _Batch,
+    mail: InboundMail,
+    parsed: ParsedMessage,
+    mailbox: Mailbox,
+    rcpts: tuple[str, ...],
+    sender: str,
+    sender_name: str,
+) -> _Delivery:
+    contact_id = _contact_id(batch, mailbox.organisation_id, sender, sender_name, mail)
+    conversation, queue, is_new = _conversation_for(
+        batch, mail, parsed, mailbox, rcpts, sender, contact_id
     )
-    contact_id = contact.id if contact is not None else None
-    conversation, queue = _conversation_for(
-        session, settings, mail, parsed, mailbox, rcpts, sender, contact_id
-    )
-    message = _add_message(session, mail, parsed, mailbox, rcpts, conversation, kind="mail")
-    _add_participants(session, conversation.id, _people(parsed, sender))
-    _touch(conversation, mailbox, mail.received_at)
-    if conversation.status == "pending":  # the customer answered: back to the agents
-        conversation.status = "open"
+    message = _add_message(batch, mail, parsed, mailbox, rcpts, conversation, kind="mail")
+    _add_participants(batch.session, conversation.id, _people(parsed, sender))
+    batch.touch(mailbox, mail.received_at)
+    if not is_new:  # a new one was inserted already counting this message
+        _count_message(conversation, mail.received_at)
+        if conversation.status == "pending":  # the customer answered: back to the agents
+            conversation.status = "open"
     autoresponder.on_inbound(
-        session,
-        settings,
+        batch.session,
+        batch.settings,
         mailbox=mailbox,
         queue=queue,
         conversation=conversation,
@@ -305,73 +415,92 @@ def _store_parsed(
     return _Delivery(message.id, conversation.id)
 
 
-def _find_duplicate(session: Session, mailbox: Mailbox, parsed: ParsedMessage) -> _Delivery | None:
-    """Same Message-ID and same bytes to the same mailbox: delivered twice, stored once."""
-    message_id = _message_id(parsed)
-    if message_id is None:
+def _contact_id(
+    batch: _Batch, organisation_id: int, sender: str, name: str, mail: InboundMail
+) -> int | None:
+    """The sender's contact (F40): found in the batch's lookup, else created."""
+    if not sender:
         return None
-    row = session.execute(
-        select(Message.id, Message.conversation_id)
-        .where(
-            Message.mailbox_id == mailbox.id,
-            Message.message_id_header == message_id,
-            Message.raw_sha256 == parsed.sha256,
-        )
-        .limit(1)
-    ).first()
-    return None if row is None else _Delivery(row[0], row[1], duplicate=True)
+    known = batch.contacts.get((organisation_id, sender))
+    if known is None:
+        contact_id = contacts.insert(batch.session, organisation_id, sender, name, mail.received_at)
+        batch.remember(batch.contacts, (organisation_id, sender), (contact_id, name))
+        return contact_id
+    if name and not known[1]:
+        contacts.learn_name(batch.session, known[0], name)
+        batch.remember(batch.contacts, (organisation_id, sender), (known[0], name))
+    return known[0]
 
 
 def _conversation_for(
-    session: Session,
-    settings: Settings,
+    batch: _Batch,
     mail: InboundMail,
     parsed: ParsedMessage,
     mailbox: Mailbox,
     rcpts: tuple[str, ...],
     sender: str,
     contact_id: int | None,
-) -> tuple[Conversation, Queue | None]:
-    """The conversation threading finds (F41), else a new routed and assigned one."""
+) -> tuple[Conversation, Queue | None, bool]:
+    """The conversation threading finds (F41), else a new routed and assigned one (True)."""
+    session = batch.session
     found = threading.find_conversation(
         session,
         mailbox=mailbox,
         parsed=parsed,
         sender=sender,
-        token_prefix=settings.mail.subject_token_prefix,
+        token_prefix=batch.settings.mail.subject_token_prefix,
     )
     if found is not None and found.status != "closed":
-        queue = session.get(Queue, found.queue_id) if found.queue_id is not None else None
-        return found, queue
+        return found, batch.queue(found.queue_id), False
     decision = routing.route_inbound(session, mailbox, parsed, rcpts[0] if rcpts else "")
-    queue = session.get(Queue, decision.queue_id) if decision.queue_id is not None else None
+    queue = batch.queue(decision.queue_id)
     assignee = (
         assignment.choose_assignee(session, queue, contact_id=contact_id, now=mail.received_at)
         if queue is not None
         else None
     )
-    conversation = Conversation(
-        organisation_id=mailbox.organisation_id,
-        mailbox_id=mailbox.id,
+    conversation = _insert_conversation(
+        batch,
+        mailbox,
+        mail.received_at,
         queue_id=decision.queue_id,
         contact_id=contact_id,
         subject=_clean(parsed.subject),
-        status="open",
         priority=decision.priority or "normal",
         assignee_id=assignee,
         previous_conversation_id=found.id if found is not None else None,
-        last_message_at=mail.received_at,
-        message_count=0,
     )
-    session.add(conversation)
-    session.flush()
-    for tag in dict.fromkeys(decision.tags):
-        session.add(ConversationTag(conversation_id=conversation.id, tag=tag))
-    return conversation, queue
+    tags = [{"conversation_id": conversation.id, "tag": t} for t in dict.fromkeys(decision.tags)]
+    _insert_ignore(session, ConversationTag, tags)
+    return conversation, queue, True
+
+
+def _insert_conversation(
+    batch: _Batch, mailbox: Mailbox, when: datetime, **fields: Any
+) -> Conversation:
+    values: dict[str, Any] = {
+        "organisation_id": mailbox.organisation_id,
+        "mailbox_id": mailbox.id,
+        "queue_id": None,
+        "contact_id": None,
+        "subject": "",
+        "status": "open",
+        "priority": "normal",
+        "assignee_id": None,
+        "previous_conversation_id": None,
+        "last_message_at": when,
+        "closed_at": None,
+        "message_count": 1,
+        "created_at": when,
+        "updated_at": when,
+        **fields,
+    }
+    values["id"] = batch.session.connection().execute(_INSERT_CONVERSATION, values).scalar_one()
+    return batch.attach(Conversation, values)
 
 
 def _add_message(
-    session: Session,
+    batch: _Batch,
     mail: InboundMail,
     parsed: ParsedMessage,
     mailbox: Mailbox,
@@ -382,38 +511,37 @@ def _add_message(
     bounce_recipient: str = "",
 ) -> Message:
     sender = parsed.sender
-    message = Message(
-        conversation_id=conversation.id,
-        mailbox_id=mailbox.id,
-        direction="inbound",
-        kind=kind,
-        message_id_header=_message_id(parsed),
-        in_reply_to=_clean(" ".join(parsed.in_reply_to)),
-        references=_clean(" ".join(parsed.references)),
-        subject=_clean(parsed.subject),
-        from_address=_clean(sender.address if sender else "", ADDRESS_MAX),
-        from_name=_clean(sender.name if sender else ""),
-        to_addresses=_format_addresses(parsed.to),
-        cc_addresses=_format_addresses(parsed.cc),
-        envelope_from=_clean(mail.mail_from),
-        envelope_to=_clean(", ".join(rcpts)),
-        date_header=_clean(parsed.date_header),
-        sent_at=_aware_utc(parsed.date),
-        received_at=mail.received_at,
-        text_body=_clean(parsed.text_body),
-        html_body=_clean(parsed.html_body),
-        raw=mail.raw,
-        raw_sha256=parsed.sha256,
-        raw_size=len(mail.raw),
-        defects=[_clean(d) for d in parsed.defects],
-        auto_submitted=_clean(parsed.auto_submitted, 64),
-        bounce_recipient=_clean(bounce_recipient, ADDRESS_MAX),
-        processing_error="",
-    )
-    session.add(message)
-    session.flush()
-    _add_attachments(session, message.id, parsed)
-    return message
+    values: dict[str, Any] = {
+        "conversation_id": conversation.id,
+        "mailbox_id": mailbox.id,
+        "direction": "inbound",
+        "kind": kind,
+        "message_id_header": _message_id(parsed),
+        "in_reply_to": _clean(" ".join(parsed.in_reply_to)),
+        "references": _clean(" ".join(parsed.references)),
+        "subject": _clean(parsed.subject),
+        "from_address": _clean(sender.address if sender else "", ADDRESS_MAX),
+        "from_name": _clean(sender.name if sender else ""),
+        "to_addresses": _format_addresses(parsed.to),
+        "cc_addresses": _format_addresses(parsed.cc),
+        "envelope_from": _clean(mail.mail_from),
+        "envelope_to": _clean(", ".join(rcpts)),
+        "date_header": _clean(parsed.date_header),
+        "sent_at": _aware_utc(parsed.date),
+        "received_at": mail.received_at,
+        "text_body": _clean(parsed.text_body),
+        "html_body": _clean(parsed.html_body),
+        "raw": mail.raw,
+        "raw_sha256": parsed.sha256,
+        "raw_size": len(mail.raw),
+        "defects": [_clean(d) for d in parsed.defects],
+        "auto_submitted": _clean(parsed.auto_submitted, 64),
+        "bounce_recipient": _clean(bounce_recipient, ADDRESS_MAX),
+        "processing_error": "",
+    }
+    values["id"] = batch.session.connection().execute(_INSERT_MESSAGE, values).scalar_one()
+    _add_attachments(batch.session, values["id"], parsed)
+    return batch.attach(Message, values)
 
 
 def _add_attachments(session: Session, message_id: int, parsed: ParsedMessage) -> None:
@@ -423,21 +551,23 @@ def _add_attachments(session: Session, message_id: int, parsed: ParsedMessage) -
     digests = [hashlib.sha256(part.data).hexdigest() for part in parsed.attachments]
     blobs = dict(zip(digests, (part.data for part in parsed.attachments), strict=True))
     # The blobs first: attachment rows reference them.
-    rows = [{"sha256": d, "size": len(data), "data": data} for d, data in blobs.items()]
-    _insert_ignore(session, Blob, rows)
-    for part, digest in zip(parsed.attachments, digests, strict=True):
-        session.add(
-            Attachment(
-                message_id=message_id,
-                filename=_clean(part.filename),
-                content_type=_clean(part.content_type, CONTENT_TYPE_MAX)
-                or "application/octet-stream",
-                size=len(part.data),
-                sha256=digest,
-                disposition="inline" if part.disposition == "inline" else "attachment",
-                content_id=_clean(part.content_id, MESSAGE_ID_MAX),
-            )
-        )
+    _insert_ignore(
+        session, Blob, [{"sha256": d, "size": len(data), "data": data} for d, data in blobs.items()]
+    )
+    rows = [
+        {
+            "message_id": message_id,
+            "filename": _clean(part.filename),
+            "content_type": _clean(part.content_type, CONTENT_TYPE_MAX)
+            or "application/octet-stream",
+            "size": len(part.data),
+            "sha256": digest,
+            "disposition": "inline" if part.disposition == "inline" else "attachment",
+            "content_id": _clean(part.content_id, MESSAGE_ID_MAX),
+        }
+        for part, digest in zip(parsed.attachments, digests, strict=True)
+    ]
+    session.connection().execute(Attachment.__table__.insert(), rows)
 
 
 def _add_participants(session: Session, conversation_id: int, people: Iterable[str]) -> None:
@@ -445,21 +575,28 @@ def _add_participants(session: Session, conversation_id: int, people: Iterable[s
     _insert_ignore(session, ConversationParticipant, rows)
 
 
-def _insert_ignore(session: Session, model: type, rows: list[dict[str, object]]) -> None:
+def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING: a row that exists already is simply kept."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    connection = session.connection()
+    connection.execute(_insert_ignoring(connection.dialect.name, model), rows)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, model: type) -> Any:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(model).on_conflict_do_nothing(), rows)
+    return insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
 
 
-def _touch(conversation: Conversation, mailbox: Mailbox, received_at: datetime) -> None:
+_INSERT_CONVERSATION = Conversation.__table__.insert().returning(Conversation.__table__.c.id)
+_INSERT_MESSAGE = Message.__table__.insert().returning(Message.__table__.c.id)
+
+
+def _count_message(conversation: Conversation, received_at: datetime) -> None:
     conversation.message_count = (conversation.message_count or 0) + 1
     if conversation.last_message_at is None or received_at > conversation.last_message_at:
         conversation.last_message_at = received_at
-    if mailbox.last_inbound_at is None or received_at > mailbox.last_inbound_at:
-        mailbox.last_inbound_at = received_at
 
 
 # --- bounces (F74) ---------------------------------------------------------------------------
@@ -481,7 +618,7 @@ def _bounced_conversation(
 
 
 def _store_bounce(
-    session: Session,
+    batch: _Batch,
     mail: InboundMail,
     parsed: ParsedMessage,
     mailbox: Mailbox,
@@ -497,7 +634,7 @@ def _store_bounce(
     assert bounce is not None
     failed = [r for r in bounce.failed_recipients if r]
     message = _add_message(
-        session,
+        batch,
         mail,
         parsed,
         mailbox,
@@ -510,9 +647,15 @@ def _store_bounce(
         reason = _clean(" ".join(p for p in (bounce.status, bounce.diagnostic) if p)) or "bounced"
         for address in failed:
             contacts.flag_bounced(
-                session, mailbox.organisation_id, address, reason=reason, when=mail.received_at
+                batch.session,
+                mailbox.organisation_id,
+                address,
+                reason=reason,
+                when=mail.received_at,
             )
-    _touch(conversation, mailbox, mail.received_at)
+            batch.contacts.pop((mailbox.organisation_id, contacts.normalise_email(address)), None)
+    _count_message(conversation, mail.received_at)
+    batch.touch(mailbox, mail.received_at)
     return _Delivery(message.id, conversation.id)
 
 
@@ -520,11 +663,11 @@ def _store_bounce(
 
 
 def _store_raw(
-    session: Session,
+    batch: _Batch,
     mail: InboundMail,
+    parsed: ParsedMessage | None,
     mailbox: Mailbox,
     rcpts: tuple[str, ...],
-    parsed: ParsedMessage | None,
     error: str,
 ) -> _Delivery:
     """The bytes and the error in a new conversation of the mailbox: nothing else is trusted."""
@@ -533,14 +676,14 @@ def _store_raw(
     conversation = Conversation(
         organisation_id=mailbox.organisation_id,
         mailbox_id=mailbox.id,
-        queue_id=routing.default_queue_id(session, mailbox),
+        queue_id=routing.default_queue_id(batch.session, mailbox),
         subject=subject or UNREADABLE_SUBJECT,
         status="open",
         last_message_at=mail.received_at,
         message_count=1,
     )
-    session.add(conversation)
-    session.flush()
+    batch.session.add(conversation)
+    batch.session.flush()
     message = Message(
         conversation_id=conversation.id,
         mailbox_id=mailbox.id,
@@ -556,10 +699,9 @@ def _store_raw(
         raw_size=len(mail.raw),
         processing_error=error,
     )
-    session.add(message)
-    if mailbox.last_inbound_at is None or mail.received_at > mailbox.last_inbound_at:
-        mailbox.last_inbound_at = mail.received_at
-    session.flush()
+    batch.session.add(message)
+    batch.session.flush()
+    batch.touch(mailbox, mail.received_at)
     return _Delivery(message.id, conversation.id, processing_error=error)
 
 
