@@ -1,0 +1,119 @@
+"""F48 end to end: mail sent over SMTP to a worker shows up in an open TUI within one second.
+
+The worker runs as a separate process (`python -m tui_helpdesk worker --smtp-port 0`), so the
+change reaches the app only through the database: PRAGMA data_version on SQLite, LISTEN/NOTIFY
+on PostgreSQL. A second test does the same with the worker embedded in the TUI's process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import smtplib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from factories import add_mailbox, add_queue, make_org
+from test_tui import conversation_list, list_lines, loaded, wait_for
+
+from tui_helpdesk.config import Settings
+from tui_helpdesk.db.engine import Database
+from tui_helpdesk.tui.app import make_app
+from tui_helpdesk.worker import EmbeddedWorker
+
+LISTENING = re.compile(r"listening on (127\.0\.0\.1):(\d+)")
+SIZE = (120, 30)
+
+
+def _mail(subject: str) -> bytes:
+    return (
+        "From: Carol Customer <carol@customer.test>\r\n"
+        "To: support@acme.test\r\n"
+        f"Subject: {subject}\r\n"
+        f"Message-ID: <{time.monotonic_ns()}@customer.test>\r\n"
+        "\r\n"
+        "The printer is on fire.\r\n"
+    ).encode()
+
+
+def _send(address: tuple[str, int], rcpt: str, raw: bytes) -> float:
+    """Deliver one message; returns the monotonic time at which the 250 came back."""
+    with smtplib.SMTP(*address, timeout=30) as client:
+        client.sendmail("carol@customer.test", [rcpt], raw)
+    return time.monotonic()
+
+
+@pytest.fixture
+def desk(db: Database, settings: Settings) -> str:
+    """Acme with admin ada, one mailbox in one queue; returns the mailbox alias."""
+    org = make_org(db)
+    box = add_mailbox(db, settings, org.admin, "support")
+    add_queue(db, settings, org.admin, "Support", mailboxes=[box.email_address])
+    return box.alias
+
+
+@pytest.fixture
+def worker_process(db_url: str, desk: str) -> Iterator[tuple[str, int]]:
+    env = dict(os.environ, TUI_HELPDESK_DATABASE_URL=db_url)
+    env.pop("TUI_HELPDESK_CONFIG", None)
+    command = [sys.executable, "-m", "tui_helpdesk", "worker"]
+    command += ["--smtp-host", "127.0.0.1", "--smtp-port", "0"]
+    process = subprocess.Popen(
+        command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    assert process.stderr is not None
+    try:
+        seen = []
+        for line in process.stderr:
+            seen.append(line)
+            found = LISTENING.search(line)
+            if found:
+                yield found.group(1), int(found.group(2))
+                break
+        else:
+            raise AssertionError("the worker did not say where it listens:\n" + "".join(seen))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _arrives_within_a_second(settings: Settings, address: tuple[str, int], rcpt: str):  # type: ignore[no-untyped-def]
+    app = make_app(settings.replace(tui={"refresh_interval_seconds": 0.25}), "ada@acme.test")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        assert conversation_list(app).total == 0
+        accepted_at = await asyncio.to_thread(_send, address, rcpt, _mail("Live from SMTP"))
+        await wait_for(pilot, lambda: conversation_list(app).total == 1, seconds=3.0)
+        shown_at = time.monotonic()
+        await wait_for(pilot, lambda: list_lines(app)[1].startswith("Live from SMTP"))
+        assert "Carol Customer" in list_lines(app)[1]
+        return shown_at - accepted_at
+
+
+async def test_mail_from_a_separate_worker_process_appears_within_a_second(
+    settings: Settings, worker_process: tuple[str, int], desk: str
+) -> None:
+    delay = await _arrives_within_a_second(settings, worker_process, desk)
+    print(f"shown {delay:.3f} s after the 250")
+    assert delay < 1.0
+
+
+async def test_mail_from_the_embedded_worker_appears_within_a_second(
+    settings: Settings, desk: str
+) -> None:
+    worker = EmbeddedWorker(settings)
+    address = worker.start()
+    try:
+        delay = await _arrives_within_a_second(settings, address, desk)
+    finally:
+        worker.stop()
+    print(f"shown {delay:.3f} s after the 250")
+    assert delay < 1.0
