@@ -85,8 +85,8 @@ class GroupCommitWriter:
 
     def submit(self, mail: InboundMail) -> asyncio.Future[Accepted]:
         """Queue a mail; the future resolves after its transaction is committed (or fails)."""
-        if self._closed:
-            raise RuntimeError("the ingest writer is stopping")
+        if self._closed or not self._thread.is_alive():
+            raise RuntimeError("the ingest writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Accepted] = loop.create_future()
         self._queue.put(_Pending(mail, future, loop))
@@ -141,7 +141,10 @@ class GroupCommitWriter:
         except Exception as exc:  # the commit failed: every sender retries
             log.error("ingest batch of %d not stored: %s", len(batch), exc)
             outcomes = [exc] * len(batch)
-        self._count(outcomes)
+        try:
+            self._count(outcomes)
+        except Exception:  # counters must never cost a sender his answer
+            log.exception("ingest counters")
         _resolve(batch, outcomes)
 
     def _count(self, outcomes: Sequence[Accepted | BaseException]) -> None:
