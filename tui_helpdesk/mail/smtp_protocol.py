@@ -28,7 +28,7 @@ import logging
 import re
 import ssl
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,11 +86,37 @@ def unstuff(body: bytes) -> bytes:
 class _Tables:
     """What aiosmtpd's __init__ discovers by introspection, computed once per (class, handler)."""
 
-    smtp_method_names: tuple[tuple[str, str], ...]  # (command, attribute name on the protocol)
+    smtp_commands: dict[str, str]  # command → attribute name on the protocol
     builtin_auth: tuple[tuple[str, str], ...]  # (mechanism, attribute name on the protocol)
     handler_auth: tuple[tuple[str, Callable[..., Any]], ...]  # (mechanism, bound handler method)
     handle_hooks: dict[str, Callable[..., Any]]
     ehlo_hook_ver: str | None
+
+
+class _BoundCommands(Mapping[str, Callable[..., Any]]):
+    """aiosmtpd's command table, binding a method only when a client uses that command.
+
+    aiosmtpd builds a dict of every bound smtp_* method per connection; most are never used.
+    """
+
+    __slots__ = ("_commands", "_protocol")
+
+    def __init__(self, protocol: SMTP, commands: dict[str, str]) -> None:
+        self._protocol = protocol
+        self._commands = commands
+
+    def __getitem__(self, command: str) -> Callable[..., Any]:
+        return getattr(self._protocol, self._commands[command])
+
+    def get(self, command: str, default: Any = None) -> Any:
+        name = self._commands.get(command)
+        return default if name is None else getattr(self._protocol, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._commands)
+
+    def __len__(self) -> int:
+        return len(self._commands)
 
 
 def _auth_name(name: str, func: object) -> str:
@@ -116,9 +142,9 @@ def build_tables(cls: type[SMTP], handler: Any, exclude: Iterable[str] = ()) -> 
         if name.startswith("handle_")
     }
     return _Tables(
-        smtp_method_names=tuple(
-            (name.replace("smtp_", ""), name) for name in dir(cls) if name.startswith("smtp_")
-        ),
+        smtp_commands={
+            name.replace("smtp_", ""): name for name in dir(cls) if name.startswith("smtp_")
+        },
         builtin_auth=tuple((mech, name) for mech, name in builtin if mech not in excluded),
         handler_auth=tuple((mech, f) for mech, f in handler_auth if mech not in excluded),
         handle_hooks=hooks,
@@ -247,7 +273,7 @@ class HelpdeskSMTP(SMTP):
         self._auth_methods = auth
         self._handle_hooks = tables.handle_hooks
         self._ehlo_hook_ver = tables.ehlo_hook_ver
-        self._smtp_methods = {cmd: getattr(self, name) for cmd, name in tables.smtp_method_names}
+        self._smtp_methods = _BoundCommands(self, tables.smtp_commands)
 
     def _init_call_limit(self, command_call_limit: int | dict[str, int] | None) -> None:
         if command_call_limit is None:
@@ -266,6 +292,55 @@ class HelpdeskSMTP(SMTP):
             raise TypeError("command_call_limit must be int or Dict[str, int]")
 
     # --- replies -------------------------------------------------------------------------------
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str) -> None:
+        """aiosmtpd's EHLO, its multi-line reply sent in one write instead of one per line."""
+        if not hostname:
+            await self.push("501 Syntax: EHLO hostname")
+            return
+        self._set_rset_state()
+        assert self.session is not None
+        self.session.extended_smtp = True
+        response = self._ehlo_lines()
+        if hasattr(self, "ehlo_hook"):
+            warnings.warn(
+                "Use handler.handle_EHLO() instead of .ehlo_hook()",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            await self.ehlo_hook()
+        if self._ehlo_hook_ver is None:
+            self.session.host_name = hostname
+            response.append("250 HELP")
+        elif self._ehlo_hook_ver == "old":
+            await self._push_lines(response)
+            response = [await self._call_handler_hook("EHLO", hostname)]
+        else:
+            response.append("250 HELP")
+            response = await self._call_handler_hook("EHLO", hostname, response)
+        await self._push_lines(response)
+
+    def _ehlo_lines(self) -> list[str]:
+        response = ["250-" + self.hostname]
+        if self.data_size_limit:
+            response.append(f"250-SIZE {self.data_size_limit}")
+            self.command_size_limits["MAIL"] += 26
+        if not self._decode_data:
+            response.append("250-8BITMIME")
+        if self.enable_SMTPUTF8:
+            response.append("250-SMTPUTF8")
+            self.command_size_limits["MAIL"] += 10
+        if self.tls_context and not self._tls_protocol:
+            response.append("250-STARTTLS")
+        if not self._auth_require_tls or self._tls_protocol:
+            response.append("250-AUTH " + " ".join(sorted(self._auth_methods.keys())))
+        return response
+
+    async def _push_lines(self, lines: list[str]) -> None:
+        encoding = "utf-8" if self.enable_SMTPUTF8 else "ascii"
+        self._writer.write(b"".join(line.encode(encoding) + b"\r\n" for line in lines))
+        await self._writer.drain()
 
     async def push(self, status: str | bytes) -> None:
         """aiosmtpd's push without the per-reply debug log."""
