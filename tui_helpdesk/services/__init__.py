@@ -1,1 +1,1 @@
-"""Services: every business rule, permission check and audit entry lives here, one module a subject."""
+"""Services: every business rule, permission check and audit entry, one module a subject."""
