@@ -319,8 +319,18 @@ def on_inbound(
     parsed: ParsedMessage,
     now: datetime,
 ) -> OutboxJob | None:
-    """Queue the automatic reply to one stored inbound message, if one is due (see module doc)."""
+    """Queue the automatic reply to one stored inbound message, if one is due (see module doc).
+
+    The cheap question comes first (is any automatic message configured and due?), so mail to
+    a mailbox without one costs a single primary-key lookup.
+    """
     if not settings.mail.autoresponders_enabled:
+        return None
+    autoresponder = session.get(Autoresponder, mailbox.id)
+    active = autoresponder is not None and autoresponder.enabled
+    tz_name = mailbox_timezone(session, mailbox) if active else None
+    choice = choose_reply(autoresponder, tz_name, queue, now)
+    if choice is None:
         return None
     target = return_address(message.envelope_from or "")
     sender = parsed.sender.address.lower() if parsed.sender else ""
@@ -332,10 +342,6 @@ def on_inbound(
         platform_domain=settings.mail.platform_domain,
     )
     if reason is not None or target is None:
-        return None
-    autoresponder = session.get(Autoresponder, mailbox.id)
-    choice = choose_reply(autoresponder, mailbox_timezone(session, mailbox), queue, now)
-    if choice is None:
         return None
     if recently_answered(
         session, mailbox.id, target.lower(), now, settings.mail.autoreply_period_hours
