@@ -537,6 +537,26 @@ def test_attachments_with_names_types_and_sizes() -> None:
     assert parsed.attachments[0].data == PDF
 
 
+def test_filenames_cannot_spoof_or_escape() -> None:
+    raw = multipart(
+        "multipart/mixed",
+        [
+            part(
+                "Content-Type: application/octet-stream",
+                "Content-Disposition: attachment; filename*=utf-8''invoice%E2%80%AEfdp.exe",
+                body=b"MZ",
+            ),
+            part(
+                "Content-Type: application/octet-stream",
+                'Content-Disposition: attachment; filename="../../.bashrc"',
+                body=b"x",
+            ),
+        ],
+    )
+    names = [a.filename for a in parse_message(raw).attachments]
+    assert names == ["invoicefdp.exe", "bashrc"]
+
+
 def test_rfc2231_continuations() -> None:
     raw = multipart(
         "multipart/mixed",
@@ -767,6 +787,13 @@ def test_nul_bytes_are_removed_from_text() -> None:
     assert_sane(parsed, raw)
     assert parsed.text_body == "bodywith nul"
     assert parsed.subject == "nul here"
+
+
+def test_control_characters_in_content_type() -> None:
+    raw = mail("From: a@b.org", "Content-Type:\x00multipart/mixed\x01", body="still text")
+    parsed = parse_message(raw)
+    assert_sane(parsed, raw)
+    assert parsed.text_body == "still text"
 
 
 def test_very_long_header_line() -> None:

@@ -519,7 +519,7 @@ def _part_info(part: Message, notes: list[str]) -> _PartInfo:
     name = disp_params.get("filename") or params.get("name") or ""
     cid = _raw_header(part, "content-id")
     return _PartInfo(
-        content_type=content_type.lower() if content_type.count("/") == 1 else "text/plain",
+        content_type=_mime_type(content_type),
         params={str(k).lower(): _fix_surrogates(str(v)) for k, v in params.items()},
         disposition=disposition.lower(),
         filename=_safe_filename(str(name), notes),
@@ -527,13 +527,29 @@ def _part_info(part: Message, notes: list[str]) -> _PartInfo:
     )
 
 
+# Bidirectional overrides and isolates: "invoice\u202efdp.exe" would show as "invoiceexe.pdf".
+_FILENAME_UNSAFE = {
+    **_CONTROL_TO_SPACE,
+    **dict.fromkeys((*range(0x202A, 0x202F), *range(0x2066, 0x206A))),
+}
+
+
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
+def _mime_type(value: str) -> str:
+    """A syntactically valid type, else text/plain (RFC 2045 5.2: the default for invalid ones)."""
+    value = value.strip().lower()
+    return value if _MIME_TYPE.fullmatch(value) else "text/plain"
+
+
 def _safe_filename(name: str, notes: list[str]) -> str:
-    """Decoded file name without directories or control characters (safe to save as)."""
+    """Decoded file name without directories, control or bidi characters (safe to save as)."""
     name = _fix_surrogates(name)
     if "=?" in name:
         name = decode_words(name, notes)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.translate(_CONTROL_TO_SPACE).strip().lstrip(".")[:255]
+    return name.translate(_FILENAME_UNSAFE).strip().lstrip(".")[:255]
 
 
 def _payload_bytes(part: Message, notes: list[str]) -> bytes:
