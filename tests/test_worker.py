@@ -87,3 +87,8 @@ def test_embedded_worker_reports_health_and_stops(db, settings) -> None:  # type
 def test_run_worker_refuses_an_uninitialised_database(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     empty = settings.replace(database={"url": f"sqlite:///{tmp_path / 'empty.sqlite3'}"})
     assert run_worker(empty) == 1
+
+
+def test_run_worker_refuses_an_unreachable_database(settings) -> None:  # type: ignore[no-untyped-def]
+    unreachable = settings.replace(database={"url": "postgresql://nobody@127.0.0.1:9/none"})
+    assert run_worker(unreachable) == 1

@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
@@ -27,7 +29,7 @@ from tui_helpdesk.services import ingest
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_SECONDS = 5.0  # each beat is a commit: on SQLite it wakes every open TUI
 ALIAS_MAX_AGE_SECONDS = 0.5
 DRAIN_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 15.0
@@ -143,6 +145,9 @@ def run_worker(settings: Settings) -> int:
             runner.run(_serve_until_signal(runtime))
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", settings.smtp.host, settings.smtp.port, exc)
+        return 1
+    except SQLAlchemyError as exc:
+        log.error("cannot use the database: %s", exc)
         return 1
     finally:
         db.dispose()
