@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from rich.text import Text
+from sqlalchemy import insert
 from test_tui_data import NOW, add_conversation, add_message, seed
 from textual.geometry import Region
 from textual.pilot import Pilot
@@ -381,3 +382,33 @@ def test_an_unknown_user_is_refused_before_the_app_starts(
     seed(db)
     with pytest.raises(NotFound, match="no user with email"):
         make_app(tui_settings, "nobody@acme.test")
+
+
+async def test_a_large_inbox_reads_only_the_pages_it_shows(db: Database, settings) -> None:
+    """20,000 open rows: the first screen and a jump to the end read a handful of pages."""
+    ids = seed(db)
+    rows = [
+        {
+            "organisation_id": ids.org,
+            "mailbox_id": ids.mailboxes["support"],
+            "queue_id": ids.queues["Support"],
+            "subject": f"Bulk {n:05}",
+            "status": "open",
+            "last_message_at": NOW - timedelta(hours=3, seconds=n),
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+        for n in range(20_000)
+    ]
+    with db.write() as session:
+        session.execute(insert(Conversation), rows)
+    app = build(settings.replace(tui={"page_size": 100}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app), seconds=20)
+        listed = conversation_list(app)
+        assert listed.total == 20_004
+        await pilot.press("end")
+        await wait_for(pilot, lambda: listed.cursor_row is not None, seconds=20)
+        assert listed.cursor_row.subject == "Cannot log in"  # type: ignore[union-attr]
+        assert list_lines(app)[-2].startswith("Bulk 19999")
+        assert len(listed._pages) <= 4

@@ -58,12 +58,17 @@ def row_cells(row: ConversationRecord, now: datetime) -> dict[str, str]:
     }
 
 
-def layout_text(cells: dict[str, str], width: int, style: Style | str = "") -> Text:
-    """One line: each cleaned cell cut to its column (ellipsis) and padded; Age right-aligned."""
-    line = Text(style=style, end="", no_wrap=True)
+def layout_text(cells: dict[str, str], width: int, styles: dict[str, Style] | None = None) -> Text:
+    """One line: each cleaned cell cut to its column (ellipsis) and padded; Age right-aligned.
+
+    Each cell is its own span, so an exported SVG places every column at its own x even when
+    a viewer lacks a font for wide (CJK) characters.
+    """
+    line = Text(end="", no_wrap=True)
     columns = column_widths(width)
+    styles = styles or {}
     for position, (name, column_width) in enumerate(columns):
-        cell = safe_text(cells.get(name, ""), one_line=True)
+        cell = safe_text(cells.get(name, ""), styles.get(name, Style()), one_line=True)
         if name == "Age":
             cell.align("right", column_width)
         else:
@@ -98,6 +103,8 @@ class ConversationList(ScrollView, can_focus=True):
         "conversation-list--header",
         "conversation-list--cursor",
         "conversation-list--loading",
+        "conversation-list--muted",
+        "conversation-list--sender",
     }
 
     DEFAULT_CSS = """
@@ -116,6 +123,12 @@ class ConversationList(ScrollView, can_focus=True):
     ConversationList > .conversation-list--header {
         text-style: bold;
         color: $text-accent;
+    }
+    ConversationList > .conversation-list--muted {
+        color: $text-muted;
+    }
+    ConversationList > .conversation-list--sender {
+        color: $text-secondary;
     }
     ConversationList > .conversation-list--loading {
         color: $text-muted;
@@ -255,7 +268,10 @@ class ConversationList(ScrollView, can_focus=True):
             self._want(index, index)
             text = Text("…", style=self.get_component_rich_style("conversation-list--loading"))
         else:
-            text = layout_text(row_cells(row, self._now()), width)
+            muted = self.get_component_rich_style("conversation-list--muted")
+            sender = self.get_component_rich_style("conversation-list--sender")
+            column_styles = {"From": sender, "Mailbox": muted, "Age": muted}
+            text = layout_text(row_cells(row, self._now()), width, column_styles)
         return self._strip(
             text, width, "conversation-list--cursor" if index == self.cursor else None
         )

@@ -1,0 +1,105 @@
+"""`python -m tui_helpdesk.tui.screenshots DIR`: SVG screenshots of the app on demo data (F83).
+
+Builds a throw-away SQLite database, fills it with services.demo.load_demo (mail goes through
+the real ingest path), drives the app headless with keys and saves inbox.svg,
+conversation.svg and help.svg. The worker line shows the address `make run` listens on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from tui_helpdesk.config import Settings, load_settings
+from tui_helpdesk.services.demo import ADMIN, load_demo
+from tui_helpdesk.services.session import open_database
+from tui_helpdesk.tui.app import HelpdeskApp, make_app
+from tui_helpdesk.tui.modals.help import HelpScreen
+from tui_helpdesk.tui.screens.conversation import ConversationScreen
+from tui_helpdesk.tui.widgets.conversation_list import ConversationList
+from tui_helpdesk.tui.widgets.message_view import MessageView
+
+SIZE = (120, 34)
+WORKER_ADDRESS = ("127.0.0.1", 2525)
+# The thread worth showing: several messages from one customer.
+THREAD_SUBJECT = "Cannot log in after password reset"
+
+
+async def _until(pilot: Pilot[object], condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the app did not reach the state to capture")
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
+def _row_index(listed: ConversationList, subject: str) -> int:
+    for index in range(listed.total):
+        row = listed.row_at(index)
+        if row is not None and row.subject == subject:
+            return index
+    return 0
+
+
+async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
+    written: list[Path] = []
+    async with app.run_test(size=SIZE) as pilot:
+        listed = app.screen.query_one(ConversationList)
+        await _until(pilot, lambda: listed.loaded and listed.cursor_row is not None)
+        await _until(pilot, lambda: "Worker" in str(app.screen.query_one("#worker-hint").content))
+        written.append(Path(app.save_screenshot("inbox.svg", str(directory))))
+        for _ in range(_row_index(listed, THREAD_SUBJECT)):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await _until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConversationScreen)
+                and len(app.screen.query(MessageView)) > 1
+            ),
+        )
+        written.append(Path(app.save_screenshot("conversation.svg", str(directory))))
+        await pilot.press("escape", "question_mark")
+        await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        written.append(Path(app.save_screenshot("help.svg", str(directory))))
+    return written
+
+
+def demo_settings(directory: Path) -> Settings:
+    url = f"sqlite:///{directory / 'demo.sqlite3'}"
+    return load_settings(environ={"TUI_HELPDESK_DATABASE_URL": url})
+
+
+def write_screenshots(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tui-helpdesk-shots-") as scratch:
+        settings = demo_settings(Path(scratch))
+        db = open_database(settings)
+        try:
+            db.migrate()
+            load_demo(db, settings)
+        finally:
+            db.dispose()
+        app = make_app(settings, ADMIN, worker_address=WORKER_ADDRESS)
+        return asyncio.run(capture(app, directory))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m tui_helpdesk.tui.screenshots DIR", file=sys.stderr)
+        return 2
+    for path in write_screenshots(Path(args[0])):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
