@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from factories import add_queue, add_user, make_org
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tui_helpdesk.errors import Invalid, NotFound, PermissionDenied
 from tui_helpdesk.services import audit, hours
@@ -213,3 +216,30 @@ def test_set_hours_errors(db, settings) -> None:  # type: ignore[no-untyped-def]
         hours.set_hours(session, org.admin, queue.id + 100, enabled=True)
     with db.read() as session:
         assert hours.get_hours(session, carol, queue.id).enabled is False  # nothing was kept
+
+
+# --- properties over any instant, across both DST changes -------------------------------------
+
+SCHEDULES = [
+    {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+    {"sun": [["02:30", "03:30"]], "sat": [["00:00", "02:15"], ["22:00", "24:00"]]},
+    {"wed": [["00:00", "24:00"]]},
+]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
+    ),
+    schedule=st.sampled_from(SCHEDULES),
+    tz=st.sampled_from(["Europe/Paris", "America/New_York", "Australia/Lord_Howe"]),
+)
+def test_next_opening_is_the_first_open_instant(moment: datetime, schedule, tz: str) -> None:  # type: ignore[no-untyped-def]
+    queue = FakeQueue(schedule=schedule, timezone=tz, holidays=["2026-12-25", "2026-07-04"])
+    opening = hours.next_opening(queue, moment)
+    assert opening is not None and opening >= moment
+    assert hours.is_within_hours(queue, opening)
+    if opening > moment:  # the second before it was still closed
+        assert not hours.is_within_hours(queue, opening - timedelta(seconds=1))
+        assert not hours.is_within_hours(queue, moment)

@@ -6,6 +6,9 @@ import time
 
 import pytest
 from factories import add_mailbox, add_queue, add_user, make_org
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Mailbox, Organisation, Queue, RoutingRule
@@ -131,6 +134,20 @@ def test_nested_repetition_is_refused(pattern: str) -> None:
         routing.compile_pattern(pattern)
 
 
+@pytest.mark.parametrize("pattern", ["(a|a)+x", "(?:foo|fo)+$", "(xy|x)*z"])
+def test_repeated_alternation_is_refused(pattern: str) -> None:
+    with pytest.raises(Invalid, match="repeats an alternation"):
+        routing.compile_pattern(pattern)
+
+
+@pytest.mark.parametrize("pattern", ["a*a*c", r"\d+.*x", ".*invoice.*", r"\s*\s*\s*$"])
+def test_polynomial_backtracking_is_refused(pattern: str) -> None:
+    with pytest.raises(Invalid, match="at most one unbounded"):
+        routing.compile_pattern(pattern)
+    # what the message suggests works: one unbounded repetition, no surrounding .*
+    routing.compile_pattern("invoice")
+
+
 @pytest.mark.parametrize(
     "pattern", [r"\binvoice\b", "(ab)+", "a{2,5}b", "[a-z]+@acme", "(?:re: )*x"]
 )
@@ -154,7 +171,7 @@ def test_invalid_or_huge_patterns_are_refused_with_the_rule_named() -> None:
 
 
 def test_regex_scans_a_bounded_prefix_of_hostile_text() -> None:
-    body = "x" * 200_000 + " invoice"
+    body = "x" * (routing.MAX_REGEX_SCANNED + 10) + " invoice"
     started = time.perf_counter()
     assert not matches("body", "matches", r"invoice", mail(body=body))  # beyond the regex window
     assert matches("body", "contains", "invoice", mail(body=body))  # keywords see it all
@@ -312,3 +329,37 @@ def test_rule_services_validate_audit_and_check_permission(db, acme) -> None:  #
         ]
     assert actions == ["routing_rule.delete", "routing_rule.update", "routing_rule.create",
                        "routing_rule.create"]  # fmt: skip
+
+
+# --- hostile input never breaks routing ------------------------------------------------------
+
+
+HOSTILE = ("a" * 5000, "ab" * 2500, "1" * 5000 + "!", " \t" * 2500)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(pattern=st.text(alphabet=st.sampled_from("ab1()*+?|{}[]^$\\.,0123-:sdw"), max_size=20))
+def test_any_pattern_is_refused_or_runs_in_bounded_time(pattern: str) -> None:
+    try:
+        routing.compile_pattern(pattern)
+    except Invalid as exc:
+        assert exc.field == "value"
+        return
+    for text in HOSTILE:
+        started = time.perf_counter()
+        routing.pattern_matches(pattern, text)
+        assert time.perf_counter() - started < 1.0, pattern
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=400), keyword=st.text(min_size=1, max_size=8).filter(str.strip))
+def test_conditions_on_arbitrary_mail_never_raise(raw: bytes, keyword: str) -> None:
+    parsed = parse_message(raw)
+    for field in (*routing.FIELDS, "header:Subject"):
+        for op in ("equals", "contains"):
+            condition = Condition(field, op, keyword.strip())
+            assert routing.condition_matches(condition, parsed, RECIPIENTS) in (True, False)
+
+
+def test_single_character_alternation_is_a_set_and_allowed() -> None:
+    assert routing.pattern_matches("(x|y)*z", "xyxyz")  # the parser makes it [xy]*: linear

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,8 @@ MAX_CONDITIONS = 20
 MAX_VALUE = 500
 MAX_NAME = 255
 MAX_SCANNED = 1_000_000  # characters a keyword (equals/contains) condition looks at
-MAX_REGEX_SCANNED = 8_192  # characters a regular expression looks at: bounds its worst case
+MAX_REGEX_SCANNED = 2_048  # characters a regular expression looks at: bounds its worst case
+MAX_REGEX_STEPS = 40_000_000  # tries allowed over those characters: well under a second
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # RFC 5322 field name: printable, no colon
 _TAG = re.compile(r"^\w[\w.:/+-]{0,63}$")
 _REPEATS = {
@@ -70,46 +72,107 @@ class Condition:
 # --- validation ------------------------------------------------------------------------------
 
 
-def _nested_repeat(tokens: Any, inside_repeat: bool = False) -> bool:
-    """True when a repeated sub-pattern itself contains an unbounded repeat: (a+)+, (a|b*)*."""
+def _parts(op: Any, arg: Any) -> list[Any]:
+    """The sub-patterns inside one parsed regex token (sequences of tokens)."""
+    if op is _sre_parse.SUBPATTERN:
+        return [arg[-1]]
+    if op is _sre_parse.BRANCH:
+        return list(arg[1])
+    if op in (_sre_parse.ASSERT, _sre_parse.ASSERT_NOT):
+        return [arg[1]]
+    if op is getattr(_sre_parse, "ATOMIC_GROUP", None):
+        return [arg]
+    if op is _sre_parse.GROUPREF_EXISTS:
+        return [part for part in arg[1:] if part is not None]
+    return []
+
+
+def _unbounded(high: int) -> bool:
+    return high == _sre_parse.MAXREPEAT or high > 100
+
+
+def _risk(tokens: Any, inside: bool = False) -> str | None:
+    """The shape that makes a pattern backtrack exponentially, or None.
+
+    Inside a repetition, another unbounded repetition ((a+)+) or an alternation ((a|ab)*)
+    can match the same text in exponentially many ways.
+    """
     for op, arg in tokens:
         if op in _REPEATS:
             _low, high, sub = arg
-            unbounded = high == _sre_parse.MAXREPEAT or high > 100
-            if inside_repeat and unbounded:
-                return True
-            if _nested_repeat(sub, inside_repeat or high > 1):
-                return True
-        elif op is _sre_parse.SUBPATTERN:
-            if _nested_repeat(arg[-1], inside_repeat):
-                return True
+            if inside and _unbounded(high):
+                return "repeats a repetition"
+            found = _risk(sub, inside or high > 1)
+            if found is None and _unbounded(high) and _has_branch(sub):
+                found = "repeats an alternation"
+        else:
+            found = next(filter(None, (_risk(part, inside) for part in _parts(op, arg))), None)
+        if found:
+            return found
+    return None
+
+
+def _has_branch(tokens: Any) -> bool:
+    return any(
+        op is _sre_parse.BRANCH or any(_has_branch(part) for part in _parts(op, arg))
+        for op, arg in tokens
+    )
+
+
+def _paths(tokens: Any, scanned: int) -> float:
+    """An upper bound of the ways one start position can be tried: a product over the
+    repetitions in sequence (an unbounded one counts the whole scanned text)."""
+    total = 1.0
+    for op, arg in tokens:
+        if op in _REPEATS:
+            _low, high, sub = arg
+            total *= (min(high, scanned) + 1) * _paths(sub, scanned)
         elif op is _sre_parse.BRANCH:
-            if any(_nested_repeat(branch, inside_repeat) for branch in arg[1]):
-                return True
-        elif op in (_sre_parse.ASSERT, _sre_parse.ASSERT_NOT) and _nested_repeat(
-            arg[1], inside_repeat
-        ):
-            return True
-    return False
+            total *= sum(_paths(branch, scanned) for branch in arg[1])
+        else:
+            for part in _parts(op, arg):
+                total *= _paths(part, scanned)
+    return total
 
 
 @functools.lru_cache(maxsize=512)
 def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile an admin's regular expression, refusing shapes that can take exponential time."""
+    """Compile an admin's regular expression, refusing shapes that can take too long.
+
+    Python's engine backtracks and cannot be interrupted from another thread, so the bound is
+    structural: no exponential shapes, and at most MAX_REGEX_STEPS tries over the
+    MAX_REGEX_SCANNED characters a condition looks at (in practice: one unbounded *, + or
+    {n,}, plus small bounded ones).
+    """
     if len(pattern) > MAX_VALUE:
         raise Invalid(f"pattern longer than {MAX_VALUE} characters", field="value")
     try:
-        parsed = _sre_parse.parse(pattern, re.IGNORECASE)
-        compiled = re.compile(pattern, re.IGNORECASE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set" notes
+            parsed = _sre_parse.parse(pattern, re.IGNORECASE)
+            compiled = re.compile(pattern, re.IGNORECASE)
     except (re.error, RecursionError, OverflowError) as exc:
         raise Invalid(f"not a valid regular expression: {exc}", field="value") from None
-    if _nested_repeat(parsed):
+    risk = _risk(parsed)
+    if risk:
         raise Invalid(
-            f"regular expression {pattern!r} repeats a repetition, which can take exponential "
-            "time on hostile mail; simplify it (e.g. (ab)+ instead of (a+b*)+)",
+            f"regular expression {pattern!r} {risk}, which can take exponential time on "
+            "hostile mail; simplify it (e.g. (ab)+ instead of (a+b*)+, [ab]+ instead of (a|b)+)",
+            field="value",
+        )
+    if MAX_REGEX_SCANNED * _paths(parsed, MAX_REGEX_SCANNED) > MAX_REGEX_STEPS:
+        raise Invalid(
+            f"regular expression {pattern!r} can backtrack too much on hostile mail: use at "
+            "most one unbounded *, + or {n,} (a search finds the text anywhere, so a leading "
+            "or trailing .* is never needed)",
             field="value",
         )
     return compiled
+
+
+def pattern_matches(pattern: str, text: str) -> bool:
+    """Search the first MAX_REGEX_SCANNED characters of `text` (the bound of the worst case)."""
+    return compile_pattern(pattern).search(text[:MAX_REGEX_SCANNED]) is not None
 
 
 def validate_condition(raw: object, *, where: str) -> Condition:
@@ -216,7 +279,7 @@ def condition_matches(
 ) -> bool:
     for text in _values(condition.field, parsed, recipients):
         if condition.op == "matches":
-            if compile_pattern(condition.value).search(text[:MAX_REGEX_SCANNED]):
+            if pattern_matches(condition.value, text):
                 return True
             continue
         text = text[:MAX_SCANNED].casefold()
