@@ -588,7 +588,8 @@ class HelpdeskSMTP(SMTP):
             if len(buffer) >= 3 or dropped:
                 end = buffer.find(END_OF_DATA, offset)
                 if end >= 0:
-                    body = bytes(buffer[: end + 2])
+                    with memoryview(buffer) as view:  # one copy, not two, of a large message
+                        body = bytes(view[: end + 2])
                     del buffer[: end + 5]
                     too_much = limit and dropped + len(body) > limit
                     return None if too_much or dropped else body
