@@ -320,7 +320,7 @@ def test_address_lists_never_crash(header: str, expected: tuple[str, ...]) -> No
     assert tuple(a.address for a in parsed.to) == expected
 
 
-def test_unparseable_from_is_none_and_noted() -> None:
+def test_from_without_an_address_gives_no_sender() -> None:
     parsed = parse_message(mail("From: MAILER-DAEMON", "Subject: x"))
     assert parsed.sender is None
     assert "missing-header:From" not in parsed.defects
