@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from test_ingest_support import build_mail, make_desk, send
 
+from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.db.models import Message, WorkerStatus
 from tui_helpdesk.worker import EmbeddedWorker, run_worker
 
@@ -84,11 +85,13 @@ def test_embedded_worker_reports_health_and_stops(db, settings) -> None:  # type
         send(host, port, build_mail(), [desk.support.alias])
 
 
-def test_run_worker_refuses_an_uninitialised_database(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    empty = settings.replace(database={"url": f"sqlite:///{tmp_path / 'empty.sqlite3'}"})
-    assert run_worker(empty) == 1
+def _settings_for(url: str) -> Settings:
+    return load_settings(environ={"TUI_HELPDESK_DATABASE_URL": url, "TUI_HELPDESK_SMTP_PORT": "0"})
 
 
-def test_run_worker_refuses_an_unreachable_database(settings) -> None:  # type: ignore[no-untyped-def]
-    unreachable = settings.replace(database={"url": "postgresql://nobody@127.0.0.1:9/none"})
-    assert run_worker(unreachable) == 1
+def test_run_worker_refuses_an_uninitialised_database(tmp_path: Path) -> None:
+    assert run_worker(_settings_for(f"sqlite:///{tmp_path / 'empty.sqlite3'}")) == 1
+
+
+def test_run_worker_refuses_an_unreachable_database() -> None:
+    assert run_worker(_settings_for("postgresql://nobody@127.0.0.1:9/none")) == 1
