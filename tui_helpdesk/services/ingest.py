@@ -130,11 +130,15 @@ class _Batch:
     def prepare(self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]) -> None:
         aliases = {r.strip().lower() for mail, _ in mails for r in mail.rcpt_tos}
         if aliases:
-            found = self.session.scalars(
-                select(Mailbox).where(func.lower(Mailbox.alias).in_(list(aliases)))
-            )
-            self.mailboxes = {m.alias.lower(): m for m in found}
-            self._hold_organisations()
+            # The organisations come along and stay referenced: the session's identity map
+            # holds rows only weakly, and services called per message look them up.
+            rows = self.session.execute(
+                select(Mailbox, Organisation)
+                .join(Organisation, Organisation.id == Mailbox.organisation_id)
+                .where(func.lower(Mailbox.alias).in_(list(aliases)))
+            ).all()
+            self.mailboxes = {m.alias.lower(): m for m, _ in rows}
+            self._held.extend(o for _, o in rows)
         parsed = [p for _, p in mails if p is not None]
         self._load_stored([i for p in parsed if (i := _message_id(p)) is not None])
         for organisation_id in {m.organisation_id for m in self.mailboxes.values()}:
@@ -159,13 +163,6 @@ class _Batch:
             if mailbox_id is not None:
                 key = (mailbox_id, message_id, sha)
                 self.stored.setdefault(key, _Delivery(row_id, conversation_id, duplicate=True))
-
-    def _hold_organisations(self) -> None:
-        """Keep the mailboxes' organisations loaded: services called per message get them."""
-        ids = {m.organisation_id for m in self.mailboxes.values()}
-        self._held.extend(
-            self.session.scalars(select(Organisation).where(Organisation.id.in_(ids)))
-        )
 
     def queue(self, queue_id: int | None) -> Queue | None:
         if queue_id is None:
