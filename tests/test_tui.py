@@ -412,3 +412,17 @@ async def test_a_large_inbox_reads_only_the_pages_it_shows(db: Database, setting
         assert listed.cursor_row.subject == "Cannot log in"  # type: ignore[union-attr]
         assert list_lines(app)[-2].startswith("Bulk 19999")
         assert len(listed._pages) <= 4
+
+
+async def test_open_is_disabled_while_no_row_is_under_the_cursor(
+    db: Database, tui_settings
+) -> None:
+    ids = seed(db)
+    with db.write() as session:
+        session.add(User(organisation_id=ids.org, email="new@acme.test", name="New Agent"))
+    app = build(tui_settings, "new@acme.test")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        assert app.screen.active_bindings["enter"].enabled is False
+        await pilot.press("enter")
+        assert isinstance(app.screen, InboxScreen)

@@ -307,6 +307,7 @@ class ConversationList(ScrollView, can_focus=True):
         self._post_highlight()
 
     def _post_highlight(self) -> None:
+        self.refresh_bindings()
         self.post_message(self.Highlighted(self.cursor_row, self.cursor, self.total))
 
     def _scroll_cursor_into_view(self) -> None:
@@ -337,6 +338,12 @@ class ConversationList(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self._move(self.total - 1)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Open is shown dimmed while there is no row under the cursor."""
+        if action == "open" and self.cursor_row is None:
+            return None
+        return True
 
     def action_noop(self) -> None:
         """Rows never scroll sideways; the inherited sideways keys do nothing here."""
