@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import click
+from rich.cells import cell_len, set_cell_size
 
 from tui_helpdesk.records import to_jsonable
 
@@ -56,16 +57,21 @@ def record_pairs(record: Any, *, skip: Sequence[str] = ()) -> list[tuple[str, An
 
 def _cell(value: Any) -> str:
     text = fmt(value)
-    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+    return text if cell_len(text) <= CELL_WIDTH else set_cell_size(text, CELL_WIDTH - 1) + "…"
+
+
+def _pad(text: str, width: int) -> str:
+    """Pad to a width in terminal cells (CJK characters take two)."""
+    return text + " " * (width - cell_len(text))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str = "") -> str:
     cells = [[_cell(v) for v in row] for row in rows]
     if not cells:
         return empty or "(none)"
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    widths = [max(cell_len(h), *(cell_len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(_pad(h.upper(), w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(line.rstrip() for line in lines)
 
 
