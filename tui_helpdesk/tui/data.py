@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui_helpdesk.config import Settings
-from tui_helpdesk.records import ConversationDetail, ConversationRecord, UserRecord
+from tui_helpdesk.records import ConversationDetail, UserRecord
 from tui_helpdesk.services import conversations, mailboxes, users
 from tui_helpdesk.services.changes import ChangeWatcher
 from tui_helpdesk.services.session import open_database
@@ -69,7 +69,8 @@ class HelpdeskData:
             if cursor_id is not None:
                 cursor_index = conversations.find_position(session, self.actor, cursor_id, **kwargs)
             if cursor_index is not None and not first_row <= cursor_index < first_row + rows:
-                first_row = max(0, cursor_index - rows // 2)
+                first_row = cursor_index - rows // 2
+            first_row = max(0, min(first_row, total - rows))  # the list may have shrunk
             pages = []
             for offset in self._page_offsets(first_row, rows, total):
                 found = conversations.list_conversations(
@@ -100,6 +101,3 @@ class HelpdeskData:
 
     def close(self) -> None:
         self._db.dispose()
-
-
-__all__ = ["ConversationRecord", "HelpdeskData", "ListFilter", "Reload"]

@@ -13,13 +13,14 @@ import re
 from rich.style import Style
 from rich.text import Text
 
-# ESC sequences first, so their parameters go with them: CSI, OSC/DCS/PM/APC/SOS strings, then
-# two-character escapes. An unterminated string sequence is dropped to the end of the text.
+# ESC sequences first, so their parameters go with them: CSI (also its 8-bit form 0x9b),
+# OSC/DCS/PM/APC/SOS strings, then two-character escapes. A string sequence ends at BEL, ST or
+# the end of its line, so a stray ESC ] never hides the rest of a message. Other C1 characters
+# (U+0080-U+009F, often mis-decoded cp1252) are only dropped, below, taking no text with them.
 _ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|$)"
-    r"|\x1b[ -/]*[0-~]",
-    re.DOTALL,
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b[\]PX^_][^\n]*?(?:\x07|\x9c|\x1b\\|(?=\n)|$)"
+    r"|\x1b[ -/]*[0-~]"
 )
 # C0 except tab and newline, DEL, C1, bidi embeddings/overrides/isolates and the Arabic letter
 # mark; lone surrogates are replaced rather than dropped so the reader sees something was there.
