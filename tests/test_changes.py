@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from test_tui_data import seed
 
 from tui_helpdesk.db.engine import Database
-from tui_helpdesk.db.models import Conversation, Organisation
+from tui_helpdesk.db.models import Conversation, Organisation, WorkerStatus
 from tui_helpdesk.services import changes
 
 WRITER = textwrap.dedent(
@@ -145,3 +145,22 @@ def test_changes_to_another_helpdesk_are_ignored(
         assert watcher.poll() is False
     finally:
         watcher.close()
+
+
+def test_a_commit_that_changes_nothing_shown_is_not_a_change(db: Database) -> None:
+    """The worker's heartbeat commits every few seconds; open inboxes must not reload for it."""
+    seed(db)
+    watcher = changes.ChangeWatcher(db)
+    try:
+        with db.write() as session:
+            session.add(WorkerStatus(name="worker@host", pid=1))
+        assert watcher.poll() is False
+        _write(db, _org_id(db), "real news")
+        assert _poll_until(watcher) is True
+    finally:
+        watcher.close()
+
+
+def _org_id(db: Database) -> int:
+    with db.read() as session:
+        return session.scalars(select(Organisation.id)).first()

@@ -2,6 +2,8 @@
 
 SQLite: `PRAGMA data_version` on a dedicated connection changes whenever any other connection,
 in this process or another, commits to the file; reading it costs no lock and no table scan.
+Only when it moved does the watcher read a small fingerprint of what the TUI shows, so commits
+that change nothing visible (the worker's heartbeat every few seconds) cause no reload.
 PostgreSQL: writers call notify() inside their transaction (NOTIFY is delivered on commit) and
 the watcher LISTENs on its own autocommit connection.
 """
@@ -17,6 +19,11 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.engine import Database
 
 CHANNEL = "tui_helpdesk_changes"
+FINGERPRINT = (
+    "SELECT (SELECT COALESCE(MAX(id), 0) FROM messages),"
+    " (SELECT COUNT(*) FROM conversations),"
+    " (SELECT MAX(updated_at) FROM conversations)"
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ class ChangeWatcher:
         self._db = db
         self._connection: Any = None
         self._last_version: int | None = None
+        self._last_fingerprint: tuple[Any, ...] | None = None
         self._schema: str | None = None
         self._open()
 
@@ -48,6 +56,7 @@ class ChangeWatcher:
         pooled.detach()
         if self._db.is_sqlite:
             self._last_version = self._data_version()
+            self._last_fingerprint = self._fingerprint()
         else:
             self._connection.autocommit = True
             self._schema = self._connection.execute("SELECT current_schema()").fetchone()[0]
@@ -60,6 +69,14 @@ class ChangeWatcher:
         finally:
             cursor.close()
 
+    def _fingerprint(self) -> tuple[Any, ...]:
+        cursor = self._connection.execute(FINGERPRINT)
+        try:
+            return tuple(cursor.fetchone())
+        finally:
+            cursor.close()
+            self._connection.rollback()  # end the read, so the next one sees new commits
+
     def poll(self) -> bool:
         """True when something was committed since the previous poll (or since creation)."""
         try:
@@ -71,8 +88,12 @@ class ChangeWatcher:
 
     def _poll_sqlite(self) -> bool:
         version = self._data_version()
-        changed = version != self._last_version
+        if version == self._last_version:
+            return False
         self._last_version = version
+        fingerprint = self._fingerprint()
+        changed = fingerprint != self._last_fingerprint
+        self._last_fingerprint = fingerprint
         return changed
 
     def _poll_postgresql(self) -> bool:
