@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from tui_helpdesk.cli import admin, conversation, mailbox, queue, run
+from tui_helpdesk.cli import admin, conversation, inbound, mailbox, queue, routing, run
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 
 
@@ -34,9 +34,13 @@ def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
 
 for command in (
     admin.init, admin.org, admin.domain, admin.user, admin.audit_group,
-    mailbox.mailbox, queue.queue, conversation.conversation, run.worker,
+    mailbox.mailbox, queue.queue, conversation.conversation, routing.rule, run.worker,
 ):  # fmt: skip
     cli.add_command(command)
+for command in inbound.QUEUE_COMMANDS:
+    queue.queue.add_command(command)
+for command in inbound.MAILBOX_COMMANDS:
+    mailbox.mailbox.add_command(command)
 
 
 def main() -> None:
