@@ -150,7 +150,7 @@ def prepare_helpdesk(db_url: str) -> str:
     One organisation and domain, an admin and three available agents, a "support" mailbox in a
     round-robin queue: so every message is threaded, routed and assigned as in production.
     """
-    from tui_helpdesk.services import domains, mailboxes, organisations, queues, users
+    from tui_helpdesk.services import assignment, domains, mailboxes, organisations, queues, users
 
     settings = load_settings(environ=worker_env(db_url))
     db = Database.from_settings(settings)
@@ -170,6 +170,7 @@ def prepare_helpdesk(db_url: str) -> str:
             queues.add_mailbox(session, settings, admin, "Support", box.email_address)
             for name in ("bob", "cy", "di"):
                 queues.add_member(session, admin, "Support", f"{name}@bench.test", "agent")
+            assignment.set_assignment(session, admin, "Support", rule="round_robin")
         return box.alias
     finally:
         db.dispose()

@@ -16,6 +16,7 @@ from test_ingest_support import (
     build_mail,
     conversation,
     deliver,
+    dsn,
     inbound,
     make_desk,
     message_id_of,
@@ -234,45 +235,10 @@ def test_bounce_of_an_unknown_message_is_ordinary_mail(db, settings, desk) -> No
 def test_real_dsn_bytes_attach_to_the_bounced_conversation(db, settings, desk) -> None:  # type: ignore[no-untyped-def]
     original = build_mail()
     first = deliver(db, settings, original, desk.support.alias)
-    dsn = _dsn(message_id_of(original), "carol@customer.test")
-    result = deliver(db, settings, dsn, desk.support.alias, mail_from="")
+    report = dsn(message_id_of(original), "carol@customer.test")
+    result = deliver(db, settings, report, desk.support.alias, mail_from="")
     assert result.conversation_ids == first.conversation_ids
     assert messages_in(db, only_conversation(first))[-1].kind == "bounce"
-
-
-def _dsn(original_id: str, failed: str) -> bytes:
-    lines = [
-        "From: MAILER-DAEMON@mx.customer.test",
-        "To: support@acme.test",
-        "Subject: Undelivered Mail Returned to Sender",
-        "Message-ID: <dsn1@mx.customer.test>",
-        "MIME-Version: 1.0",
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
-        "",
-        "--B",
-        "Content-Type: text/plain",
-        "",
-        "Your message could not be delivered.",
-        "--B",
-        "Content-Type: message/delivery-status",
-        "",
-        "Reporting-MTA: dns; mx.customer.test",
-        "",
-        f"Final-Recipient: rfc822; {failed}",
-        "Action: failed",
-        "Status: 5.1.1",
-        "Diagnostic-Code: smtp; 550 5.1.1 user unknown",
-        "",
-        "--B",
-        "Content-Type: text/rfc822-headers",
-        "",
-        f"Message-ID: {original_id}",
-        "Subject: Re: Printer on fire",
-        "",
-        "--B--",
-        "",
-    ]
-    return "\r\n".join(lines).encode()
 
 
 def test_a_failure_after_parsing_keeps_the_raw_message_with_its_error(
@@ -281,7 +247,7 @@ def test_a_failure_after_parsing_keeps_the_raw_message_with_its_error(
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise ValueError("routing exploded")
 
-    monkeypatch.setattr(ingest.routing, "route_inbound", broken)
+    monkeypatch.setattr(ingest.routing, "decide", broken)
     raw = build_mail()
     result = deliver(db, settings, raw, desk.support.alias)
     assert "routing exploded" in result.processing_errors[0]

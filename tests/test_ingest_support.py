@@ -144,3 +144,39 @@ def send(host: str, port: int, raw: bytes, rcpts: Iterable[str],
             code, reply = client.rcpt(rcpt)
             assert code == 250, reply
         return client.data(raw)
+
+
+def dsn(original_id: str, failed: str) -> bytes:
+    """A delivery status notification (multipart/report) for the mail with original_id."""
+    lines = [
+        "From: MAILER-DAEMON@mx.customer.test",
+        "To: support@acme.test",
+        "Subject: Undelivered Mail Returned to Sender",
+        "Message-ID: <dsn1@mx.customer.test>",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
+        "",
+        "--B",
+        "Content-Type: text/plain",
+        "",
+        "Your message could not be delivered.",
+        "--B",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.customer.test",
+        "",
+        f"Final-Recipient: rfc822; {failed}",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown",
+        "",
+        "--B",
+        "Content-Type: text/rfc822-headers",
+        "",
+        f"Message-ID: {original_id}",
+        "Subject: Re: Printer on fire",
+        "",
+        "--B--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()

@@ -285,6 +285,58 @@ def _fallback(session: Session, queue: Queue) -> int | None:
     return user.id if user is not None and user.active else None
 
 
+_COUNTING = ("least_busy", "percentage")  # rules whose candidates carry conversation counts
+
+
+class QueueAssigner:
+    """One queue's assignment for one write transaction, which may create many conversations.
+
+    The queue row is locked (FOR UPDATE on PostgreSQL; SQLite's writer already holds the write
+    lock) and its eligible members read once; the rotation pointer lives on the locked row and
+    is written when the transaction flushes. Choices that depend on earlier conversations
+    (sticky routing, least_busy, percentage) still read them per choice: `reads_history`
+    tells the caller to make its own pending rows visible first.
+    """
+
+    def __init__(self, session: Session, queue: Queue) -> None:
+        self.session = session
+        self.queue = queue
+        session.refresh(queue, ["last_assigned_user_id"], with_for_update=True)
+        self.members = _eligible(session, queue)
+        self._member_ids = {m.user_id for m in self.members}
+        self._fixed: list[Candidate] | None = None  # candidates that need no counts
+
+    def reads_history(self, has_contact: bool) -> bool:
+        """True when `choose` will query conversations (sticky routing or a counting rule)."""
+        sticky = has_contact and self.queue.sticky_days > 0
+        return sticky or self.queue.assignment_rule in _COUNTING
+
+    def choose(self, contact_id: int | None, now: datetime) -> int | None:
+        """The assignee of one new conversation; moves the rotation pointer on a rule pick."""
+        queue = self.queue
+        sticky = sticky_agent(self.session, queue, contact_id, now)
+        if sticky is not None and sticky in self._member_ids:
+            return sticky
+        chosen = pick(
+            queue.assignment_rule,
+            self._candidates(),
+            last_user_id=queue.last_assigned_user_id,
+            now=now,
+            tz_name=queue.timezone,
+        )
+        if chosen is not None:
+            queue.last_assigned_user_id = chosen
+            return chosen
+        return _fallback(self.session, queue)
+
+    def _candidates(self) -> list[Candidate]:
+        if self.queue.assignment_rule in _COUNTING:
+            return candidates_for(self.session, self.queue, self.members)
+        if self._fixed is None:
+            self._fixed = candidates_for(self.session, self.queue, self.members)
+        return self._fixed
+
+
 def choose_assignee(
     session: Session, queue: Queue, *, contact_id: int | None, now: datetime
 ) -> int | None:
@@ -293,22 +345,7 @@ def choose_assignee(
     Call inside the write transaction that creates the conversation. The queue row is
     re-read FOR UPDATE (PostgreSQL) so concurrent ingest transactions rotate correctly.
     """
-    session.refresh(queue, ["last_assigned_user_id"], with_for_update=True)
-    members = _eligible(session, queue)
-    sticky = sticky_agent(session, queue, contact_id, now)
-    if sticky is not None and any(m.user_id == sticky for m in members):
-        return sticky
-    chosen = pick(
-        queue.assignment_rule,
-        candidates_for(session, queue, members),
-        last_user_id=queue.last_assigned_user_id,
-        now=now,
-        tz_name=queue.timezone,
-    )
-    if chosen is not None:
-        queue.last_assigned_user_id = chosen
-        return chosen
-    return _fallback(session, queue)
+    return QueueAssigner(session, queue).choose(contact_id, now)
 
 
 # --- admin service ---------------------------------------------------------------------------

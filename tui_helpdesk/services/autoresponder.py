@@ -308,6 +308,30 @@ def display_name(session: Session, mailbox: Mailbox) -> str:
     return clean_line(fill(mailbox.display_name, values), 255)
 
 
+@dataclass(frozen=True)
+class MailboxSetup:
+    """A mailbox's automatic-reply configuration, read once per write transaction (batch)."""
+
+    autoresponder: Autoresponder | None
+    timezone: str | None  # only looked up when the autoresponder is enabled
+
+
+def load_setup(session: Session, settings: Settings, mailbox: Mailbox) -> MailboxSetup | None:
+    """None when automatic replies are switched off globally: nothing more to read."""
+    if not settings.mail.autoresponders_enabled:
+        return None
+    row = session.get(Autoresponder, mailbox.id)
+    active = row is not None and row.enabled
+    return MailboxSetup(row, mailbox_timezone(session, mailbox) if active else None)
+
+
+def due_reply(setup: MailboxSetup | None, queue: Queue | None, now: datetime) -> ReplyChoice | None:
+    """The automatic message configured and due now (no query): the cheap first question."""
+    if setup is None:
+        return None
+    return choose_reply(setup.autoresponder, setup.timezone, queue, now)
+
+
 def on_inbound(
     session: Session,
     settings: Settings,
@@ -324,20 +348,34 @@ def on_inbound(
     The cheap question comes first (is any automatic message configured and due?), so mail to
     a mailbox without one costs a single primary-key lookup.
     """
-    if not settings.mail.autoresponders_enabled:
-        return None
-    autoresponder = session.get(Autoresponder, mailbox.id)
-    active = autoresponder is not None and autoresponder.enabled
-    tz_name = mailbox_timezone(session, mailbox) if active else None
-    choice = choose_reply(autoresponder, tz_name, queue, now)
+    choice = due_reply(load_setup(session, settings, mailbox), queue, now)
     if choice is None:
         return None
-    target = return_address(message.envelope_from or "")
+    return answer(
+        session, settings, choice, mailbox=mailbox, queue=queue, conversation=conversation,
+        envelope_from=message.envelope_from or "", parsed=parsed, now=now,
+    )  # fmt: skip
+
+
+def answer(
+    session: Session,
+    settings: Settings,
+    choice: ReplyChoice,
+    *,
+    mailbox: Mailbox,
+    queue: Queue | None,
+    conversation: Conversation,
+    envelope_from: str,
+    parsed: ParsedMessage,
+    now: datetime,
+) -> OutboxJob | None:
+    """Send the due `choice` unless the message must not be answered (loops, RFC 3834, period)."""
+    target = return_address(envelope_from)
     sender = parsed.sender.address.lower() if parsed.sender else ""
     candidates = {a for a in (target.lower() if target else "", sender) if a}
     reason = suppression_reason(
         parsed,
-        message.envelope_from or "",
+        envelope_from,
         own_addresses=_own_addresses(session, candidates),
         platform_domain=settings.mail.platform_domain,
     )

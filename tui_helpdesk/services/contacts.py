@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ def find(session: Session, organisation_id: int, email: str) -> Contact | None:
 def find_or_create(session: Session, organisation_id: int, email: str, name: str = "") -> Contact:
     """The contact for this address, made on first contact; a name is learnt once it is known."""
     contact = find(session, organisation_id, email)
-    name = " ".join(name.split())[:NAME_MAX]
+    name = clean_name(name)
     if contact is None:
         contact = Contact(organisation_id=organisation_id, email=normalise_email(email), name=name)
         session.add(contact)
@@ -68,24 +69,25 @@ def known_ids(
     return {email: (contact_id, name) for email, contact_id, name in rows}
 
 
-_INSERT = Contact.__table__.insert().returning(Contact.__table__.c.id)
-
-
-def insert(session: Session, organisation_id: int, email: str, name: str, when: datetime) -> int:
-    """A new contact by one INSERT (the ingest hot path avoids an ORM flush per message)."""
-    values = {
+def new_row(organisation_id: int, email: str, name: str, when: datetime) -> dict[str, Any]:
+    """The column values of a new contact, for a Core INSERT (one or many at once)."""
+    return {
         "organisation_id": organisation_id,
         "email": normalise_email(email),
-        "name": " ".join(name.split())[:NAME_MAX],
+        "name": clean_name(name),
+        "bounced_at": None,
         "bounce_reason": "",
         "created_at": when,
         "updated_at": when,
     }
-    return int(session.connection().execute(_INSERT, values).scalar_one())
+
+
+def clean_name(name: str) -> str:
+    return " ".join(name.split())[:NAME_MAX]
 
 
 def learn_name(session: Session, contact_id: int, name: str) -> None:
     """Give a contact known only by address the name its mail now carries."""
     contact = session.get(Contact, contact_id)
     if contact is not None and not contact.name:
-        contact.name = " ".join(name.split())[:NAME_MAX]
+        contact.name = clean_name(name)

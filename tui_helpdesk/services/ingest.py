@@ -5,6 +5,14 @@ conversation found by threading or newly routed and assigned. Whatever the bytes
 is kept: when parsing or storing the parsed parts fails, the raw message is stored with its
 error in a conversation of its own, so an agent sees it and nothing is lost. Only database
 errors escape, and then the sender is told to retry (451).
+
+Speed (issue 3, point 6): the writer stores a batch of mail per transaction. Configuration
+(routing rules, queues and their members, autoresponders) is read once per batch, and new rows
+are kept in memory and INSERTed table by table for the whole batch (`_Pending`), flushed early
+only before a query that could see them (threading, sticky routing, counts, an auto-reply).
+The fast attempt uses no savepoints; if anything in it fails, the whole transaction is rolled
+back and the batch is stored again carefully, one savepoint per stored copy, which isolates
+the failing mail exactly as a per-mail transaction would.
 """
 
 from __future__ import annotations
@@ -16,11 +24,12 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -29,6 +38,7 @@ from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import (
     Attachment,
     Blob,
+    Contact,
     Conversation,
     ConversationParticipant,
     ConversationTag,
@@ -38,7 +48,7 @@ from tui_helpdesk.db.models import (
     Queue,
 )
 from tui_helpdesk.mail.ingest import Accepted, InboundMail, StoreBatch
-from tui_helpdesk.mail.parse import Address, ParsedMessage, parse_message
+from tui_helpdesk.mail.parse import Address, ParsedAttachment, ParsedMessage, parse_message
 from tui_helpdesk.services import assignment, autoresponder, changes, contacts, routing, threading
 
 __all__ = [
@@ -73,12 +83,120 @@ class StoredMail:
     processing_errors: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+# --- rows not written yet --------------------------------------------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class _NewContact:
+    """A contact to INSERT when the batch flushes; `id` is set then."""
+
+    values: dict[str, Any]
+    id: int | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _NewConversation:
+    values: dict[str, Any]
+    contact: _NewContact | None  # set when the contact is new in this batch too
+    id: int | None = None
+
+
+_ConversationRef = Conversation | _NewConversation
+
+
+@dataclass(eq=False, slots=True)
+class _NewMessage:
+    values: dict[str, Any]
+    conversation: _ConversationRef
+    attachments: tuple[ParsedAttachment, ...]
+    id: int | None = None
+
+
+_Ref = int | Conversation | Message | _NewContact | _NewConversation | _NewMessage
+
+
+def _id(ref: _Ref | None) -> int | None:
+    """The database id of a row, stored or pending (a pending row has one after a flush)."""
+    return ref if ref is None or isinstance(ref, int) else ref.id
+
+
+@dataclass(frozen=True, slots=True)
 class _Delivery:
-    message_id: int
-    conversation_id: int
+    message: int | Message | _NewMessage
+    conversation: int | _ConversationRef
     duplicate: bool = False
     processing_error: str = ""
+
+
+class _Pending:
+    """New rows of the batch, INSERTed table by table (one executemany each) on flush."""
+
+    def __init__(self) -> None:
+        self.contacts: list[_NewContact] = []
+        self.conversations: list[_NewConversation] = []
+        self.messages: list[_NewMessage] = []
+        self.participants: list[tuple[_ConversationRef, str]] = []
+        self.tags: list[tuple[_ConversationRef, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.contacts or self.conversations or self.messages or self.participants
+                    or self.tags)  # fmt: skip
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def flush(self, session: Session) -> None:
+        """Write everything pending, parents first; afterwards every pending row has its id."""
+        if not self:
+            return
+        connection = session.connection()
+        _insert_with_ids(connection, Contact.__table__, self.contacts)
+        for conversation in self.conversations:
+            if conversation.contact is not None:
+                conversation.values["contact_id"] = conversation.contact.id
+        _insert_with_ids(connection, Conversation.__table__, self.conversations)
+        for message in self.messages:
+            message.values["conversation_id"] = _id(message.conversation)
+        _insert_with_ids(connection, Message.__table__, self.messages)
+        _add_attachments(connection, self.messages)
+        _insert_ignore(connection, ConversationParticipant, [
+            {"conversation_id": _id(c), "email": e} for c, e in dict.fromkeys(self.participants)
+        ])  # fmt: skip
+        _insert_ignore(connection, ConversationTag, [
+            {"conversation_id": _id(c), "tag": t} for c, t in dict.fromkeys(self.tags)
+        ])  # fmt: skip
+        self.clear()
+
+
+def _insert_with_ids(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[_NewContact | _NewConversation | _NewMessage],
+) -> None:
+    """One executemany INSERT for all rows, giving each row object its new id.
+
+    PostgreSQL returns the ids in the order of the rows (INSERT … RETURNING, sorted by
+    parameter order). SQLite cannot promise that order, so there the ids are given: the write
+    transaction began IMMEDIATE, nobody else can insert meanwhile, and max(id) + 1 onwards is
+    exactly what SQLite itself would choose for a table without AUTOINCREMENT.
+    """
+    if not rows:
+        return
+    values = [row.values for row in rows]
+    if connection.dialect.name == "sqlite":
+        last = connection.execute(select(func.max(table.c.id))).scalar() or 0
+        for offset, row in enumerate(rows, start=1):
+            row.id = row.values["id"] = last + offset
+        connection.execute(table.insert(), values)
+        return
+    ids = connection.execute(_insert_returning(table), values).scalars().all()
+    for row, new_id in zip(rows, ids, strict=True):
+        row.id = row.values["id"] = new_id
+
+
+@functools.cache
+def _insert_returning(table: Table) -> Any:
+    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
 
 
 # --- recipients ------------------------------------------------------------------------------
@@ -106,26 +224,36 @@ def active_aliases(session: Session) -> frozenset[str]:
 
 # --- the batch: what one transaction looks up once -------------------------------------------
 
+_MISSING = object()
+
 
 class _Batch:
-    """Lookups shared by the mails of one transaction, and what to do once at its end.
+    """Lookups shared by the mails of one transaction, its pending rows, and what to do once
+    at its end.
 
     The writer stores up to a few dozen mails per transaction; asking the database for each
-    one's mailbox, duplicates and contact separately would cost more than storing it. Entries
-    learnt inside a savepoint are journaled, so a rolled-back savepoint forgets them too.
+    one's mailbox, duplicates, contact, routing rules, queue members and autoresponder
+    separately would cost more than storing it. Entries learnt inside a savepoint are
+    journaled, so a rolled-back savepoint forgets them too.
     """
 
-    def __init__(self, session: Session, settings: Settings) -> None:
+    def __init__(self, session: Session, settings: Settings, *, careful: bool) -> None:
         self.session = session
         self.settings = settings
+        self.careful = careful  # one savepoint per stored copy, flushed at its end
+        self.pending = _Pending()
         self.mailboxes: dict[str, Mailbox] = {}
         self.stored: dict[tuple[int, str, str], _Delivery] = {}
-        self.contacts: dict[tuple[int, str], tuple[int, str]] = {}
+        self.contacts: dict[tuple[int, str], tuple[int | _NewContact, str]] = {}
         self.last_inbound: dict[int, datetime] = {}
         self.queues: dict[int, Queue | None] = {}
+        self.routings: dict[int, routing.InboundRouting] = {}
+        self.assigners: dict[int, assignment.QueueAssigner] = {}
+        self.replies: dict[int, autoresponder.MailboxSetup | None] = {}
+        self.attached: dict[_NewConversation, Conversation] = {}
         self._held: list[object] = []  # the session's identity map only holds rows weakly
         self.changed = False
-        self._journal: list[tuple[dict[Any, Any] | None, Any]] = []
+        self._journal: list[tuple[dict[Any, Any] | None, Any, Any]] = []
 
     def prepare(self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]) -> None:
         aliases = {r.strip().lower() for mail, _ in mails for r in mail.rcpt_tos}
@@ -164,12 +292,35 @@ class _Batch:
                 key = (mailbox_id, message_id, sha)
                 self.stored.setdefault(key, _Delivery(row_id, conversation_id, duplicate=True))
 
+    # configuration, read once per batch
+
     def queue(self, queue_id: int | None) -> Queue | None:
         if queue_id is None:
             return None
         if queue_id not in self.queues:
             self.queues[queue_id] = self.session.get(Queue, queue_id)
         return self.queues[queue_id]
+
+    def routing(self, mailbox: Mailbox) -> routing.InboundRouting:
+        if mailbox.id not in self.routings:
+            self.routings[mailbox.id] = routing.load_inbound_routing(self.session, mailbox)
+        return self.routings[mailbox.id]
+
+    def assignee(
+        self, queue: Queue, contact: int | _NewContact | None, now: datetime
+    ) -> int | None:
+        assigner = self.assigners.get(queue.id)
+        if assigner is None:
+            assigner = self.assigners[queue.id] = assignment.QueueAssigner(self.session, queue)
+        if assigner.reads_history(contact is not None):
+            self.flush()  # sticky routing and counts must see this batch's conversations
+        return assigner.choose(_id(contact), now)
+
+    def reply_setup(self, mailbox: Mailbox) -> autoresponder.MailboxSetup | None:
+        if mailbox.id not in self.replies:
+            setup = autoresponder.load_setup(self.session, self.settings, mailbox)
+            self.replies[mailbox.id] = setup
+        return self.replies[mailbox.id]
 
     def receiving(self, rcpt_tos: Sequence[str]) -> list[tuple[Mailbox, tuple[str, ...]]]:
         """Each mailbox addressed by the envelope once, with the recipients that named it.
@@ -184,32 +335,49 @@ class _Batch:
                 by_mailbox.setdefault(mailbox.id, (mailbox, []))[1].append(rcpt)
         return [(mailbox, tuple(rcpts)) for mailbox, rcpts in by_mailbox.values()]
 
-    def remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
-        table[key] = value
-        self._journal.append((table, key))
+    # pending rows
 
-    def attach(self, model: type[_Model], values: dict[str, Any]) -> _Model:
-        """An ORM object for a row just INSERTed by Core, without reading it back.
+    def flush(self) -> None:
+        self.pending.flush(self.session)
 
-        The services called after storing (autoresponder) work on ORM objects; building one
-        from the values we inserted saves the SELECT or ORM flush per message.
+    def orm(self, conversation: _ConversationRef) -> Conversation:
+        """An ORM object for a conversation, flushed first if it is new in this batch.
+
+        Built from the values we inserted (no read-back); the autoresponder works on it.
         """
-        instance = model(**values)
-        make_transient_to_detached(instance)
-        self.session.add(instance)
-        self._journal.append((None, instance))
-        return instance
+        if isinstance(conversation, Conversation):
+            return conversation
+        self.flush()
+        found = self.attached.get(conversation)
+        if found is None:
+            found = Conversation(**conversation.values)
+            make_transient_to_detached(found)
+            self.session.add(found)
+            self.remember(self.attached, conversation, found)
+            self._journal.append((None, found, None))
+        return found
+
+    # the journal of what a savepoint may have to forget
+
+    def remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        self._journal.append((table, key, table.get(key, _MISSING)))
+        table[key] = value
 
     def checkpoint(self) -> int:
         return len(self._journal)
 
     def forget_since(self, mark: int) -> None:
+        """Undo what was learnt since `mark`, and drop rows not written yet."""
+        self.pending.clear()
         while len(self._journal) > mark:
-            table, entry = self._journal.pop()
-            if table is not None:
-                table.pop(entry, None)
-            elif entry in self.session:
-                self.session.expunge(entry)
+            table, key, previous = self._journal.pop()
+            if table is None:
+                if key in self.session:
+                    self.session.expunge(key)
+            elif previous is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = previous
 
     def touch(self, mailbox: Mailbox, when: datetime) -> None:
         self.changed = True
@@ -217,6 +385,7 @@ class _Batch:
             self.last_inbound[mailbox.id] = when
 
     def finish(self) -> None:
+        self.flush()
         for mailbox_id, when in self.last_inbound.items():
             mailbox = self.session.get(Mailbox, mailbox_id)
             if mailbox is not None and (
@@ -225,9 +394,6 @@ class _Batch:
                 mailbox.last_inbound_at = when
         if self.changed:
             changes.notify(self.session)
-
-
-_Model = TypeVar("_Model", Conversation, Message)
 
 
 # --- the entry points ------------------------------------------------------------------------
@@ -244,37 +410,57 @@ def store_inbound(
     parse_error = ""
     if parsed is None:
         parsed, parse_error = _parse(mail.raw)
-    batch = _Batch(session, settings)
+    batch = _Batch(session, settings, careful=True)
     batch.prepare([(mail, parsed)])
-    result = _store_mail(batch, mail, parsed, parse_error)
+    deliveries = _store_mail(batch, mail, parsed, parse_error)
     batch.finish()
-    return result
+    return _stored_mail(deliveries)
 
 
 def store_batch(
     db: Database, settings: Settings, mails: Sequence[InboundMail]
 ) -> list[StoredMail | Exception]:
-    """Store a batch in ONE transaction (group commit), a SAVEPOINT per stored copy.
+    """Store a batch in ONE transaction (group commit).
 
     Parsing happens before the transaction starts, so the write lock is held only for the
-    database work. A mail that fails with a database error is left out (its sender gets 451,
-    and retries) while the rest of the batch commits; an error of the commit propagates.
+    database work. The batch is first stored without savepoints; when that fails, it is
+    stored again with a SAVEPOINT per stored copy, so a mail that fails with a database error
+    is left out (its sender gets 451, and retries) while the rest of the batch commits. An
+    error of the connection or of the commit propagates.
     """
     parsed = [_parse(mail.raw) for mail in mails]
-    results: list[StoredMail | Exception] = []
+    try:
+        with db.write() as session:
+            return _store_all(session, settings, mails, parsed, careful=False)
+    except Exception as exc:
+        if _connection_lost(exc):
+            raise
+        log.warning("batch of %d mails failed (%s); storing each on its own", len(mails), exc)
     with db.write() as session:
-        batch = _Batch(session, settings)
-        batch.prepare([(mail, p) for mail, (p, _) in zip(mails, parsed, strict=True)])
-        for mail, (message, parse_error) in zip(mails, parsed, strict=True):
-            try:
-                results.append(_store_mail(batch, mail, message, parse_error))
-            except Exception as exc:
-                if _connection_lost(exc):
-                    raise
-                log.error("mail from %r not stored: %s", mail.mail_from, exc)
-                results.append(exc)
-        batch.finish()
-    return results
+        return _store_all(session, settings, mails, parsed, careful=True)
+
+
+def _store_all(
+    session: Session,
+    settings: Settings,
+    mails: Sequence[InboundMail],
+    parsed: Sequence[tuple[ParsedMessage | None, str]],
+    *,
+    careful: bool,
+) -> list[StoredMail | Exception]:
+    batch = _Batch(session, settings, careful=careful)
+    batch.prepare([(mail, p) for mail, (p, _) in zip(mails, parsed, strict=True)])
+    outcomes: list[list[_Delivery] | Exception] = []
+    for mail, (message, parse_error) in zip(mails, parsed, strict=True):
+        try:
+            outcomes.append(_store_mail(batch, mail, message, parse_error))
+        except Exception as exc:
+            if not careful or _connection_lost(exc):
+                raise
+            log.error("mail from %r not stored: %s", mail.mail_from, exc)
+            outcomes.append(exc)
+    batch.finish()
+    return [o if isinstance(o, Exception) else _stored_mail(o) for o in outcomes]
 
 
 def batch_store(db: Database, settings: Settings) -> StoreBatch:
@@ -295,16 +481,21 @@ def _accepted(result: StoredMail | Exception) -> Accepted | BaseException:
 
 def _store_mail(
     batch: _Batch, mail: InboundMail, parsed: ParsedMessage | None, parse_error: str
-) -> StoredMail:
+) -> list[_Delivery]:
     deliveries = [
         _deliver(batch, mail, parsed, parse_error, mailbox, rcpts)
         for mailbox, rcpts in batch.receiving(mail.rcpt_tos)
     ]
     if not deliveries:
         log.warning("mail from %r for %r matched no mailbox", mail.mail_from, mail.rcpt_tos)
+    return deliveries
+
+
+def _stored_mail(deliveries: list[_Delivery]) -> StoredMail:
+    """The result, once the batch is flushed and every row has its id."""
     return StoredMail(
-        message_ids=tuple(d.message_id for d in deliveries),
-        conversation_ids=tuple(d.conversation_id for d in deliveries),
+        message_ids=tuple(_id(d.message) for d in deliveries),  # type: ignore[misc]
+        conversation_ids=tuple(_id(d.conversation) for d in deliveries),  # type: ignore[misc]
         duplicate=bool(deliveries) and all(d.duplicate for d in deliveries),
         processing_errors=tuple(d.processing_error for d in deliveries if d.processing_error),
     )
@@ -334,6 +525,8 @@ def _deliver(
     rcpts: tuple[str, ...],
 ) -> _Delivery:
     if parsed is not None and not parse_error:
+        if not batch.careful:  # any failure abandons the fast attempt (see store_batch)
+            return _store_parsed(batch, mail, parsed, mailbox, rcpts)
         try:
             return _in_savepoint(batch, _store_parsed, mail, parsed, mailbox, rcpts)
         except Exception as exc:
@@ -341,6 +534,8 @@ def _deliver(
                 raise
             log.warning("storing the parsed message failed, keeping it raw: %s", exc)
             parse_error = f"{type(exc).__name__}: {exc}"
+    if not batch.careful:
+        return _store_raw(batch, mail, parsed, mailbox, rcpts, parse_error)
     return _in_savepoint(batch, _store_raw, mail, parsed, mailbox, rcpts, parse_error)
 
 
@@ -348,7 +543,9 @@ def _in_savepoint(batch: _Batch, store: Callable[..., _Delivery], *args: Any) ->
     mark = batch.checkpoint()
     try:
         with batch.session.begin_nested():
-            return store(batch, *args)
+            delivery = store(batch, *args)
+            batch.flush()
+            return delivery
     except BaseException:
         batch.forget_since(mark)
         raise
@@ -369,7 +566,7 @@ def _store_parsed(
     if message_id is not None and key in batch.stored:
         return batch.stored[key]
     sender, sender_name = _sender(parsed, mail)
-    bounced = _bounced_conversation(batch.session, mailbox, parsed, sender)
+    bounced = _bounced_conversation(batch, mailbox, parsed, sender)
     if bounced is not None:
         delivery = _store_bounce(batch, mail, parsed, mailbox, rcpts, bounced)
     else:
@@ -388,45 +585,49 @@ def _store_mail_message(
     sender: str,
     sender_name: str,
 ) -> _Delivery:
-    contact_id = _contact_id(batch, mailbox.organisation_id, sender, sender_name, mail)
+    contact = _contact(batch, mailbox.organisation_id, sender, sender_name, mail)
     conversation, queue, is_new = _conversation_for(
-        batch, mail, parsed, mailbox, rcpts, sender, contact_id
+        batch, mail, parsed, mailbox, rcpts, sender, contact
     )
     message = _add_message(batch, mail, parsed, mailbox, rcpts, conversation, kind="mail")
-    _add_participants(batch.session, conversation.id, _people(parsed, sender))
+    batch.pending.participants.extend((conversation, p) for p in _people(parsed, sender))
     batch.touch(mailbox, mail.received_at)
-    if not is_new:  # a new one was inserted already counting this message
+    if not is_new:  # a new one is inserted already counting this message
+        assert isinstance(conversation, Conversation)
         _count_message(conversation, mail.received_at)
         if conversation.status == "pending":  # the customer answered: back to the agents
             conversation.status = "open"
-    autoresponder.on_inbound(
-        batch.session,
-        batch.settings,
-        mailbox=mailbox,
-        queue=queue,
-        conversation=conversation,
-        message=message,
-        parsed=parsed,
-        now=mail.received_at,
-    )
-    return _Delivery(message.id, conversation.id)
+    choice = autoresponder.due_reply(batch.reply_setup(mailbox), queue, mail.received_at)
+    if choice is not None:
+        autoresponder.answer(
+            batch.session, batch.settings, choice, mailbox=mailbox, queue=queue,
+            conversation=batch.orm(conversation), envelope_from=message.values["envelope_from"],
+            parsed=parsed, now=mail.received_at,
+        )  # fmt: skip
+    return _Delivery(message, conversation)
 
 
-def _contact_id(
+def _contact(
     batch: _Batch, organisation_id: int, sender: str, name: str, mail: InboundMail
-) -> int | None:
-    """The sender's contact (F40): found in the batch's lookup, else created."""
+) -> int | _NewContact | None:
+    """The sender's contact (F40): found in the batch's lookup, else a new one."""
     if not sender:
         return None
-    known = batch.contacts.get((organisation_id, sender))
+    key = (organisation_id, sender)
+    known = batch.contacts.get(key)
     if known is None:
-        contact_id = contacts.insert(batch.session, organisation_id, sender, name, mail.received_at)
-        batch.remember(batch.contacts, (organisation_id, sender), (contact_id, name))
-        return contact_id
-    if name and not known[1]:
-        contacts.learn_name(batch.session, known[0], name)
-        batch.remember(batch.contacts, (organisation_id, sender), (known[0], name))
-    return known[0]
+        new = _NewContact(contacts.new_row(organisation_id, sender, name, mail.received_at))
+        batch.pending.contacts.append(new)
+        batch.remember(batch.contacts, key, (new, name))
+        return new
+    contact, known_name = known
+    if name and not known_name:
+        if isinstance(contact, _NewContact) and contact.id is None:
+            contact.values["name"] = contacts.clean_name(name)
+        else:
+            contacts.learn_name(batch.session, _id(contact), name)  # type: ignore[arg-type]
+        batch.remember(batch.contacts, key, (contact, name))
+    return contact
 
 
 def _conversation_for(
@@ -436,64 +637,44 @@ def _conversation_for(
     mailbox: Mailbox,
     rcpts: tuple[str, ...],
     sender: str,
-    contact_id: int | None,
-) -> tuple[Conversation, Queue | None, bool]:
+    contact: int | _NewContact | None,
+) -> tuple[_ConversationRef, Queue | None, bool]:
     """The conversation threading finds (F41), else a new routed and assigned one (True)."""
-    session = batch.session
-    found = threading.find_conversation(
-        session,
-        mailbox=mailbox,
-        parsed=parsed,
-        sender=sender,
-        token_prefix=batch.settings.mail.subject_token_prefix,
-    )
+    prefix = batch.settings.mail.subject_token_prefix
+    found = None
+    if threading.has_evidence(parsed, prefix):
+        batch.flush()  # a reply may answer a mail of this very batch
+        found = threading.find_conversation(
+            batch.session, mailbox=mailbox, parsed=parsed, sender=sender, token_prefix=prefix
+        )
     if found is not None and found.status != "closed":
         return found, batch.queue(found.queue_id), False
-    decision = routing.route_inbound(session, mailbox, parsed, rcpts[0] if rcpts else "")
+    decision = routing.decide(batch.routing(mailbox), mailbox, parsed, rcpts[0] if rcpts else "")
     queue = batch.queue(decision.queue_id)
-    assignee = (
-        assignment.choose_assignee(session, queue, contact_id=contact_id, now=mail.received_at)
-        if queue is not None
-        else None
+    assignee = batch.assignee(queue, contact, mail.received_at) if queue is not None else None
+    when = mail.received_at
+    conversation = _NewConversation(
+        {
+            "organisation_id": mailbox.organisation_id,
+            "mailbox_id": mailbox.id,
+            "queue_id": decision.queue_id,
+            "contact_id": _id(contact),
+            "subject": _clean(parsed.subject),
+            "status": "open",
+            "priority": decision.priority or "normal",
+            "assignee_id": assignee,
+            "previous_conversation_id": found.id if found is not None else None,
+            "last_message_at": when,
+            "closed_at": None,
+            "message_count": 1,
+            "created_at": when,
+            "updated_at": when,
+        },
+        contact if isinstance(contact, _NewContact) and contact.id is None else None,
     )
-    conversation = _insert_conversation(
-        batch,
-        mailbox,
-        mail.received_at,
-        queue_id=decision.queue_id,
-        contact_id=contact_id,
-        subject=_clean(parsed.subject),
-        priority=decision.priority or "normal",
-        assignee_id=assignee,
-        previous_conversation_id=found.id if found is not None else None,
-    )
-    tags = [{"conversation_id": conversation.id, "tag": t} for t in dict.fromkeys(decision.tags)]
-    _insert_ignore(session, ConversationTag, tags)
+    batch.pending.conversations.append(conversation)
+    batch.pending.tags.extend((conversation, t) for t in decision.tags)
     return conversation, queue, True
-
-
-def _insert_conversation(
-    batch: _Batch, mailbox: Mailbox, when: datetime, **fields: Any
-) -> Conversation:
-    values: dict[str, Any] = {
-        "organisation_id": mailbox.organisation_id,
-        "mailbox_id": mailbox.id,
-        "queue_id": None,
-        "contact_id": None,
-        "subject": "",
-        "status": "open",
-        "priority": "normal",
-        "assignee_id": None,
-        "previous_conversation_id": None,
-        "last_message_at": when,
-        "closed_at": None,
-        "message_count": 1,
-        "created_at": when,
-        "updated_at": when,
-        **fields,
-    }
-    values["id"] = batch.session.connection().execute(_INSERT_CONVERSATION, values).scalar_one()
-    return batch.attach(Conversation, values)
 
 
 def _add_message(
@@ -502,14 +683,14 @@ def _add_message(
     parsed: ParsedMessage,
     mailbox: Mailbox,
     rcpts: tuple[str, ...],
-    conversation: Conversation,
+    conversation: _ConversationRef,
     *,
     kind: str,
     bounce_recipient: str = "",
-) -> Message:
+) -> _NewMessage:
     sender = parsed.sender
     values: dict[str, Any] = {
-        "conversation_id": conversation.id,
+        "conversation_id": None,  # set on flush
         "mailbox_id": mailbox.id,
         "direction": "inbound",
         "kind": kind,
@@ -536,24 +717,25 @@ def _add_message(
         "bounce_recipient": _clean(bounce_recipient, ADDRESS_MAX),
         "processing_error": "",
     }
-    values["id"] = batch.session.connection().execute(_INSERT_MESSAGE, values).scalar_one()
-    _add_attachments(batch.session, values["id"], parsed)
-    return batch.attach(Message, values)
+    message = _NewMessage(values, conversation, parsed.attachments)
+    batch.pending.messages.append(message)
+    return message
 
 
-def _add_attachments(session: Session, message_id: int, parsed: ParsedMessage) -> None:
+def _add_attachments(connection: Connection, messages: Sequence[_NewMessage]) -> None:
     """Attachment bytes go to blobs once per content (sha256), rows point at them."""
-    if not parsed.attachments:
+    parts = [(m, part) for m in messages for part in m.attachments]
+    if not parts:
         return
-    digests = [hashlib.sha256(part.data).hexdigest() for part in parsed.attachments]
-    blobs = dict(zip(digests, (part.data for part in parsed.attachments), strict=True))
+    digests = [hashlib.sha256(part.data).hexdigest() for _, part in parts]
+    blobs = dict(zip(digests, (part.data for _, part in parts), strict=True))
     # The blobs first: attachment rows reference them.
-    _insert_ignore(
-        session, Blob, [{"sha256": d, "size": len(data), "data": data} for d, data in blobs.items()]
-    )
+    _insert_ignore(connection, Blob, [
+        {"sha256": d, "size": len(data), "data": data} for d, data in blobs.items()
+    ])  # fmt: skip
     rows = [
         {
-            "message_id": message_id,
+            "message_id": message.id,
             "filename": _clean(part.filename),
             "content_type": _clean(part.content_type, CONTENT_TYPE_MAX)
             or "application/octet-stream",
@@ -562,32 +744,21 @@ def _add_attachments(session: Session, message_id: int, parsed: ParsedMessage) -
             "disposition": "inline" if part.disposition == "inline" else "attachment",
             "content_id": _clean(part.content_id, MESSAGE_ID_MAX),
         }
-        for part, digest in zip(parsed.attachments, digests, strict=True)
+        for (message, part), digest in zip(parts, digests, strict=True)
     ]
-    session.connection().execute(Attachment.__table__.insert(), rows)
+    connection.execute(Attachment.__table__.insert(), rows)
 
 
-def _add_participants(session: Session, conversation_id: int, people: Iterable[str]) -> None:
-    rows = [{"conversation_id": conversation_id, "email": p} for p in dict.fromkeys(people)]
-    _insert_ignore(session, ConversationParticipant, rows)
-
-
-def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+def _insert_ignore(connection: Connection, model: type, rows: list[dict[str, Any]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING: a row that exists already is simply kept."""
-    if not rows:
-        return
-    connection = session.connection()
-    connection.execute(_insert_ignoring(connection.dialect.name, model), rows)
+    if rows:
+        connection.execute(_insert_ignoring(connection.dialect.name, model), rows)
 
 
 @functools.cache
 def _insert_ignoring(dialect: str, model: type) -> Any:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
-
-
-_INSERT_CONVERSATION = Conversation.__table__.insert().returning(Conversation.__table__.c.id)
-_INSERT_MESSAGE = Message.__table__.insert().returning(Message.__table__.c.id)
 
 
 def _count_message(conversation: Conversation, received_at: datetime) -> None:
@@ -600,14 +771,15 @@ def _count_message(conversation: Conversation, received_at: datetime) -> None:
 
 
 def _bounced_conversation(
-    session: Session, mailbox: Mailbox, parsed: ParsedMessage, sender: str
+    batch: _Batch, mailbox: Mailbox, parsed: ParsedMessage, sender: str
 ) -> Conversation | None:
     bounce = parsed.bounce
     if bounce is None or not bounce.original_message_id:
         return None
+    batch.flush()  # the bounced mail, or a contact it flags, may be new in this batch
     original = bounce.original_message_id[:MESSAGE_ID_MAX]
     return threading.find_bounced_conversation(
-        session,
+        batch.session,
         mailbox=mailbox,
         original_message_id=original,
         people=[sender, *bounce.failed_recipients],
@@ -643,17 +815,18 @@ def _store_bounce(
     if bounce.permanent:
         reason = _clean(" ".join(p for p in (bounce.status, bounce.diagnostic) if p)) or "bounced"
         for address in failed:
-            contacts.flag_bounced(
+            contact = contacts.flag_bounced(
                 batch.session,
                 mailbox.organisation_id,
                 address,
                 reason=reason,
                 when=mail.received_at,
             )
-            batch.contacts.pop((mailbox.organisation_id, contacts.normalise_email(address)), None)
+            key = (mailbox.organisation_id, contact.email)
+            batch.remember(batch.contacts, key, (contact.id, contact.name))
     _count_message(conversation, mail.received_at)
     batch.touch(mailbox, mail.received_at)
-    return _Delivery(message.id, conversation.id)
+    return _Delivery(message, conversation)
 
 
 # --- the raw path (F71, F76) -----------------------------------------------------------------
@@ -699,7 +872,7 @@ def _store_raw(
     batch.session.add(message)
     batch.session.flush()
     batch.touch(mailbox, mail.received_at)
-    return _Delivery(message.id, conversation.id, processing_error=error)
+    return _Delivery(message, conversation, processing_error=error)
 
 
 # --- small helpers ---------------------------------------------------------------------------

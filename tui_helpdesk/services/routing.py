@@ -307,15 +307,35 @@ def _stored_conditions(rule: RoutingRule) -> list[Condition] | None:
         return None
 
 
+Usable = tuple[tuple[RoutingRule, tuple[Condition, ...]], ...]
+
+
+def usable_rules(rules: Iterable[RoutingRule]) -> Usable:
+    """The enabled rules in the order they are tried (position, then id), each with its
+    validated conditions; a rule whose stored conditions no longer validate is skipped."""
+    usable = []
+    for rule in sorted(rules, key=lambda r: (r.position, r.id)):
+        conditions = _stored_conditions(rule) if rule.enabled else None
+        if conditions:
+            usable.append((rule, tuple(conditions)))
+    return tuple(usable)
+
+
+def _first(
+    usable: Usable, parsed: ParsedMessage, recipients: tuple[str, ...]
+) -> RoutingRule | None:
+    return next(
+        (rule for rule, conditions in usable
+         if rule_matches(rule.match, conditions, parsed, recipients)),
+        None,
+    )  # fmt: skip
+
+
 def first_match(
     rules: Iterable[RoutingRule], parsed: ParsedMessage, recipients: tuple[str, ...]
 ) -> RoutingRule | None:
     """The first enabled rule (by position, then id) whose conditions hold."""
-    for rule in sorted(rules, key=lambda r: (r.position, r.id)):
-        conditions = _stored_conditions(rule) if rule.enabled else None
-        if conditions and rule_matches(rule.match, conditions, parsed, recipients):
-            return rule
-    return None
+    return _first(usable_rules(rules), parsed, recipients)
 
 
 # --- inbound ---------------------------------------------------------------------------------
@@ -331,32 +351,55 @@ def default_queue_id(session: Session, mailbox: Mailbox) -> int | None:
     )
 
 
-def route_inbound(
-    session: Session, mailbox: Mailbox, parsed: ParsedMessage, recipient: str
-) -> RouteDecision:
-    """Decide queue, priority and tags for one message as received by one mailbox.
+@dataclass(frozen=True)
+class InboundRouting:
+    """What routing reads for one mailbox: its organisation's enabled rules, in the order they
+    are tried, with their validated conditions, and the mailbox's default queue.
 
-    `recipient` conditions match the address the mail was delivered to, the mailbox's address
-    or its alias, so a rule written with either works however the mail arrived.
+    Ingest loads it once per write transaction (a batch of mail), not once per message.
     """
+
+    rules: Usable
+    default_queue_id: int | None
+
+
+def load_inbound_routing(session: Session, mailbox: Mailbox) -> InboundRouting:
     rules = session.scalars(
         select(RoutingRule).where(
             RoutingRule.organisation_id == mailbox.organisation_id, RoutingRule.enabled.is_(True)
         )
     ).all()
+    return InboundRouting(usable_rules(rules), default_queue_id(session, mailbox))
+
+
+def decide(
+    routing: InboundRouting, mailbox: Mailbox, parsed: ParsedMessage, recipient: str
+) -> RouteDecision:
+    """Queue, priority and tags for one message as received by one mailbox (first match wins).
+
+    `recipient` conditions match the address the mail was delivered to, the mailbox's address
+    or its alias, so a rule written with either works however the mail arrived.
+    """
     recipients = tuple(
         dict.fromkeys(a.lower() for a in (recipient, mailbox.email_address, mailbox.alias) if a)
     )
-    rule = first_match(rules, parsed, recipients)
+    rule = _first(routing.rules, parsed, recipients)
     queue_id = rule.action_queue_id if rule is not None else None
     if queue_id is None:
-        queue_id = default_queue_id(session, mailbox)
+        queue_id = routing.default_queue_id
     return RouteDecision(
         queue_id=queue_id,
         priority=rule.action_priority if rule is not None else None,
         tags=(rule.action_tag,) if rule is not None and rule.action_tag else (),
         rule_id=rule.id if rule is not None else None,
     )
+
+
+def route_inbound(
+    session: Session, mailbox: Mailbox, parsed: ParsedMessage, recipient: str
+) -> RouteDecision:
+    """Decide queue, priority and tags for one message (see `decide`), reading the rules now."""
+    return decide(load_inbound_routing(session, mailbox), mailbox, parsed, recipient)
 
 
 # --- admin services --------------------------------------------------------------------------

@@ -60,6 +60,14 @@ def reference_chain(parsed: ParsedMessage) -> list[str]:
     return ordered
 
 
+def has_evidence(parsed: ParsedMessage, token_prefix: str) -> bool:
+    """True when find_conversation has anything to look up (references or one of our tokens);
+    mail without either starts a new conversation without a query."""
+    if reference_chain(parsed):
+        return True
+    return bool(token_prefix) and bool(token_ids(parsed.subject, token_prefix))
+
+
 def find_conversation(
     session: Session, *, mailbox: Mailbox, parsed: ParsedMessage, sender: str, token_prefix: str
 ) -> Conversation | None:
