@@ -50,8 +50,10 @@ class Server:
         return self.process.returncode
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far (all threads), from /proc."""
-        return process_cpu_seconds(self.process.pid)
+        """User + system CPU time so far of the process and its live child processes (all
+        threads; the worker stores mail in a child process), from /proc."""
+        pids = [self.process.pid, *child_pids(self.process.pid)]
+        return sum(process_cpu_seconds(pid) for pid in pids)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no cleanup, no flushing."""
@@ -103,6 +105,21 @@ def process_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 def load_average() -> str:

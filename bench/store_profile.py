@@ -30,7 +30,7 @@ from tui_helpdesk.config import load_settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.mail.ingest import InboundMail
 from tui_helpdesk.mail.parse import parse_message
-from tui_helpdesk.services.ingest import store_batch
+from tui_helpdesk.services.ingest import batch_store
 
 
 def statement_kind(sql: str) -> str:
@@ -65,8 +65,9 @@ def run(args: argparse.Namespace, db_url: str) -> None:
     if args.sql:  # the listener itself costs time: counted in a separate run from the timing
         event.listen(db.engine, "before_cursor_execute", _count)
 
+    store = batch_store(db, settings)  # as the worker's writer calls it (configuration kept)
     warm = mails(50, args.size, rcpt, "warm")
-    store_batch(db, settings, warm)
+    store(warm)
     statements.clear()
     batch = mails(args.messages, args.size, rcpt, f"p{time.time_ns()}")
 
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace, db_url: str) -> None:
     if profiler:
         profiler.enable()
     for i in range(0, len(batch), args.batch):
-        store_batch(db, settings, batch[i : i + args.batch])
+        store(batch[i : i + args.batch])
     if profiler:
         profiler.disable()
     store_ms = 1000 * (time.perf_counter() - started) / len(batch)

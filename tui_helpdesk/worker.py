@@ -1,14 +1,17 @@
 """Headless mode (F70, F76): the SMTP ingest server, its group-commit writer and a health row.
 
 `run_worker` is the `tui-helpdesk worker` process: it stops cleanly on SIGTERM/SIGINT (stop
-accepting, let the writer commit what it holds so those senders get their 250, exit 0).
-`EmbeddedWorker` runs the very same thing in a background thread for the TUI.
+accepting, let the writer commit what it holds so those senders get their 250, exit 0). Its
+parsing and storing run in a store process of its own (mail.ingest.ProcessWriter), so the SMTP
+sessions and the database work each get a core. `EmbeddedWorker` runs the same server in a
+background thread of the TUI, with the writer as a thread (no extra process per TUI).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -23,7 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
-from tui_helpdesk.mail.ingest import AliasCache, GroupCommitWriter, IngestHandler
+from tui_helpdesk.mail.ingest import (
+    AliasCache,
+    GroupCommitWriter,
+    IngestHandler,
+    ProcessWriter,
+    StoreBatch,
+    StoreUnavailable,
+)
 from tui_helpdesk.mail.smtp_protocol import new_event_loop, start_server
 from tui_helpdesk.services import ingest
 
@@ -35,14 +45,27 @@ DRAIN_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 15.0
 
 
-class WorkerRuntime:
-    """One worker: the SMTP server, the writer thread and the heartbeat, on one event loop."""
+def open_store(settings: Settings) -> StoreBatch:
+    """In the store process: its logging, its own database engine, and ingest's batch store."""
+    _configure_logging()
+    return ingest.batch_store(Database.from_settings(settings), settings)
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+
+class WorkerRuntime:
+    """One worker: the SMTP server, the writer and the heartbeat, on one event loop.
+
+    With `store_process`, mail is parsed and stored in a separate process (ProcessWriter),
+    else in a writer thread of this process (GroupCommitWriter).
+    """
+
+    def __init__(self, settings: Settings, db: Database, *, store_process: bool = False) -> None:
         self.settings = settings
         self.db = db
-        self.writer = GroupCommitWriter(
-            ingest.batch_store(db, settings), batch_max=settings.smtp.batch_max_messages
+        batch_max = settings.smtp.batch_max_messages
+        self.writer: GroupCommitWriter | ProcessWriter = (
+            ProcessWriter(functools.partial(open_store, settings), batch_max=batch_max)
+            if store_process
+            else GroupCommitWriter(ingest.batch_store(db, settings), batch_max=batch_max)
         )
         self.handler = IngestHandler(
             self.writer, AliasCache(self._load_aliases, max_age=ALIAS_MAX_AGE_SECONDS)
@@ -58,7 +81,7 @@ class WorkerRuntime:
     async def serve(self, stop: asyncio.Event, on_listening: Callable[[str, int], None]) -> None:
         """Run until `stop` is set, then shut down without losing a committed message's 250."""
         smtp = self.settings.smtp
-        self.writer.start()
+        await self._start_writer()
         try:
             server = await start_server(
                 self.handler,
@@ -69,7 +92,7 @@ class WorkerRuntime:
                 timeout=smtp.data_timeout_seconds,
             )
         except BaseException:
-            await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
+            await self._stop_writer(DRAIN_SECONDS)
             raise
         host, port = server.sockets[0].getsockname()[:2]
         self.address = f"{host}:{port}"
@@ -83,12 +106,25 @@ class WorkerRuntime:
     async def _shutdown(self, server: asyncio.Server, heartbeat: asyncio.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         server.close()
-        await loop.run_in_executor(None, self.writer.stop, DRAIN_SECONDS)
+        await self._stop_writer(DRAIN_SECONDS)
         if not await self.handler.wait_idle(DRAIN_SECONDS):
             log.warning("some SMTP sessions were still waiting at shutdown")
         heartbeat.cancel()
         await loop.run_in_executor(None, self._beat_safely)
         log.info("worker stopped: %d accepted, %d errors", *self._counts())
+
+    async def _start_writer(self) -> None:
+        if isinstance(self.writer, ProcessWriter):
+            await self.writer.start()
+        else:
+            self.writer.start()
+
+    async def _stop_writer(self, timeout: float) -> None:
+        """Store what is queued (its senders get their 250), then stop the writer."""
+        if isinstance(self.writer, ProcessWriter):
+            await self.writer.aclose(timeout)
+        else:
+            await asyncio.get_running_loop().run_in_executor(None, self.writer.stop, timeout)
 
     def _counts(self) -> tuple[int, int]:
         return self.writer.stats.accepted, self.writer.stats.errors
@@ -140,7 +176,7 @@ def run_worker(settings: Settings) -> int:
         if db.is_empty():
             log.error("the database is not initialised: run `tui-helpdesk init` first")
             return 1
-        runtime = WorkerRuntime(settings, db)
+        runtime = WorkerRuntime(settings, db, store_process=True)
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(_serve_until_signal(runtime))
     except OSError as exc:
@@ -148,6 +184,9 @@ def run_worker(settings: Settings) -> int:
         return 1
     except SQLAlchemyError as exc:
         log.error("cannot use the database: %s", exc)
+        return 1
+    except StoreUnavailable as exc:
+        log.error("cannot store mail: %s", exc)
         return 1
     finally:
         db.dispose()

@@ -1,12 +1,17 @@
-"""The SMTP side of ingest: an aiosmtpd handler and the group-commit writer (F70, F76).
+"""The SMTP side of ingest: an aiosmtpd handler and the group-commit writers (F70, F76).
 
-No database here: the writer is given a `store` callable that stores a whole batch in one
+No database here: a writer is given a `store` callable that stores a whole batch in one
 transaction, and the handler a `load_aliases` callable. That keeps the protocol path testable
 on its own and the layering clean (mail never imports db or services).
 
 Why group commit: a durable commit (fsync) per message would cap throughput at the disk's
-flush rate. One writer thread takes everything queued, commits it at once, and only then lets
-each session answer 250; concurrent sessions share the cost of one commit.
+flush rate. One writer takes everything queued, commits it at once, and only then lets each
+session answer 250; concurrent sessions share the cost of one commit.
+
+Two writers with the same promise: `GroupCommitWriter`, a thread beside the event loop (the
+embedded worker of the TUI), and `ProcessWriter`, which runs the store in a process of its
+own. Parsing and storing are CPU work under the GIL; in a thread they compete with the SMTP
+sessions for one core, in a process they get the second one (issue 3, point 6).
 """
 
 from __future__ import annotations
@@ -14,13 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import pickle
 import queue
+import signal
+import socket
+import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +60,12 @@ class Accepted:
 # entry per mail: Accepted, or the exception that kept that mail out (answered 451). Raising
 # means the commit failed and the whole batch is answered 451.
 StoreBatch = Callable[[Sequence[InboundMail]], Sequence["Accepted | BaseException"]]
+
+
+class Writer(Protocol):
+    """What the SMTP handler needs from a writer."""
+
+    def submit(self, mail: InboundMail) -> asyncio.Future[Accepted]: ...
 
 
 @dataclass
@@ -148,18 +165,21 @@ class GroupCommitWriter:
         _resolve(batch, outcomes)
 
     def _count(self, outcomes: Sequence[Accepted | BaseException]) -> None:
-        stats = self.stats
-        stats.batches += 1
-        for outcome in outcomes:
-            if isinstance(outcome, Accepted):
-                stats.accepted += 1
-                stats.last_accepted_at = datetime.now(UTC)
-                if outcome.processing_error:
-                    stats.errors += 1
-                    stats.last_error = outcome.processing_error
-            else:
+        _count(self.stats, outcomes)
+
+
+def _count(stats: WriterStats, outcomes: Sequence[Accepted | BaseException]) -> None:
+    stats.batches += 1
+    for outcome in outcomes:
+        if isinstance(outcome, Accepted):
+            stats.accepted += 1
+            stats.last_accepted_at = datetime.now(UTC)
+            if outcome.processing_error:
                 stats.errors += 1
-                stats.last_error = f"{type(outcome).__name__}: {outcome}"
+                stats.last_error = outcome.processing_error
+        else:
+            stats.errors += 1
+            stats.last_error = f"{type(outcome).__name__}: {outcome}"
 
 
 def _resolve(batch: list[_Pending], outcomes: Sequence[Accepted | BaseException]) -> None:
@@ -174,12 +194,7 @@ def _resolve(batch: list[_Pending], outcomes: Sequence[Accepted | BaseException]
 
 def _set_results(pairs: list[tuple[asyncio.Future[Accepted], Any]]) -> None:
     for future, outcome in pairs:
-        if future.done():  # the session went away while we were committing
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        _settle(future, outcome)
 
 
 class AliasCache:
@@ -237,7 +252,7 @@ class AliasCache:
 class IngestHandler:
     """aiosmtpd handler: RCPT decides from the alias cache, DATA waits for the commit."""
 
-    def __init__(self, writer: GroupCommitWriter, aliases: AliasCache) -> None:
+    def __init__(self, writer: Writer, aliases: AliasCache) -> None:
         self._writer = writer
         self._aliases = aliases
         self._in_flight = 0
@@ -292,3 +307,318 @@ class IngestHandler:
         except TimeoutError:
             return False
         return True
+
+
+# --- the store in a process of its own -------------------------------------------------------
+
+# In the store process: build the store (open the database) and return it. Must pickle, so a
+# module-level function or a functools.partial of one.
+StoreFactory = Callable[[], StoreBatch]
+
+_FRAME = struct.Struct("!Q")  # length of the pickle that follows
+_READY = "ready"
+
+
+class StoreUnavailable(RuntimeError):
+    """The store process ended, or could not start: the senders it held get 451 and retry."""
+
+
+class StoreRefused(RuntimeError):
+    """A mail (or a whole batch) the store kept out, with its error as text.
+
+    Errors cross the process boundary as text: not every database exception pickles.
+    """
+
+
+def _write_frame(sock: socket.socket, message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_FRAME.pack(len(data)))
+    sock.sendall(data)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(min(size - len(chunks), 1 << 20))
+        if not chunk:
+            raise EOFError("the worker closed the connection")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _read_frame(sock: socket.socket) -> Any:
+    (size,) = _FRAME.unpack(_read_exactly(sock, _FRAME.size))
+    return pickle.loads(_read_exactly(sock, size))
+
+
+def store_process_main(sock: socket.socket, factory: StoreFactory) -> None:
+    """The store process: batches in, outcomes out, until the worker closes the socket.
+
+    It ignores SIGINT (a Ctrl-C reaches the whole process group; the worker decides when it
+    ends) and ends when the socket closes, also when the worker was killed.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with sock:
+        try:
+            store = factory()
+        except Exception as exc:
+            log.exception("the store process could not start")
+            _write_frame(sock, StoreUnavailable(f"store not started: {type(exc).__name__}: {exc}"))
+            return
+        try:
+            _write_frame(sock, _READY)
+            while True:
+                _write_frame(sock, _store_for_worker(store, _read_frame(sock)))
+        except (EOFError, OSError):
+            return  # the worker is gone: nobody is waiting for an answer
+
+
+def _store_for_worker(store: StoreBatch, mails: Sequence[InboundMail]) -> object:
+    """One outcome per mail (Accepted or StoreRefused), or one StoreRefused for the batch."""
+    try:
+        outcomes = store(mails)
+        if len(outcomes) != len(mails):
+            raise RuntimeError(f"store returned {len(outcomes)} results for {len(mails)}")
+    except Exception as exc:  # the commit failed: every sender retries
+        log.error("ingest batch of %d not stored: %s", len(mails), exc)
+        return StoreRefused(f"{type(exc).__name__}: {exc}")
+    return [
+        o if isinstance(o, Accepted) else StoreRefused(f"{type(o).__name__}: {o}") for o in outcomes
+    ]
+
+
+class _StoreProcess:
+    """One running store process and the event loop's end of its socket."""
+
+    def __init__(
+        self,
+        process: multiprocessing.process.BaseProcess,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.process = process
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def start(cls, factory: StoreFactory, timeout: float) -> _StoreProcess:
+        ours, theirs = socket.socketpair()
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded event loop
+        process = context.Process(
+            target=store_process_main, args=(theirs, factory), name="ingest-store", daemon=True
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, process.start)
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        child = cls(process, reader, writer)
+        try:
+            first = await asyncio.wait_for(child.read(), timeout)
+        except (TimeoutError, EOFError, OSError, asyncio.IncompleteReadError) as exc:
+            await child.close(1.0)
+            raise StoreUnavailable(f"the store process did not start: {exc!r}") from None
+        if first != _READY:
+            await child.close(1.0)
+            raise first if isinstance(first, StoreUnavailable) else StoreUnavailable(str(first))
+        return child
+
+    def send(self, mails: list[InboundMail]) -> None:
+        data = pickle.dumps(mails, protocol=pickle.HIGHEST_PROTOCOL)
+        self.writer.write(_FRAME.pack(len(data)))
+        self.writer.write(data)
+
+    async def read(self) -> Any:
+        (size,) = _FRAME.unpack(await self.reader.readexactly(_FRAME.size))
+        return pickle.loads(await self.reader.readexactly(size))
+
+    async def close(self, timeout: float) -> None:
+        """Close the socket (the process ends at its next read) and wait for it to exit."""
+        self.writer.close()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.process.join, timeout)
+        if self.process.is_alive():
+            log.warning("the store process did not end in %.0f s; terminating it", timeout)
+            self.process.terminate()
+            await loop.run_in_executor(None, self.process.join, timeout)
+
+
+@dataclass(slots=True)
+class _Waiting:
+    mail: InboundMail
+    future: asyncio.Future[Accepted]
+
+
+class ProcessWriter:
+    """Group commit in a store process: same promise as GroupCommitWriter, on the second core.
+
+    Lives on the event loop (no thread): mail queues while the store process works on the
+    previous batch, and goes over as the next batch as soon as that batch's outcomes are back,
+    so the store process takes whatever piled up meanwhile. Each future resolves only after
+    the store process committed its batch. If the process dies, its batch is answered 451
+    (the senders retry; a copy that was committed after all is recognised as a duplicate)
+    and a new process is started, at most one start per `restart_delay` seconds.
+    """
+
+    def __init__(
+        self,
+        factory: StoreFactory,
+        *,
+        batch_max: int = 64,
+        start_timeout: float = 60.0,
+        restart_delay: float = 1.0,
+    ) -> None:
+        self._factory = factory
+        self._batch_max = max(1, batch_max)
+        self._start_timeout = start_timeout
+        self._restart_delay = restart_delay
+        self._queue: deque[_Waiting] = deque()
+        self._in_flight: list[_Waiting] = []
+        self._process: _StoreProcess | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[bool] | None = None
+        self._started_at = float("-inf")
+        self._closed = False
+        self._idle: asyncio.Event | None = None
+        self._reaping: set[asyncio.Future[None]] = set()
+        self.stats = WriterStats()
+
+    async def start(self) -> None:
+        """Start the store process; raises StoreUnavailable if it cannot start."""
+        self._idle = asyncio.Event()
+        self._idle.set()
+        process = await self._spawn()
+        self._attach(process)
+
+    def submit(self, mail: InboundMail) -> asyncio.Future[Accepted]:
+        """Queue a mail; the future resolves after its transaction is committed (or fails)."""
+        if self._closed or self._idle is None:
+            raise RuntimeError("the ingest writer is not running")
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Waiting(mail, future))
+        self._idle.clear()
+        self._pump()
+        return future
+
+    async def aclose(self, timeout: float) -> None:
+        """Refuse new mail, store what is queued (within `timeout`), end the store process."""
+        self._closed = True
+        if self._idle is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout)
+        if self._starting is not None:
+            self._starting.cancel()
+        left = [*self._in_flight, *self._queue]
+        self._in_flight, self._queue = [], deque()
+        self._fail(left, StoreUnavailable("the worker is stopping"))
+        process, self._process = self._process, None
+        if process is not None:
+            await process.close(timeout)
+        if self._reading is not None:
+            await asyncio.gather(self._reading, return_exceptions=True)
+
+    # --- the loop's side -----------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Send the next batch when the store process is free and there is mail."""
+        if self._in_flight or not self._queue:
+            return
+        if self._process is None:
+            self._restart_soon()
+            return
+        batch = [self._queue.popleft() for _ in range(min(self._batch_max, len(self._queue)))]
+        self._in_flight = batch
+        try:
+            self._process.send([w.mail for w in batch])
+        except Exception as exc:  # a closed transport: the reader sees the end too
+            log.error("could not hand a batch to the store process: %s", exc)
+
+    def _attach(self, process: _StoreProcess) -> None:
+        self._process = process
+        self._reading = asyncio.ensure_future(self._read_outcomes(process))
+        self._pump()
+
+    async def _read_outcomes(self, process: _StoreProcess) -> None:
+        try:
+            while True:
+                self._resolve(await process.read())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # EOF, a reset socket, a broken frame: the process is gone
+            self._lost(process, exc)
+
+    def _resolve(self, reply: Any) -> None:
+        batch, self._in_flight = self._in_flight, []
+        if isinstance(reply, list) and len(reply) == len(batch):
+            outcomes: list[Any] = reply
+        else:
+            error = reply if isinstance(reply, BaseException) else StoreRefused(repr(reply))
+            outcomes = [error] * len(batch)
+        try:
+            _count(self.stats, outcomes)
+        except Exception:  # counters must never cost a sender his answer
+            log.exception("ingest counters")
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            _settle(waiting.future, outcome)
+        self._pump()
+        self._check_idle()
+
+    def _lost(self, process: _StoreProcess, exc: BaseException) -> None:
+        if self._process is not process:
+            return
+        self._process = None
+        code = process.process.exitcode
+        log.error("the store process ended (exit code %s, %s); restarting it", code, exc)
+        reaping = asyncio.ensure_future(process.close(1.0))  # reap it
+        self._reaping.add(reaping)
+        reaping.add_done_callback(self._reaping.discard)
+        batch, self._in_flight = self._in_flight, []
+        self._fail(batch, StoreUnavailable("the store process ended"))
+        self._pump()
+        self._check_idle()
+
+    def _restart_soon(self) -> None:
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._restart())
+
+    async def _restart(self) -> bool:
+        try:
+            wait = self._started_at + self._restart_delay - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            process = await self._spawn()
+        except Exception as exc:
+            log.error("the store process could not be started: %s", exc)
+            queued = list(self._queue)
+            self._queue.clear()
+            self._fail(queued, exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(exc))
+            self._check_idle()
+            return False
+        finally:
+            self._starting = None
+        self._attach(process)
+        return True
+
+    async def _spawn(self) -> _StoreProcess:
+        self._started_at = time.monotonic()
+        return await _StoreProcess.start(self._factory, self._start_timeout)
+
+    def _fail(self, waiting: list[_Waiting], error: BaseException) -> None:
+        if waiting:
+            _count(self.stats, [error] * len(waiting))
+        for item in waiting:
+            _settle(item.future, error)
+
+    def _check_idle(self) -> None:
+        if self._idle is not None and not self._queue and not self._in_flight:
+            self._idle.set()
+
+
+def _settle(future: asyncio.Future[Accepted], outcome: Any) -> None:
+    if future.done():  # the session went away while we were committing
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

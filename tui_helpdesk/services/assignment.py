@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tui_helpdesk.db.models import Conversation, Organisation, Queue, QueueMember, User
 from tui_helpdesk.errors import Invalid, NotFound
@@ -292,19 +293,28 @@ class QueueAssigner:
     """One queue's assignment for one write transaction, which may create many conversations.
 
     The queue row is locked (FOR UPDATE on PostgreSQL; SQLite's writer already holds the write
-    lock) and its eligible members read once; the rotation pointer lives on the locked row and
-    is written when the transaction flushes. Choices that depend on earlier conversations
-    (sticky routing, least_busy, percentage) still read them per choice: `reads_history`
-    tells the caller to make its own pending rows visible first.
+    lock) and its eligible members read once. The rotation pointer is kept here and stored by
+    `write` (one UPDATE, when the caller writes its rows). Choices that depend on earlier
+    conversations (sticky routing, least_busy, percentage) still read them per choice:
+    `reads_history` tells the caller to make its own pending rows visible first.
     """
 
     def __init__(self, session: Session, queue: Queue) -> None:
         self.session = session
         self.queue = queue
         session.refresh(queue, ["last_assigned_user_id"], with_for_update=True)
+        self.last_user_id = self._written = queue.last_assigned_user_id
         self.members = _eligible(session, queue)
         self._member_ids = {m.user_id for m in self.members}
         self._fixed: list[Candidate] | None = None  # candidates that need no counts
+
+    def bind(self, session: Session) -> None:
+        """Reuse this assigner (members, candidates, pointer) in the next transaction.
+
+        Only for a caller that knows nobody else changed the queue or its members meanwhile
+        (ingest on SQLite: PRAGMA data_version unchanged).
+        """
+        self.session = session
 
     def reads_history(self, has_contact: bool) -> bool:
         """True when `choose` will query conversations (sticky routing or a counting rule)."""
@@ -320,14 +330,27 @@ class QueueAssigner:
         chosen = pick(
             queue.assignment_rule,
             self._candidates(),
-            last_user_id=queue.last_assigned_user_id,
+            last_user_id=self.last_user_id,
             now=now,
             tz_name=queue.timezone,
         )
         if chosen is not None:
-            queue.last_assigned_user_id = chosen
+            self.last_user_id = chosen
             return chosen
         return _fallback(self.session, queue)
+
+    def write(self) -> None:
+        """Store the rotation pointer if it moved since it was read or last written."""
+        if self.last_user_id == self._written:
+            return
+        table = Queue.__table__
+        self.session.connection().execute(
+            table.update()
+            .where(table.c.id == self.queue.id)
+            .values(last_assigned_user_id=self.last_user_id)
+        )
+        self._written = self.last_user_id
+        set_committed_value(self.queue, "last_assigned_user_id", self.last_user_id)
 
     def _candidates(self) -> list[Candidate]:
         if self.queue.assignment_rule in _COUNTING:
@@ -345,7 +368,10 @@ def choose_assignee(
     Call inside the write transaction that creates the conversation. The queue row is
     re-read FOR UPDATE (PostgreSQL) so concurrent ingest transactions rotate correctly.
     """
-    return QueueAssigner(session, queue).choose(contact_id, now)
+    assigner = QueueAssigner(session, queue)
+    chosen = assigner.choose(contact_id, now)
+    assigner.write()
+    return chosen
 
 
 # --- admin service ---------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def known_ids(
     wanted = list(dict.fromkeys(emails))
     if not wanted:
         return {}
-    rows = session.execute(
+    rows = session.connection().execute(
         select(Contact.email, Contact.id, Contact.name).where(
             Contact.organisation_id == organisation_id, Contact.email.in_(wanted)
         )

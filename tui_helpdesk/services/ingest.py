@@ -23,7 +23,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, func, select
@@ -32,6 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
@@ -67,6 +68,7 @@ UNREADABLE_SUBJECT = "(message could not be processed)"
 MESSAGE_ID_MAX = 998
 ADDRESS_MAX = 320
 CONTENT_TYPE_MAX = 255
+CONTACTS_KEPT = 50_000  # contacts remembered from batch to batch (SQLite; see _Setup)
 
 
 @dataclass(frozen=True)
@@ -150,14 +152,17 @@ class _Pending:
         if not self:
             return
         connection = session.connection()
-        _insert_with_ids(connection, Contact.__table__, self.contacts)
+        tables = [(Contact.__table__, self.contacts), (Conversation.__table__, self.conversations),
+                  (Message.__table__, self.messages)]  # fmt: skip
+        next_ids = _next_ids(connection, [t for t, rows in tables if rows])
+        _insert_with_ids(connection, Contact.__table__, self.contacts, next_ids)
         for conversation in self.conversations:
             if conversation.contact is not None:
                 conversation.values["contact_id"] = conversation.contact.id
-        _insert_with_ids(connection, Conversation.__table__, self.conversations)
+        _insert_with_ids(connection, Conversation.__table__, self.conversations, next_ids)
         for message in self.messages:
             message.values["conversation_id"] = _id(message.conversation)
-        _insert_with_ids(connection, Message.__table__, self.messages)
+        _insert_with_ids(connection, Message.__table__, self.messages, next_ids)
         _add_attachments(connection, self.messages)
         _insert_ignore(connection, ConversationParticipant, [
             {"conversation_id": _id(c), "email": e} for c, e in dict.fromkeys(self.participants)
@@ -168,10 +173,20 @@ class _Pending:
         self.clear()
 
 
+def _next_ids(connection: Connection, tables: list[Table]) -> dict[Table, int]:
+    """SQLite: the first free id of each table, in one query (see _insert_with_ids)."""
+    if connection.dialect.name != "sqlite" or not tables:
+        return {}
+    query = select(*(select(func.max(t.c.id)).scalar_subquery() for t in tables))
+    row = connection.execute(query).one()
+    return {table: (last or 0) + 1 for table, last in zip(tables, row, strict=True)}
+
+
 def _insert_with_ids(
     connection: Connection,
     table: Table,
     rows: Sequence[_NewContact | _NewConversation | _NewMessage],
+    next_ids: dict[Table, int],
 ) -> None:
     """One executemany INSERT for all rows, giving each row object its new id.
 
@@ -183,10 +198,9 @@ def _insert_with_ids(
     if not rows:
         return
     values = [row.values for row in rows]
-    if connection.dialect.name == "sqlite":
-        last = connection.execute(select(func.max(table.c.id))).scalar() or 0
-        for offset, row in enumerate(rows, start=1):
-            row.id = row.values["id"] = last + offset
+    if table in next_ids:
+        for new_id, row in enumerate(rows, start=next_ids[table]):
+            row.id = row.values["id"] = new_id
         connection.execute(table.insert(), values)
         return
     ids = connection.execute(_insert_returning(table), values).scalars().all()
@@ -222,6 +236,64 @@ def active_aliases(session: Session) -> frozenset[str]:
     return frozenset(a.lower() for a in aliases)
 
 
+# --- configuration: read once per batch, on SQLite kept while nobody else writes --------------
+
+
+class _Setup:
+    """The configuration batches read: mailboxes and their organisations, routing, queues with
+    their assigners (members, rotation pointer), autoresponders.
+
+    Read once per batch. On SQLite it is kept for the next batches while nothing else has
+    written to the database: `PRAGMA data_version` on the writer's connection changes exactly
+    when another connection commits, and our own batches change only what the kept rows carry
+    (rotation pointers, last_inbound_at). PostgreSQL has no such counter, so there it lives for
+    one batch. Any rollback drops it.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.seen: tuple[int, Any] | None = None
+        self.mailboxes: dict[str, Mailbox] = {}  # by lowercased alias
+        self.organisations: dict[int, Organisation] = {}
+        self.queues: dict[int, Queue | None] = {}
+        self.routings: dict[int, routing.InboundRouting] = {}
+        self.assigners: dict[int, assignment.QueueAssigner] = {}
+        self.replies: dict[int, autoresponder.MailboxSetup | None] = {}
+        self.contacts: dict[tuple[int, str], tuple[int, str]] = {}  # (org, email) → (id, name)
+
+    def remember_contacts(
+        self, known: dict[tuple[int, str], tuple[int | _NewContact, str]]
+    ) -> None:
+        """Keep the batch's contacts (written by now) for the next batches, up to a bound."""
+        if len(self.contacts) > CONTACTS_KEPT:
+            self.contacts.clear()
+        for key, (contact, name) in known.items():
+            contact_id = _id(contact)
+            if contact_id is not None:
+                self.contacts[key] = (contact_id, name)
+
+    def begin(self, session: Session) -> None:
+        """Keep or drop what earlier batches read, at the start of a write transaction.
+
+        Kept rows stay detached: ingest only reads them, and writes the two columns it changes
+        (rotation pointer, last_inbound_at) with UPDATEs of its own.
+        """
+        connection = session.connection()
+        if connection.dialect.name != "sqlite":
+            self.clear()
+            return
+        version = connection.exec_driver_sql("PRAGMA data_version").scalar()
+        seen = (id(connection.connection.dbapi_connection), version)
+        if seen != self.seen:
+            self.clear()
+            self.seen = seen
+            return
+        for assigner in self.assigners.values():
+            assigner.bind(session)
+
+
 # --- the batch: what one transaction looks up once -------------------------------------------
 
 _MISSING = object()
@@ -237,48 +309,57 @@ class _Batch:
     journaled, so a rolled-back savepoint forgets them too.
     """
 
-    def __init__(self, session: Session, settings: Settings, *, careful: bool) -> None:
+    def __init__(
+        self, session: Session, settings: Settings, *, careful: bool, setup: _Setup | None = None
+    ) -> None:
         self.session = session
         self.settings = settings
         self.careful = careful  # one savepoint per stored copy, flushed at its end
+        self.setup = setup or _Setup()
+        self.setup.begin(session)
         self.pending = _Pending()
-        self.mailboxes: dict[str, Mailbox] = {}
         self.stored: dict[tuple[int, str, str], _Delivery] = {}
         self.contacts: dict[tuple[int, str], tuple[int | _NewContact, str]] = {}
-        self.last_inbound: dict[int, datetime] = {}
-        self.queues: dict[int, Queue | None] = {}
-        self.routings: dict[int, routing.InboundRouting] = {}
-        self.assigners: dict[int, assignment.QueueAssigner] = {}
-        self.replies: dict[int, autoresponder.MailboxSetup | None] = {}
+        self.last_inbound: dict[int, tuple[Mailbox, datetime]] = {}
         self.attached: dict[_NewConversation, Conversation] = {}
-        self._held: list[object] = []  # the session's identity map only holds rows weakly
         self.changed = False
+        self.rolled_back = False  # a savepoint was rolled back: the kept setup may be stale
         self._journal: list[tuple[dict[Any, Any] | None, Any, Any]] = []
 
     def prepare(self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]) -> None:
         aliases = {r.strip().lower() for mail, _ in mails for r in mail.rcpt_tos}
-        if aliases:
+        missing = [a for a in aliases if a not in self.setup.mailboxes]
+        if missing:
             # The organisations come along and stay referenced: the session's identity map
             # holds rows only weakly, and services called per message look them up.
             rows = self.session.execute(
                 select(Mailbox, Organisation)
                 .join(Organisation, Organisation.id == Mailbox.organisation_id)
-                .where(func.lower(Mailbox.alias).in_(list(aliases)))
+                .where(func.lower(Mailbox.alias).in_(missing))
             ).all()
-            self.mailboxes = {m.alias.lower(): m for m, _ in rows}
-            self._held.extend(o for _, o in rows)
+            for mailbox, organisation in rows:
+                self.setup.mailboxes[mailbox.alias.lower()] = mailbox
+                self.setup.organisations[organisation.id] = organisation
         parsed = [p for _, p in mails if p is not None]
         self._load_stored([i for p in parsed if (i := _message_id(p)) is not None])
-        for organisation_id in {m.organisation_id for m in self.mailboxes.values()}:
-            senders = (_sender(p, mail)[0] for mail, p in mails if p is not None)
-            known = contacts.known_ids(self.session, organisation_id, (s for s in senders if s))
+        senders = {s for mail, p in mails if p is not None and (s := _sender(p, mail)[0])}
+        receiving = (self.setup.mailboxes.get(a) for a in aliases)
+        for organisation_id in {m.organisation_id for m in receiving if m is not None}:
+            unknown = []
+            for sender in senders:
+                kept = self.setup.contacts.get((organisation_id, sender))
+                if kept is None:
+                    unknown.append(sender)
+                else:
+                    self.contacts[(organisation_id, sender)] = kept
+            known = contacts.known_ids(self.session, organisation_id, unknown)
             for email, entry in known.items():
                 self.contacts[(organisation_id, email)] = entry
 
     def _load_stored(self, message_ids: list[str]) -> None:
         if not message_ids:
             return
-        rows = self.session.execute(
+        rows = self.session.connection().execute(
             select(
                 Message.mailbox_id,
                 Message.message_id_header,
@@ -297,30 +378,35 @@ class _Batch:
     def queue(self, queue_id: int | None) -> Queue | None:
         if queue_id is None:
             return None
-        if queue_id not in self.queues:
-            self.queues[queue_id] = self.session.get(Queue, queue_id)
-        return self.queues[queue_id]
+        queues = self.setup.queues
+        if queue_id not in queues:
+            queues[queue_id] = self.session.get(Queue, queue_id)
+        return queues[queue_id]
 
     def routing(self, mailbox: Mailbox) -> routing.InboundRouting:
-        if mailbox.id not in self.routings:
-            self.routings[mailbox.id] = routing.load_inbound_routing(self.session, mailbox)
-        return self.routings[mailbox.id]
+        routings = self.setup.routings
+        if mailbox.id not in routings:
+            routings[mailbox.id] = routing.load_inbound_routing(self.session, mailbox)
+        return routings[mailbox.id]
 
     def assignee(
         self, queue: Queue, contact: int | _NewContact | None, now: datetime
     ) -> int | None:
-        assigner = self.assigners.get(queue.id)
+        assigner = self.setup.assigners.get(queue.id)
         if assigner is None:
-            assigner = self.assigners[queue.id] = assignment.QueueAssigner(self.session, queue)
+            if queue not in self.session:  # kept from an earlier batch; the lock is re-taken
+                self.session.add(queue)
+            assigner = assignment.QueueAssigner(self.session, queue)
+            self.setup.assigners[queue.id] = assigner
         if assigner.reads_history(contact is not None):
             self.flush()  # sticky routing and counts must see this batch's conversations
         return assigner.choose(_id(contact), now)
 
     def reply_setup(self, mailbox: Mailbox) -> autoresponder.MailboxSetup | None:
-        if mailbox.id not in self.replies:
-            setup = autoresponder.load_setup(self.session, self.settings, mailbox)
-            self.replies[mailbox.id] = setup
-        return self.replies[mailbox.id]
+        replies = self.setup.replies
+        if mailbox.id not in replies:
+            replies[mailbox.id] = autoresponder.load_setup(self.session, self.settings, mailbox)
+        return replies[mailbox.id]
 
     def receiving(self, rcpt_tos: Sequence[str]) -> list[tuple[Mailbox, tuple[str, ...]]]:
         """Each mailbox addressed by the envelope once, with the recipients that named it.
@@ -330,7 +416,7 @@ class _Batch:
         """
         by_mailbox: dict[int, tuple[Mailbox, list[str]]] = {}
         for rcpt in rcpt_tos:
-            mailbox = self.mailboxes.get(rcpt.strip().lower())
+            mailbox = self.setup.mailboxes.get(rcpt.strip().lower())
             if mailbox is not None:
                 by_mailbox.setdefault(mailbox.id, (mailbox, []))[1].append(rcpt)
         return [(mailbox, tuple(rcpts)) for mailbox, rcpts in by_mailbox.values()]
@@ -338,7 +424,10 @@ class _Batch:
     # pending rows
 
     def flush(self) -> None:
+        """Write the pending rows and the queues' rotation pointers."""
         self.pending.flush(self.session)
+        for assigner in self.setup.assigners.values():
+            assigner.write()
 
     def orm(self, conversation: _ConversationRef) -> Conversation:
         """An ORM object for a conversation, flushed first if it is new in this batch.
@@ -367,7 +456,13 @@ class _Batch:
         return len(self._journal)
 
     def forget_since(self, mark: int) -> None:
-        """Undo what was learnt since `mark`, and drop rows not written yet."""
+        """Undo what was learnt since `mark`, and drop rows not written yet.
+
+        The assigners go too: the queue row lock (PostgreSQL) and the rotation pointer of the
+        rolled-back savepoint are gone, so the next choice locks and reads the queue again.
+        """
+        self.rolled_back = True
+        self.setup.assigners.clear()
         self.pending.clear()
         while len(self._journal) > mark:
             table, key, previous = self._journal.pop()
@@ -381,19 +476,22 @@ class _Batch:
 
     def touch(self, mailbox: Mailbox, when: datetime) -> None:
         self.changed = True
-        if when > self.last_inbound.get(mailbox.id, when - timedelta(1)):
-            self.last_inbound[mailbox.id] = when
+        _, latest = self.last_inbound.get(mailbox.id, (mailbox, None))
+        if latest is None or when > latest:
+            self.last_inbound[mailbox.id] = (mailbox, when)
 
     def finish(self) -> None:
         self.flush()
-        for mailbox_id, when in self.last_inbound.items():
-            mailbox = self.session.get(Mailbox, mailbox_id)
-            if mailbox is not None and (
-                mailbox.last_inbound_at is None or when > mailbox.last_inbound_at
-            ):
-                mailbox.last_inbound_at = when
+        table = Mailbox.__table__
+        for mailbox, when in self.last_inbound.values():
+            if mailbox.last_inbound_at is None or when > mailbox.last_inbound_at:
+                self.session.connection().execute(
+                    table.update().where(table.c.id == mailbox.id).values(last_inbound_at=when)
+                )
+                set_committed_value(mailbox, "last_inbound_at", when)
         if self.changed:
             changes.notify(self.session)
+        self.setup.remember_contacts(self.contacts)
 
 
 # --- the entry points ------------------------------------------------------------------------
@@ -418,7 +516,7 @@ def store_inbound(
 
 
 def store_batch(
-    db: Database, settings: Settings, mails: Sequence[InboundMail]
+    db: Database, settings: Settings, mails: Sequence[InboundMail], setup: _Setup | None = None
 ) -> list[StoredMail | Exception]:
     """Store a batch in ONE transaction (group commit).
 
@@ -427,28 +525,38 @@ def store_batch(
     stored again with a SAVEPOINT per stored copy, so a mail that fails with a database error
     is left out (its sender gets 451, and retries) while the rest of the batch commits. An
     error of the connection or of the commit propagates.
+
+    `setup` carries configuration from one batch to the next (see _Setup); the writer's
+    `batch_store` keeps one.
     """
+    setup = setup or _Setup()
     parsed = [_parse(mail.raw) for mail in mails]
     try:
+        try:
+            with db.write() as session:
+                return _store_all(session, settings, setup, mails, parsed, careful=False)
+        except Exception as exc:
+            setup.clear()
+            if _connection_lost(exc):
+                raise
+            log.warning("batch of %d mails failed (%s); storing each on its own", len(mails), exc)
         with db.write() as session:
-            return _store_all(session, settings, mails, parsed, careful=False)
-    except Exception as exc:
-        if _connection_lost(exc):
-            raise
-        log.warning("batch of %d mails failed (%s); storing each on its own", len(mails), exc)
-    with db.write() as session:
-        return _store_all(session, settings, mails, parsed, careful=True)
+            return _store_all(session, settings, setup, mails, parsed, careful=True)
+    except BaseException:
+        setup.clear()
+        raise
 
 
 def _store_all(
     session: Session,
     settings: Settings,
+    setup: _Setup,
     mails: Sequence[InboundMail],
     parsed: Sequence[tuple[ParsedMessage | None, str]],
     *,
     careful: bool,
 ) -> list[StoredMail | Exception]:
-    batch = _Batch(session, settings, careful=careful)
+    batch = _Batch(session, settings, careful=careful, setup=setup)
     batch.prepare([(mail, p) for mail, (p, _) in zip(mails, parsed, strict=True)])
     outcomes: list[list[_Delivery] | Exception] = []
     for mail, (message, parse_error) in zip(mails, parsed, strict=True):
@@ -460,14 +568,21 @@ def _store_all(
             log.error("mail from %r not stored: %s", mail.mail_from, exc)
             outcomes.append(exc)
     batch.finish()
+    if batch.rolled_back:
+        setup.clear()
     return [o if isinstance(o, Exception) else _stored_mail(o) for o in outcomes]
 
 
 def batch_store(db: Database, settings: Settings) -> StoreBatch:
-    """The `store` callable for mail.ingest.GroupCommitWriter: StoredMail → Accepted."""
+    """The `store` callable of the worker's writer: StoredMail → Accepted.
+
+    It keeps the configuration from one batch to the next (see _Setup); call it from one
+    thread at a time, as the writers do.
+    """
+    setup = _Setup()
 
     def store(mails: Sequence[InboundMail]) -> list[Accepted | BaseException]:
-        return [_accepted(r) for r in store_batch(db, settings, mails)]
+        return [_accepted(r) for r in store_batch(db, settings, mails, setup)]
 
     return store
 
