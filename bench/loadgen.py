@@ -279,7 +279,7 @@ def make_message(run: str, n: int, size: int, rcpt: str, rng: random.Random) -> 
 
 def attachment_body(rng: random.Random, size: int) -> bytes:
     boundary = b"=_bench_boundary_0"
-    text = words(rng, 1200)
+    text = words(rng, 1200).rstrip(b"\r\n") + b"\r\n"  # a delimiter starts a line
     part_head = (
         b"--" + boundary + b'\r\nContent-Type: application/pdf; name="scan.pdf"\r\n'
         b'Content-Disposition: attachment; filename="scan.pdf"\r\n'

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -286,7 +286,12 @@ def _fallback(session: Session, queue: Queue) -> int | None:
     return user.id if user is not None and user.active else None
 
 
-_COUNTING = ("least_busy", "percentage")  # rules whose candidates carry conversation counts
+_COUNTING = ("least_busy", "percentage")
+_POINTER = (
+    Queue.__table__.update()
+    .where(Queue.__table__.c.id == bindparam("queue_id"))
+    .values(last_assigned_user_id=bindparam("user_id"))
+)  # rules whose candidates carry conversation counts
 
 
 class QueueAssigner:
@@ -343,11 +348,8 @@ class QueueAssigner:
         """Store the rotation pointer if it moved since it was read or last written."""
         if self.last_user_id == self._written:
             return
-        table = Queue.__table__
         self.session.connection().execute(
-            table.update()
-            .where(table.c.id == self.queue.id)
-            .values(last_assigned_user_id=self.last_user_id)
+            _POINTER, {"queue_id": self.queue.id, "user_id": self.last_user_id}
         )
         self._written = self.last_user_id
         set_committed_value(self.queue, "last_assigned_user_id", self.last_user_id)

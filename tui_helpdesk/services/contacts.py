@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Contact
@@ -54,6 +54,12 @@ def flag_bounced(
     return contact
 
 
+_KNOWN = select(Contact.email, Contact.id, Contact.name).where(
+    Contact.organisation_id == bindparam("organisation_id"),
+    Contact.email.in_(bindparam("emails", expanding=True)),
+)
+
+
 def known_ids(
     session: Session, organisation_id: int, emails: Iterable[str]
 ) -> dict[str, tuple[int, str]]:
@@ -62,9 +68,7 @@ def known_ids(
     if not wanted:
         return {}
     rows = session.connection().execute(
-        select(Contact.email, Contact.id, Contact.name).where(
-            Contact.organisation_id == organisation_id, Contact.email.in_(wanted)
-        )
+        _KNOWN, {"organisation_id": organisation_id, "emails": wanted}
     )
     return {email: (contact_id, name) for email, contact_id, name in rows}
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -177,9 +177,18 @@ def _next_ids(connection: Connection, tables: list[Table]) -> dict[Table, int]:
     """SQLite: the first free id of each table, in one query (see _insert_with_ids)."""
     if connection.dialect.name != "sqlite" or not tables:
         return {}
-    query = select(*(select(func.max(t.c.id)).scalar_subquery() for t in tables))
-    row = connection.execute(query).one()
+    row = connection.execute(_max_ids(tuple(tables))).one()
     return {table: (last or 0) + 1 for table, last in zip(tables, row, strict=True)}
+
+
+@functools.cache
+def _max_ids(tables: tuple[Table, ...]) -> Any:
+    return select(*(select(func.max(t.c.id)).scalar_subquery() for t in tables))
+
+
+@functools.cache
+def _insert(table: Table) -> Any:
+    return table.insert()
 
 
 def _insert_with_ids(
@@ -201,7 +210,7 @@ def _insert_with_ids(
     if table in next_ids:
         for new_id, row in enumerate(rows, start=next_ids[table]):
             row.id = row.values["id"] = new_id
-        connection.execute(table.insert(), values)
+        connection.execute(_insert(table), values)
         return
     ids = connection.execute(_insert_returning(table), values).scalars().all()
     for row, new_id in zip(rows, ids, strict=True):
@@ -234,6 +243,17 @@ def active_aliases(session: Session) -> frozenset[str]:
     """Every address RCPT accepts, lowercased: what the SMTP handler caches."""
     aliases = session.scalars(select(Mailbox.alias).where(*_active_mailbox()))
     return frozenset(a.lower() for a in aliases)
+
+
+_STORED = select(
+    Message.mailbox_id, Message.message_id_header, Message.raw_sha256, Message.id,
+    Message.conversation_id,
+).where(Message.message_id_header.in_(bindparam("ids", expanding=True)))  # fmt: skip
+_MAILBOX_SEEN = (
+    Mailbox.__table__.update()
+    .where(Mailbox.__table__.c.id == bindparam("mailbox_id"))
+    .values(last_inbound_at=bindparam("when"))
+)
 
 
 # --- configuration: read once per batch, on SQLite kept while nobody else writes --------------
@@ -359,15 +379,7 @@ class _Batch:
     def _load_stored(self, message_ids: list[str]) -> None:
         if not message_ids:
             return
-        rows = self.session.connection().execute(
-            select(
-                Message.mailbox_id,
-                Message.message_id_header,
-                Message.raw_sha256,
-                Message.id,
-                Message.conversation_id,
-            ).where(Message.message_id_header.in_(list(dict.fromkeys(message_ids))))
-        )
+        rows = self.session.connection().execute(_STORED, {"ids": list(dict.fromkeys(message_ids))})
         for mailbox_id, message_id, sha, row_id, conversation_id in rows:
             if mailbox_id is not None:
                 key = (mailbox_id, message_id, sha)
@@ -482,11 +494,10 @@ class _Batch:
 
     def finish(self) -> None:
         self.flush()
-        table = Mailbox.__table__
         for mailbox, when in self.last_inbound.values():
             if mailbox.last_inbound_at is None or when > mailbox.last_inbound_at:
                 self.session.connection().execute(
-                    table.update().where(table.c.id == mailbox.id).values(last_inbound_at=when)
+                    _MAILBOX_SEEN, {"mailbox_id": mailbox.id, "when": when}
                 )
                 set_committed_value(mailbox, "last_inbound_at", when)
         if self.changed:
@@ -520,17 +531,18 @@ def store_batch(
 ) -> list[StoredMail | Exception]:
     """Store a batch in ONE transaction (group commit).
 
-    Parsing happens before the transaction starts, so the write lock is held only for the
-    database work. The batch is first stored without savepoints; when that fails, it is
-    stored again with a SAVEPOINT per stored copy, so a mail that fails with a database error
-    is left out (its sender gets 451, and retries) while the rest of the batch commits. An
-    error of the connection or of the commit propagates.
+    Parsing happens before the transaction starts (unless the writer parsed already:
+    InboundMail.parsed), so the write lock is held only for the database work. The batch is
+    first stored without savepoints; when that fails, it is stored again with a SAVEPOINT per
+    stored copy, so a mail that fails with a database error is left out (its sender gets 451,
+    and retries) while the rest of the batch commits. An error of the connection or of the
+    commit propagates.
 
     `setup` carries configuration from one batch to the next (see _Setup); the writer's
     `batch_store` keeps one.
     """
     setup = setup or _Setup()
-    parsed = [_parse(mail.raw) for mail in mails]
+    parsed = [(mail.parsed, "") if mail.parsed is not None else _parse(mail.raw) for mail in mails]
     try:
         try:
             with db.write() as session:
@@ -861,7 +873,7 @@ def _add_attachments(connection: Connection, messages: Sequence[_NewMessage]) ->
         }
         for (message, part), digest in zip(parts, digests, strict=True)
     ]
-    connection.execute(Attachment.__table__.insert(), rows)
+    connection.execute(_insert(Attachment.__table__), rows)
 
 
 def _insert_ignore(connection: Connection, model: type, rows: list[dict[str, Any]]) -> None:
