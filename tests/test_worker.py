@@ -66,6 +66,57 @@ def test_worker_process_stores_mail_and_exits_0_on_sigterm(db, settings, db_url)
     assert status.last_accepted_at is not None and status.heartbeat_at >= status.last_accepted_at
 
 
+def _store_processes(pid: int) -> list[int]:
+    """The worker's child processes started by multiprocessing's spawn (not its helpers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and b"spawn_main" in command:
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_until_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} still running")
+
+
+def test_a_killed_store_process_is_replaced_and_stopping_ends_it(db, settings, db_url) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk(db, settings)
+    process, address = _start_worker_process(db_url)
+    try:
+        assert send(*address, build_mail(), [desk.support.alias])[0] == 250
+        [store] = _store_processes(process.pid)  # parsing and storing run in this process
+        os.kill(store, signal.SIGKILL)
+        _wait_until_dead(store)
+        raw = build_mail(subject="After the crash")
+        assert send(*address, raw, [desk.support.alias])[0] == 250
+        [replacement] = _store_processes(process.pid)
+        assert replacement != store
+        with db.read() as session:
+            assert raw in session.scalars(select(Message.raw)).all()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert not Path(f"/proc/{replacement}").exists()  # the worker ended its store process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_embedded_worker_reports_health_and_stops(db, settings) -> None:  # type: ignore[no-untyped-def]
     desk = make_desk(db, settings)
     embedded = EmbeddedWorker(settings)

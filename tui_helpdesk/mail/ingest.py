@@ -553,6 +553,9 @@ class ProcessWriter:
         if self._process is None:
             self._restart_soon()
             return
+        if not self._process.process.is_alive():  # gone, and its socket not read to the end yet
+            self._lost(self._process, StoreUnavailable("the store process ended"))
+            return
         batch = [self._queue.popleft() for _ in range(min(self._batch_max, len(self._queue)))]
         self._in_flight = batch
         try:
