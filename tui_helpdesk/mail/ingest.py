@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import multiprocessing
 import pickle
@@ -178,10 +177,11 @@ class GroupCommitWriter:
 
 def _count(stats: WriterStats, outcomes: Sequence[Accepted | BaseException]) -> None:
     stats.batches += 1
+    now = datetime.now(UTC)
     for outcome in outcomes:
         if isinstance(outcome, Accepted):
             stats.accepted += 1
-            stats.last_accepted_at = datetime.now(UTC)
+            stats.last_accepted_at = now
             if outcome.processing_error:
                 stats.errors += 1
                 stats.last_error = outcome.processing_error
@@ -539,10 +539,11 @@ class ProcessWriter:
         if mail.parsed is not None or len(mail.raw) > self._parse_max:
             return mail
         try:
-            return dataclasses.replace(mail, parsed=parse_message(mail.raw))
+            parsed = parse_message(mail.raw)
         except Exception:  # parse_message never raises; if it did, the store parses again
             log.exception("parse_message raised")
             return mail
+        return InboundMail(mail.raw, mail.mail_from, mail.rcpt_tos, mail.received_at, parsed)
 
     # --- the loop's side -----------------------------------------------------------------------
 
