@@ -6,7 +6,8 @@
 For each (sessions, size) row the same load - a NEW connection per message, from a separate
 process - goes to:
   ours      `python -m tui_helpdesk worker` on a fresh SQLite file (synchronous=FULL): parse,
-            thread, route, assign, durable group commit, 250 only after the commit;
+            thread, route, assign, durable group commit, 250 only after the commit (SMTP and
+            parsing in the worker process, storing in its store process);
   bare      plain aiosmtpd in its own process, handler answers 250 at once (the reference);
   proto     our HelpdeskSMTP (+uvloop) with the same do-nothing handler: protocol cost alone;
   sink      Postfix's smtp-sink, when installed.
@@ -187,7 +188,8 @@ def render(rows: list[Row], label: str) -> str:
     notes = [f"  {r.sessions}x{_size(r.size)}: {n}" for r in rows for n in r.notes]
     legend = (
         "msg/s: acknowledged messages per second, best of the runs; cpu ms: the server "
-        "process's CPU time per message in that run (all threads)"
+        "process's CPU time per message in that run (all threads; with the worker's store "
+        "process)"
     )
     return "\n".join([f"== {label} ==", table(headers, out), legend, *notes])
 
