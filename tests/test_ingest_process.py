@@ -61,21 +61,23 @@ def broken_store(reason: str) -> StoreBatch:
 
 
 async def test_mail_is_stored_in_the_store_process_in_batches_after_it_parsed() -> None:
-    writer = ProcessWriter(describing_store, batch_max=4, parse_max=100)
+    writer = ProcessWriter(describing_store, batch_max=4, parse_max=100, parse_ahead=3)
     await writer.start()
     try:
         first = writer.submit(mail(b"slow first\r\n"))  # holds the store process 0.3 s
         await asyncio.sleep(0.1)
-        rest = [writer.submit(mail(f"m{n}\r\n".encode())) for n in range(6)]
-        big = writer.submit(mail(b"x" * 200 + b"\r\n"))
-        results = [await f for f in [first, *rest, big]]
+        waiting = [writer.submit(mail(f"m{n}\r\n".encode())) for n in range(2)]
+        big = writer.submit(mail(b"x" * 200 + b"\r\n"))  # over parse_max
+        waiting += [writer.submit(mail(f"m{n}\r\n".encode())) for n in range(2, 6)]
+        results = [await f for f in [first, *waiting[:2], big, *waiting[2:]]]
     finally:
         await writer.aclose(10)
     pids = {r.queue_id.split()[0] for r in results}
     assert pids != {str(os.getpid())} and len(pids) == 1  # another process stored them
     sizes = [int(r.queue_id.split()[1]) for r in results]
     assert sizes == [1, 4, 4, 4, 4, 3, 3, 3]  # what queued meanwhile went over in batches
-    assert [r.queue_id.split()[2] for r in results] == ["parsed"] * 7 + ["raw"]  # > parse_max
+    # parsed here: while fewer than parse_ahead mails waited, and not over parse_max
+    assert [r.queue_id.split()[2] for r in results] == ["parsed"] * 3 + ["raw"] * 5
     assert (writer.stats.accepted, writer.stats.errors, writer.stats.batches) == (8, 0, 3)
 
 

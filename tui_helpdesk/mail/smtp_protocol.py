@@ -14,6 +14,7 @@ each for a measured reason (issue 3, point 6):
   dot-stuffing in one pass. The bytes handed to the handler are exactly what aiosmtpd would hand
   over for the same input (and, for long lines, what the client meant).
 - No per-line logging, and a fixed hostname (no ``socket.getfqdn()`` per connection).
+- The inactivity timeout moves a deadline per command instead of replacing a timer.
 
 Command lines keep aiosmtpd's limits and replies; tests/test_smtp_protocol.py sends the same
 scripts to plain aiosmtpd and to this class and compares the replies.
@@ -207,6 +208,7 @@ class HelpdeskSMTP(SMTP):
         self._init_tls(tls_context, require_starttls, auth_required, auth_require_tls)
         self._timeout_duration = timeout
         self._timeout_handle = None
+        self._deadline = self._timer_at = 0.0  # see _reset_timeout
         self._tls_handshake_okay = True
         self._original_transport = None
         self.session = None
@@ -348,6 +350,32 @@ class HelpdeskSMTP(SMTP):
             status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
         self._writer.write(status + b"\r\n")
         await self._writer.drain()
+
+    # --- the inactivity timeout ----------------------------------------------------------------
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """aiosmtpd's inactivity timeout, without a new timer for every command.
+
+        A command only moves the deadline. The one timer, when it fires, closes the connection
+        (aiosmtpd's _timeout_cb) if the deadline has not moved since it was set, and otherwise
+        waits for the new one; a deadline earlier than the timer (a shorter duration) re-arms.
+        """
+        deadline = self.loop.time() + (duration or self._timeout_duration)
+        self._deadline = deadline
+        if self._timeout_handle is None or deadline < self._timer_at:
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
+            self._arm(deadline)
+
+    def _arm(self, when: float) -> None:
+        self._timer_at = when
+        self._timeout_handle = self.loop.call_at(when, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        if self._deadline > self._timer_at:
+            self._arm(self._deadline)
+        else:
+            self._timeout_cb()
 
     # --- the command loop ----------------------------------------------------------------------
 
