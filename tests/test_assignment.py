@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from factories import add_queue, add_user, make_org
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Contact, Conversation, Queue, QueueMember
@@ -162,6 +162,31 @@ def test_manual_assigns_nobody_and_ignores_the_fallback(db, team) -> None:  # ty
     add_user(db, org.admin, "erin@acme.test")
     configure(db, org, queue.id, rule="manual", fallback="erin@acme.test")
     assert [assign_new(db, queue.id) for _ in range(3)] == [None, None, None]
+
+
+def test_a_manual_queue_without_sticky_routing_reads_nothing(db, team) -> None:  # type: ignore[no-untyped-def]
+    org, queue, ids = team
+    configure(db, org, queue.id, rule="manual")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    with db.write() as session:
+        row = session.get_one(Queue, queue.id)
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assigner = assignment.QueueAssigner(session, row)
+            assert assigner.choose(None, NOW) is None
+            assigner.write()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert statements == []
+    contact = make_contact(db, org)  # with sticky routing, manual queues still stick
+    configure(db, org, queue.id, sticky_days=7)
+    served(db, org, contact, ids["carol@acme.test"], NOW - timedelta(days=1))
+    assert assign_new(db, queue.id, contact_id=contact) == ids["carol@acme.test"]
+    assert assign_new(db, queue.id) is None
 
 
 def test_fallback_does_not_move_the_rotation(db, team) -> None:  # type: ignore[no-untyped-def]

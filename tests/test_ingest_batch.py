@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from factories import add_mailbox, add_queue, add_user, make_org
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, undefer
 from test_ingest_support import BASE_TIME, build_mail, dsn, inbound, message_id_of
 
@@ -37,7 +37,7 @@ from tui_helpdesk.db.models import (
     User,
 )
 from tui_helpdesk.mail.ingest import InboundMail
-from tui_helpdesk.services import assignment, autoresponder, ingest, routing
+from tui_helpdesk.services import assignment, autoresponder, ingest, routing, users
 
 SUPPORT = "support@acme.test"
 SALES = "sales@acme.test"
@@ -269,3 +269,60 @@ def test_message_ids_of_a_batch_are_its_rows(db, settings) -> None:  # type: ign
             assert stored.raw_sha256 == ingest.hashlib.sha256(mail.raw).hexdigest()
             assert stored.conversation_id == result.conversation_ids[0]
             assert message_id_of(mail.raw) == stored.message_id_header
+
+
+def test_the_writer_sees_configuration_changes_at_once(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """The writer keeps configuration between batches (SQLite) but never a stale one."""
+    alias = _setup(db, settings)
+    store = ingest.batch_store(db, settings)
+    admin = users_admin(db)
+
+    def conversation_of(subject: str, sender: str) -> Conversation:
+        [accepted] = store([inbound(build_mail(subject=subject, sender=sender), alias["support"])])
+        assert not isinstance(accepted, BaseException)
+        with db.read() as session:
+            message = session.get_one(Message, int(accepted.queue_id))
+            return session.get_one(Conversation, message.conversation_id)
+
+    first = conversation_of("Hello", "a@x.test")
+    assert first.assignee_id is not None
+    with db.write() as session:  # a change through the writer's own engine
+        routing.create_rule(
+            session, admin, name="refunds", match="any",
+            conditions=[{"field": "subject", "op": "contains", "value": "refund"}],
+            queue="Sales", priority="high",
+        )  # fmt: skip
+    second = conversation_of("A refund please", "b@x.test")
+    assert (second.priority, _queue_name(db, second)) == ("high", "Sales")
+    other = Database(db.url)  # and one through another connection
+    try:
+        with other.write() as session:
+            for email in ("bob@acme.test", "dan@acme.test"):
+                users.set_availability(session, admin, email, "away")
+    finally:
+        other.dispose()
+    assert conversation_of("Hi", "c@x.test").assignee_id is None
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        conversation_of("Hi again", "d@x.test")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    reread = any("FROM routing_rules" in s for s in statements)
+    assert reread == (not db.is_sqlite)  # nothing changed: SQLite's writer kept the rules
+
+
+def users_admin(db: Database) -> Any:
+    with db.read() as session:
+        admin = session.scalars(select(User).where(User.email == "ada@acme.test")).one()
+        return users.to_record(admin)
+
+
+def _queue_name(db: Database, conversation: Conversation) -> str | None:
+    with db.read() as session:
+        queue = session.get(Queue, conversation.queue_id) if conversation.queue_id else None
+        return queue.name if queue else None

@@ -307,11 +307,17 @@ class QueueAssigner:
     def __init__(self, session: Session, queue: Queue) -> None:
         self.session = session
         self.queue = queue
+        self._fixed: list[Candidate] | None = None  # candidates that need no counts
+        if queue.assignment_rule == "manual" and queue.sticky_days <= 0:
+            # Nobody is ever picked: no lock, no members, no pointer (the cheap way out).
+            self.last_user_id = self._written = queue.last_assigned_user_id
+            self.members: list[QueueMember] = []
+            self._member_ids: set[int] = set()
+            return
         session.refresh(queue, ["last_assigned_user_id"], with_for_update=True)
         self.last_user_id = self._written = queue.last_assigned_user_id
         self.members = _eligible(session, queue)
         self._member_ids = {m.user_id for m in self.members}
-        self._fixed: list[Candidate] | None = None  # candidates that need no counts
 
     def bind(self, session: Session) -> None:
         """Reuse this assigner (members, candidates, pointer) in the next transaction.

@@ -297,18 +297,19 @@ class _Setup:
     """The configuration batches read: mailboxes and their organisations, routing, queues with
     their assigners (members, rotation pointer), autoresponders.
 
-    Read once per batch. On SQLite it is kept for the next batches while nothing else has
-    written to the database: `PRAGMA data_version` on the writer's connection changes exactly
-    when another connection commits, and our own batches change only what the kept rows carry
-    (rotation pointers, last_inbound_at). PostgreSQL has no such counter, so there it lives for
-    one batch. Any rollback drops it.
+    Read once per batch. On SQLite it is kept for the next batch when nothing but our batches
+    wrote in between: `PRAGMA data_version` on the writer's connection changes exactly when
+    another connection commits, its `total_changes` when anyone else wrote through that very
+    connection, and our own batches change only what the kept rows carry (rotation pointers,
+    last_inbound_at). PostgreSQL has no such counter, so there it lives for one batch. Any
+    rollback drops it.
     """
 
     def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
-        self.seen: tuple[int, Any] | None = None
+        self.seen: tuple[int, int, int] | None = None  # connection, data_version, total_changes
         self.mailboxes: dict[str, Mailbox] = {}  # by lowercased alias
         self.organisations: dict[int, Organisation] = {}
         self.queues: dict[int, Queue | None] = {}
@@ -316,6 +317,7 @@ class _Setup:
         self.assigners: dict[int, assignment.QueueAssigner] = {}
         self.replies: dict[int, autoresponder.MailboxSetup | None] = {}
         self.contacts: dict[tuple[int, str], tuple[int, str]] = {}  # (org, email) → (id, name)
+        self._writer: tuple[Any, int] | None = None  # this batch's DBAPI connection, version
 
     def remember_contacts(
         self, known: dict[tuple[int, str], tuple[int | _NewContact, str]]
@@ -341,14 +343,20 @@ class _Setup:
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
         cursor = dbapi.execute("PRAGMA data_version")  # read-only; the DBAPI call is cheaper
-        seen = (id(dbapi), cursor.fetchone()[0])
+        version = cursor.fetchone()[0]
         cursor.close()
-        if seen != self.seen:
+        if (id(dbapi), version, dbapi.total_changes) != self.seen:
             self.clear()
-            self.seen = seen
-            return
+        self._writer = (dbapi, version)
         for assigner in self.assigners.values():
             assigner.bind(session)
+
+    def committed(self) -> None:
+        """Our batch committed: what is kept is what the database holds (see the class)."""
+        if self._writer is not None:
+            dbapi, version = self._writer
+            self.seen = (id(dbapi), version, dbapi.total_changes)
+            self._writer = None
 
 
 # --- the batch: what one transaction looks up once -------------------------------------------
@@ -588,17 +596,19 @@ def store_batch(
     try:
         try:
             with db.write() as session:
-                return _store_all(session, settings, setup, mails, parsed, careful=False)
+                results = _store_all(session, settings, setup, mails, parsed, careful=False)
         except Exception as exc:
             setup.clear()
             if _connection_lost(exc):
                 raise
             log.warning("batch of %d mails failed (%s); storing each on its own", len(mails), exc)
-        with db.write() as session:
-            return _store_all(session, settings, setup, mails, parsed, careful=True)
+            with db.write() as session:
+                results = _store_all(session, settings, setup, mails, parsed, careful=True)
     except BaseException:
         setup.clear()
         raise
+    setup.committed()
+    return results
 
 
 def _store_all(
