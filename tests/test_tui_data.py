@@ -28,6 +28,7 @@ from tui_helpdesk.db.models import (
     User,
 )
 from tui_helpdesk.records import UserRecord
+from tui_helpdesk.services import users
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -242,19 +243,6 @@ def seed(db: Database, now: datetime = NOW) -> Seed:
 
 
 def actor(db: Database, email: str) -> UserRecord:
-    """The acting user as the services see it (built here so these tests need no users service)."""
+    """The acting user as the services see it."""
     with db.read() as session:
-        user = session.query(User).filter_by(email=email).one()
-        return UserRecord(
-            id=user.id,
-            organisation_id=user.organisation_id,
-            email=user.email,
-            name=user.name,
-            first_name=user.first_name,
-            last_name=user.last_name,
-            role=user.role,
-            availability=user.availability,
-            active=user.active,
-            os_user=user.os_user,
-            created_at=user.created_at,
-        )
+        return users.to_record(session.query(User).filter_by(email=email).one())
