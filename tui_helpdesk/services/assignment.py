@@ -24,173 +24,37 @@ and fallback picks leave it, so they do not skip anybody's turn. Pure pickers wo
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from tui_helpdesk.db.models import Conversation, Organisation, Queue, QueueMember, User
-from tui_helpdesk.errors import Invalid, NotFound
-from tui_helpdesk.records import AssignmentMemberRecord, AssignmentRecord, UserRecord
-from tui_helpdesk.services import audit, permissions, queues
-from tui_helpdesk.services.hours import DAYS, format_clock, parse_clock, zone
+from tui_helpdesk.db.models import Conversation, Queue, QueueMember, User
+from tui_helpdesk.services.assignment_admin import (
+    MAX_STICKY_DAYS,
+    MAX_WEIGHT,
+    UNSET,
+    assignment_record,
+    get_assignment,
+    set_assignment,
+)
+from tui_helpdesk.services.assignment_pickers import (
+    MAX_SLOTS,
+    RULES,
+    Candidate,
+    Slot,
+    pick,
+    pick_least_busy,
+    pick_percentage,
+    pick_round_robin,
+    pick_time,
+    slot_covers,
+    stored_slots,
+    validate_slots,
+)
 
-RULES = ("round_robin", "least_busy", "manual", "percentage", "time")
 OPEN_STATUSES = ("open", "pending")
-MAX_STICKY_DAYS = 365
-MAX_WEIGHT = 100
-MAX_SLOTS = 28
-UNSET: Any = object()  # marks an argument that was not given ("leave it as it is")
-
-
-@dataclass(frozen=True)
-class Slot:
-    days: frozenset[str]
-    start: int  # minutes since local midnight, inclusive
-    end: int  # exclusive; 1440 for "24:00"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """An eligible member and the numbers the strategies compare."""
-
-    user_id: int
-    weight: int = 1
-    slots: tuple[Slot, ...] = ()
-    open_count: int = 0
-    assigned_count: int = 0
-    last_assigned_at: datetime | None = None
-
-
-# --- pure strategies -------------------------------------------------------------------------
-
-
-def pick_round_robin(candidates: Sequence[Candidate], last_user_id: int | None) -> int | None:
-    """The next user id after the last one assigned, wrapping; works if that user has left."""
-    ids = sorted(c.user_id for c in candidates)
-    if not ids:
-        return None
-    if last_user_id is None:
-        return ids[0]
-    return next((i for i in ids if i > last_user_id), ids[0])
-
-
-def pick_least_busy(candidates: Sequence[Candidate]) -> int | None:
-    """Fewest open conversations; then the one who waited longest for work; then lowest id."""
-    if not candidates:
-        return None
-    never = datetime.min.replace(tzinfo=None)
-
-    def key(c: Candidate) -> tuple[int, datetime, int]:
-        waited = c.last_assigned_at.replace(tzinfo=None) if c.last_assigned_at else never
-        return (c.open_count, waited, c.user_id)
-
-    return min(candidates, key=key).user_id
-
-
-def pick_percentage(candidates: Sequence[Candidate]) -> int | None:
-    """Smooth weighted round robin from counts: the member furthest below their weight share.
-
-    After this pick there will be T + 1 assignments; member i "should" then have
-    w_i / W * (T + 1). The largest shortfall wins (ties: larger weight, then lower id), which
-    keeps every prefix of the sequence within one assignment of the weights.
-    """
-    weighted = [c for c in candidates if c.weight > 0]
-    if not weighted:
-        return None
-    total_weight = sum(c.weight for c in weighted)
-    upcoming = sum(c.assigned_count for c in weighted) + 1
-
-    def key(c: Candidate) -> tuple[float, int, int]:
-        shortfall = c.weight * upcoming / total_weight - c.assigned_count
-        return (-shortfall, -c.weight, c.user_id)
-
-    return min(weighted, key=key).user_id
-
-
-def slot_covers(slot: Slot, local: datetime) -> bool:
-    minute = local.hour * 60 + local.minute
-    return DAYS[local.weekday()] in slot.days and slot.start <= minute < slot.end
-
-
-def pick_time(
-    candidates: Sequence[Candidate], last_user_id: int | None, now: datetime, tz_name: str | None
-) -> int | None:
-    """Round robin among the members whose slots cover `now` on the queue's wall clock."""
-    local = now.astimezone(zone(tz_name))
-    on_duty = [c for c in candidates if any(slot_covers(s, local) for s in c.slots)]
-    return pick_round_robin(on_duty, last_user_id)
-
-
-def pick(
-    rule: str,
-    candidates: Sequence[Candidate],
-    *,
-    last_user_id: int | None,
-    now: datetime,
-    tz_name: str | None,
-) -> int | None:
-    """The rule's choice among eligible candidates, None when it picks nobody."""
-    if rule == "round_robin":
-        return pick_round_robin(candidates, last_user_id)
-    if rule == "least_busy":
-        return pick_least_busy(candidates)
-    if rule == "percentage":
-        return pick_percentage(candidates)
-    if rule == "time":
-        return pick_time(candidates, last_user_id, now, tz_name)
-    return None  # manual, or an unknown stored value: leave it to a person
-
-
-# --- slots -----------------------------------------------------------------------------------
-
-
-def validate_slots(raw: object, *, field: str = "slots") -> list[dict[str, Any]]:
-    """[{"days": ["mon", "tue"], "start": "09:00", "end": "13:00"}] checked and normalised."""
-    if not isinstance(raw, (list, tuple)):
-        raise Invalid(f"{field}: expected a list of {{days, start, end}} slots", field=field)
-    if len(raw) > MAX_SLOTS:
-        raise Invalid(f"{field}: at most {MAX_SLOTS} slots", field=field)
-    return [_validate_slot(item, field=field) for item in raw]
-
-
-def _validate_slot(item: object, *, field: str) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise Invalid(f"{field}: each slot is {{days, start, end}}, got {item!r}", field=field)
-    days = item.get("days")
-    if not isinstance(days, (list, tuple)) or not days or any(d not in DAYS for d in days):
-        raise Invalid(f"{field}: days must be a non-empty list of {', '.join(DAYS)}", field=field)
-    start = parse_clock(item.get("start"), field=field)
-    end = parse_clock(item.get("end"), field=field, allow_24=True)
-    if start >= end:
-        raise Invalid(
-            f"{field}: slot {item.get('start')}-{item.get('end')} must start before it ends "
-            "(split a night shift at 24:00)",
-            field=field,
-        )
-    ordered = [d for d in DAYS if d in days]
-    return {"days": ordered, "start": format_clock(start), "end": format_clock(end)}
-
-
-def _stored_slots(raw: object) -> tuple[Slot, ...]:
-    """Slots as stored; anything malformed counts as no slot rather than failing ingest."""
-    try:
-        slots = validate_slots(raw)
-    except Invalid:
-        return ()
-    return tuple(
-        Slot(frozenset(s["days"]), parse_clock(s["start"], field="slots"),
-             parse_clock(s["end"], field="slots", allow_24=True))
-        for s in slots
-    )  # fmt: skip
-
-
-# --- choose_assignee -------------------------------------------------------------------------
 
 
 def _eligible(session: Session, queue: Queue) -> list[QueueMember]:
@@ -270,7 +134,7 @@ def candidates_for(session: Session, queue: Queue, members: list[QueueMember]) -
         Candidate(
             user_id=m.user_id,
             weight=m.weight,
-            slots=_stored_slots(m.slots) if rule == "time" else (),
+            slots=stored_slots(m.slots) if rule == "time" else (),
             open_count=open_counts.get(m.user_id, 0),
             assigned_count=counts.get(m.user_id, 0),
             last_assigned_at=last.get(m.user_id),
@@ -382,172 +246,11 @@ def choose_assignee(
     return chosen
 
 
-# --- admin service ---------------------------------------------------------------------------
-
-
-def assignment_record(session: Session, queue: Queue) -> AssignmentRecord:
-    fallback = session.get(User, queue.fallback_user_id) if queue.fallback_user_id else None
-    return AssignmentRecord(
-        queue_id=queue.id,
-        queue=queue.name,
-        rule=queue.assignment_rule,
-        fallback=fallback.email if fallback else None,
-        sticky_days=queue.sticky_days,
-        members=tuple(
-            AssignmentMemberRecord(
-                user_id=m.user_id,
-                email=m.user.email,
-                availability=m.user.availability,
-                active=m.user.active,
-                weight=m.weight,
-                slots=tuple(dict(s) for s in m.slots or ()),
-            )
-            for m in sorted(queue.members, key=lambda m: m.user_id)
-        ),
-    )
-
-
-def _audit_view(record: AssignmentRecord) -> dict[str, Any]:
-    return {
-        "rule": record.rule,
-        "fallback": record.fallback,
-        "sticky_days": record.sticky_days,
-        "members": {m.email: {"weight": m.weight, "slots": list(m.slots)} for m in record.members},
-    }
-
-
-def _queue_for(session: Session, actor: UserRecord, queue: int | str) -> Queue:
-    """A queue of the actor's organisation by id, or by name as the CLI gives it."""
-    if isinstance(queue, str):
-        return queues.load(session, actor, queue)
-    row = session.get(Queue, queue)
-    if row is None or row.organisation_id != actor.organisation_id:
-        raise NotFound(f"no queue with id {queue}", field="queue")
-    return row
-
-
-def get_assignment(session: Session, actor: UserRecord, queue: int | str) -> AssignmentRecord:
-    row = _queue_for(session, actor, queue)
-    permissions.require_queue_member(session, actor, row.id)
-    return assignment_record(session, row)
-
-
-def set_assignment(
-    session: Session,
-    actor: UserRecord,
-    queue: int | str,
-    *,
-    rule: str = UNSET,
-    fallback: str | None = UNSET,
-    sticky_days: int = UNSET,
-    weights: dict[str, int] = UNSET,
-    slots: dict[str, list[dict[str, Any]]] = UNSET,
-) -> AssignmentRecord:
-    """Change a queue's assignment set-up (queue admins only; audited).
-
-    `fallback` is a user's email (None clears it); `weights` and `slots` map member emails to
-    their percentage weight (0-100) or time slots. Arguments left out stay as they are.
-    """
-    queue = _queue_for(session, actor, queue)
-    permissions.require_queue_admin(session, actor, queue.id)
-    before = assignment_record(session, queue)
-    changes: dict[str, Any] = {}
-    if rule is not UNSET:
-        changes["assignment_rule"] = _check_rule(rule)
-    if fallback is not UNSET:
-        changes["fallback_user_id"] = _fallback_id(session, queue, fallback)
-    if sticky_days is not UNSET:
-        changes["sticky_days"] = _check_sticky(sticky_days)
-    new_weights = [
-        (member, _check_weight(weight, email=member.user.email))
-        for member, weight in _members_by_email(queue, weights, field="weights")
-    ]
-    new_slots = [
-        (member, validate_slots(value, field=f"slots of {member.user.email}"))
-        for member, value in _members_by_email(queue, slots, field="slots")
-    ]
-    if changes.get("assignment_rule", queue.assignment_rule) == "time" and not queue.timezone:
-        organisation = session.get(Organisation, queue.organisation_id)
-        changes["timezone"] = zone(organisation.timezone if organisation else None).key
-    for key, value in changes.items():  # only now: a refused change leaves the queue untouched
-        setattr(queue, key, value)
-    for member, weight in new_weights:
-        member.weight = weight
-    for member, member_slots in new_slots:
-        member.slots = member_slots
-    session.flush()
-    after = assignment_record(session, queue)
-    if _audit_view(after) != _audit_view(before):
-        audit.record(
-            session,
-            actor,
-            "queue.assignment.update",
-            "queue",
-            queue.id,
-            organisation_id=queue.organisation_id,
-            before=_audit_view(before),
-            after=_audit_view(after),
-        )
-    return after
-
-
-def _check_rule(rule: object) -> str:
-    if rule not in RULES:
-        raise Invalid(f"rule must be one of {', '.join(RULES)}, got {rule!r}", field="rule")
-    return str(rule)
-
-
-def _check_sticky(days: object) -> int:
-    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_STICKY_DAYS:
-        raise Invalid(
-            f"sticky_days must be a whole number from 0 (off) to {MAX_STICKY_DAYS}, got {days!r}",
-            field="sticky_days",
-        )
-    return days
-
-
-def _check_weight(weight: object, *, email: str) -> int:
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
-        raise Invalid(
-            f"weight of {email} must be a whole number from 0 to {MAX_WEIGHT}, got {weight!r}",
-            field="weights",
-        )
-    return weight
-
-
-def _fallback_id(session: Session, queue: Queue, email: object) -> int | None:
-    if email is None or email == "":
-        return None
-    user = session.scalar(
-        select(User).where(
-            User.organisation_id == queue.organisation_id,
-            func.lower(User.email) == str(email).strip().lower(),
-        )
-    )
-    if user is None:
-        raise NotFound(f"fallback: no user {email!r} in this organisation", field="fallback")
-    if not user.active:
-        raise Invalid(
-            f"fallback: {user.email} is deactivated; choose an active user", field="fallback"
-        )
-    return user.id
-
-
-_EMAIL = re.compile(r"^\S+@\S+$")
-
-
-def _members_by_email(queue: Queue, values: object, *, field: str) -> list[tuple[QueueMember, Any]]:
-    if values is UNSET:
-        return []
-    if not isinstance(values, dict):
-        raise Invalid(f"{field}: expected a mapping of member email to value", field=field)
-    by_email = {m.user.email.lower(): m for m in queue.members}
-    pairs = []
-    for email, value in values.items():
-        member = by_email.get(str(email).strip().lower()) if _EMAIL.match(str(email)) else None
-        if member is None:
-            raise Invalid(
-                f"{field}: {email!r} is not a member of queue {queue.name!r}", field=field
-            )
-        pairs.append((member, value))
-    return pairs
+# The pure strategies and the admin service live in assignment_pickers and assignment_admin;
+# this module stays the one place callers import assignment from.
+__all__ = [
+    "MAX_SLOTS", "MAX_STICKY_DAYS", "MAX_WEIGHT", "OPEN_STATUSES", "RULES", "UNSET", "Candidate",
+    "QueueAssigner", "Slot", "assignment_record", "candidates_for", "choose_assignee",
+    "get_assignment", "pick", "pick_least_busy", "pick_percentage", "pick_round_robin",
+    "pick_time", "set_assignment", "slot_covers", "sticky_agent", "validate_slots",
+]  # fmt: skip

@@ -19,16 +19,10 @@ conversation plus a queued OutboxJob (sending is the outbox's job) and an AutoRe
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from typing import TYPE_CHECKING, Any
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -40,224 +34,49 @@ from tui_helpdesk.db.models import (
     Conversation,
     Mailbox,
     Message,
-    Organisation,
     OutboxJob,
     Queue,
     User,
 )
-from tui_helpdesk.errors import Invalid, NotFound
-from tui_helpdesk.records import AutoresponderRecord, UserRecord
-from tui_helpdesk.services import audit, mailboxes, permissions
-from tui_helpdesk.services.hours import describe_opening, is_within_hours, zone
+from tui_helpdesk.services.autoresponder_admin import (
+    MAX_BODY,
+    MAX_WINDOWS,
+    UNSET,
+    VALIDATORS,
+    configure,
+    get,
+    to_record,
+    validate_windows,
+)
+from tui_helpdesk.services.autoresponder_message import (
+    MAX_QUOTED_SUBJECT,
+    MAX_REFERENCES,
+    MAX_SUBJECT,
+    build_reply,
+    clean_line,
+    fill,
+    reply_subject,
+    safe_message_ids,
+)
+from tui_helpdesk.services.autoresponder_rules import (
+    AUTOMATED_LOCAL_PARTS,
+    AUTOREPLY_MARKERS,
+    LOOP_HEADER,
+    MAX_DELAY,
+    SUPPRESSING_PRECEDENCE,
+    WINDOW_FORMAT,
+    ReplyChoice,
+    automated_local_part,
+    choose_reply,
+    in_windows,
+    mailbox_timezone,
+    return_address,
+    suppression_reason,
+)
+from tui_helpdesk.services.hours import describe_opening
 
 if TYPE_CHECKING:
     from tui_helpdesk.mail.parse import ParsedMessage
-
-LOOP_HEADER = "X-TUI-Helpdesk-Loop"
-SUPPRESSING_PRECEDENCE = frozenset({"bulk", "list", "junk", "auto_reply"})
-AUTOMATED_LOCAL_PARTS = frozenset(
-    {"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply",
-     "do_not_reply", "listserv", "majordomo", "bounce", "bounces"}
-)  # fmt: skip
-# Headers other autoresponders put on their own replies (Exchange, Postfix vacation, procmail).
-AUTOREPLY_MARKERS = ("x-autoreply", "x-autorespond", "x-autoreply-from", "x-mail-autoreply")
-MAX_SUBJECT = 255
-MAX_BODY = 20_000
-MAX_WINDOWS = 50
-MAX_DELAY = 86_400
-MAX_REFERENCES = 20
-MAX_QUOTED_SUBJECT = 200
-WINDOW_FORMAT = "%Y-%m-%dT%H:%M"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-UNSET: Any = object()  # marks an argument that was not given ("leave it as it is")
-
-
-@dataclass(frozen=True)
-class ReplyChoice:
-    """Which automatic message to send, from which configuration."""
-
-    kind: str  # autoresponder | outside_hours
-    subject: str
-    body: str
-    delay_seconds: int
-
-
-# --- deciding whether to answer (pure) -------------------------------------------------------
-
-
-def return_address(envelope_from: str) -> str | None:
-    """The envelope sender as an address we may write to, None for <> or garbage."""
-    address = envelope_from.strip()
-    if address.startswith("<") and address.endswith(">"):
-        address = address[1:-1].strip()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or "." not in domain.strip(".") or len(address) > 320:
-        return None
-    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in address):
-        return None
-    return f"{local}@{domain.lower()}"
-
-
-def automated_local_part(address: str) -> bool:
-    """MAILER-DAEMON, postmaster, no-reply and list robots (RFC 3834 section 2)."""
-    local = address.rpartition("@")[0].lower()
-    return (
-        local in AUTOMATED_LOCAL_PARTS
-        or local.startswith("owner-")
-        or local.endswith("-request")
-        or local.endswith("-bounces")
-    )
-
-
-def _header_suppression(parsed: ParsedMessage) -> str | None:
-    if parsed.auto_submitted not in ("", "no"):
-        return f"Auto-Submitted: {parsed.auto_submitted}"
-    if parsed.precedence in SUPPRESSING_PRECEDENCE:
-        return f"Precedence: {parsed.precedence}"
-    if parsed.has_list_headers:
-        return "mailing list (List-* header)"
-    if parsed.bounce is not None or "multipart/report" in parsed.header("content-type").lower():
-        return "delivery status notification"
-    suppress = parsed.header("x-auto-response-suppress").lower()
-    if any(word in suppress for word in ("all", "autoreply", "oof")):
-        return f"X-Auto-Response-Suppress: {suppress}"
-    if any(parsed.header(name) for name in AUTOREPLY_MARKERS):
-        return "message is itself an automatic reply"
-    if parsed.header(LOOP_HEADER):
-        return "our own mail (loop header)"
-    return None
-
-
-def suppression_reason(
-    parsed: ParsedMessage,
-    envelope_from: str,
-    *,
-    own_addresses: frozenset[str],
-    platform_domain: str,
-) -> str | None:
-    """Why this message must not be answered automatically, None when it may be."""
-    target = return_address(envelope_from)
-    if target is None:
-        return "empty or unusable return path"
-    sender = parsed.sender.address.lower() if parsed.sender else ""
-    if not sender or "@" not in sender:
-        return "sender address not parseable"
-    reason = _header_suppression(parsed)
-    if reason:
-        return reason
-    for address in (target.lower(), sender):
-        if automated_local_part(address):
-            return f"automated sender {address}"
-        if address in own_addresses or address.rpartition("@")[2] == platform_domain.lower():
-            return f"our own mail ({address})"
-    return None
-
-
-def in_windows(windows: list[Any], local_now: datetime) -> bool:
-    """No windows = always; else `local_now` (naive wall time) inside one [start, end)."""
-    if not windows:
-        return True
-    wall = local_now.replace(tzinfo=None)
-    for window in windows:
-        try:
-            start = datetime.strptime(window["start"], WINDOW_FORMAT)
-            end = datetime.strptime(window["end"], WINDOW_FORMAT)
-        except (KeyError, TypeError, ValueError):
-            continue  # a malformed stored window never matches and never breaks ingest
-        if start <= wall < end:
-            return True
-    return False
-
-
-def choose_reply(
-    autoresponder: Autoresponder | None,
-    mailbox_timezone: str | None,
-    queue: Queue | None,
-    now: datetime,
-) -> ReplyChoice | None:
-    """The mailbox autoresponder inside its windows, else the queue's outside-hours message."""
-    active = autoresponder is not None and autoresponder.enabled and autoresponder.body.strip()
-    local_now = now.astimezone(zone(mailbox_timezone))
-    if active and autoresponder is not None and in_windows(autoresponder.windows or [], local_now):
-        delay = max(0, min(autoresponder.delay_seconds, MAX_DELAY))
-        return ReplyChoice("autoresponder", autoresponder.subject, autoresponder.body, delay)
-    if (
-        queue is not None
-        and queue.outside_hours_enabled
-        and queue.hours_enabled
-        and queue.outside_hours_body.strip()
-        and not is_within_hours(queue, now)
-    ):
-        return ReplyChoice(
-            "outside_hours", queue.outside_hours_subject, queue.outside_hours_body, 0
-        )
-    return None
-
-
-# --- building the reply (pure) ---------------------------------------------------------------
-
-
-def clean_line(text: str, limit: int) -> str:
-    """One header-safe line: control characters and line breaks removed, length bounded."""
-    return " ".join(_CONTROL.sub(" ", text).split())[:limit]
-
-
-def fill(template: str, values: dict[str, str]) -> str:
-    """Replace {{name}} placeholders we know; everything else stays as written."""
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-def reply_subject(configured: str, original: str, token: str, values: dict[str, str]) -> str:
-    """The configured subject (placeholders filled) or "Re: <original>", with our token."""
-    subject = clean_line(fill(configured, values), MAX_SUBJECT) if configured.strip() else ""
-    if not subject:
-        quoted = clean_line(original, MAX_QUOTED_SUBJECT)
-        subject = quoted if quoted.lower().startswith("re:") else f"Re: {quoted}".strip()
-    return subject if token in subject else f"{subject} {token}"
-
-
-def _message_ids(values: tuple[str, ...] | list[str]) -> list[str]:
-    """Message-IDs safe to repeat in our headers (printable ASCII, one <...> each)."""
-    return [
-        v for v in values
-        if v and v.isascii() and v.isprintable() and " " not in v and len(v) <= 250
-    ]  # fmt: skip
-
-
-def build_reply(
-    *,
-    from_name: str,
-    from_address: str,
-    to_address: str,
-    subject: str,
-    body: str,
-    in_reply_to: str | None,
-    references: tuple[str, ...],
-    now: datetime,
-) -> tuple[bytes, str]:
-    """RFC 5322 bytes of the auto-reply and its Message-ID (on the mailbox's domain)."""
-    utf8 = not (to_address.isascii() and from_address.isascii())
-    msg = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
-    domain = from_address.rpartition("@")[2]
-    message_id = make_msgid(idstring="autoreply", domain=domain)
-    msg["From"] = Address(display_name=clean_line(from_name, 255), addr_spec=from_address)
-    msg["To"] = to_address
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
-    parent = _message_ids([in_reply_to] if in_reply_to else [])
-    if parent:
-        msg["In-Reply-To"] = parent[0]
-        chain = _message_ids([*references, parent[0]])
-        msg["References"] = " ".join(dict.fromkeys(chain[-MAX_REFERENCES:]))
-    msg["Auto-Submitted"] = "auto-replied"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg[LOOP_HEADER] = from_address
-    msg.set_content(body)
-    return msg.as_bytes(), message_id
-
-
-# --- on_inbound ------------------------------------------------------------------------------
 
 
 def _own_addresses(session: Session, addresses: set[str]) -> frozenset[str]:
@@ -290,14 +109,6 @@ def recently_answered(
         )
         is not None
     )
-
-
-def mailbox_timezone(session: Session, mailbox: Mailbox) -> str:
-    """The mailbox's zone, else its organisation's, else UTC."""
-    if mailbox.timezone:
-        return zone(mailbox.timezone).key
-    organisation = session.get(Organisation, mailbox.organisation_id)
-    return zone(organisation.timezone if organisation else None).key
 
 
 def display_name(session: Session, mailbox: Mailbox) -> str:
@@ -442,11 +253,11 @@ def _store_message(
     message_id: str,
     now: datetime,
 ) -> Message:
-    references = _message_ids([*parsed.references, parsed.message_id or ""])
+    references = safe_message_ids([*parsed.references, parsed.message_id or ""])
     reply = Message(
         conversation_id=conversation.id, mailbox_id=mailbox.id, direction="outbound",
         kind="auto_reply", message_id_header=message_id,
-        in_reply_to=parsed.message_id if _message_ids([parsed.message_id or ""]) else "",
+        in_reply_to=parsed.message_id if safe_message_ids([parsed.message_id or ""]) else "",
         references=" ".join(references[-MAX_REFERENCES:]),
         from_address=mailbox.email_address, envelope_from=mailbox.email_address,
         date_header=format_datetime(now), received_at=now, raw=raw,
@@ -461,144 +272,14 @@ def _store_message(
     return reply
 
 
-# --- admin service ---------------------------------------------------------------------------
-
-
-def validate_windows(raw: object) -> list[dict[str, str]]:
-    """[{"start": "2026-12-24T00:00", "end": "2026-12-27T00:00"}] in mailbox local time."""
-    if not isinstance(raw, (list, tuple)):
-        raise Invalid('windows: expected a list of {"start", "end"} local times', field="windows")
-    if len(raw) > MAX_WINDOWS:
-        raise Invalid(f"windows: at most {MAX_WINDOWS}", field="windows")
-    windows = [_validate_window(item, n) for n, item in enumerate(raw, start=1)]
-    return sorted(windows, key=lambda w: w["start"])
-
-
-def _validate_window(item: object, n: int) -> dict[str, str]:
-    where = f"windows: window {n}"
-    if not isinstance(item, dict):
-        raise Invalid(f'{where}: expected {{"start", "end"}}, got {item!r}', field="windows")
-    bounds = []
-    for key in ("start", "end"):
-        value = item.get(key)
-        try:
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is not None:
-            raise Invalid(
-                f"{where}: {key} must be a local date and time like 2026-12-24T09:00 "
-                f"(no offset: the mailbox timezone applies), got {value!r}",
-                field="windows",
-            )
-        bounds.append(moment.replace(second=0, microsecond=0))
-    if bounds[0] >= bounds[1]:
-        raise Invalid(f"{where}: start must be before end", field="windows")
-    return {"start": bounds[0].strftime(WINDOW_FORMAT), "end": bounds[1].strftime(WINDOW_FORMAT)}
-
-
-def to_record(session: Session, mailbox: Mailbox, row: Autoresponder | None) -> AutoresponderRecord:
-    return AutoresponderRecord(
-        mailbox=mailbox.email_address,
-        enabled=bool(row and row.enabled),
-        subject=row.subject if row else "",
-        body=row.body if row else "",
-        windows=tuple(dict(w) for w in (row.windows if row else []) or []),
-        timezone=mailbox_timezone(session, mailbox),
-        delay_seconds=row.delay_seconds if row else 0,
-        updated_at=row.updated_at if row else mailbox.updated_at,
-    )
-
-
-def _audit_view(record: AutoresponderRecord) -> dict[str, Any]:
-    return {
-        "enabled": record.enabled,
-        "subject": record.subject,
-        "body": record.body,
-        "windows": list(record.windows),
-        "delay_seconds": record.delay_seconds,
-    }
-
-
-def get(session: Session, actor: UserRecord, mailbox_address: str) -> AutoresponderRecord:
-    permissions.require_actor(actor)
-    mailbox = mailboxes.load(session, actor, mailbox_address)
-    return to_record(session, mailbox, session.get(Autoresponder, mailbox.id))
-
-
-def configure(
-    session: Session,
-    actor: UserRecord,
-    mailbox_address: str,
-    *,
-    enabled: bool = UNSET,
-    subject: str = UNSET,
-    body: str = UNSET,
-    windows: list[dict[str, str]] = UNSET,
-    delay_seconds: int = UNSET,
-) -> AutoresponderRecord:
-    """Set up a mailbox's autoresponder (admins only; audited). Left-out fields stay."""
-    permissions.require_admin(actor)
-    mailbox = mailboxes.load(session, actor, mailbox_address)
-    if mailbox.deleted_at is not None:
-        raise NotFound(f"no mailbox {mailbox_address!r}", field="address")
-    row = session.get(Autoresponder, mailbox.id)
-    before = to_record(session, mailbox, row)
-    given = {
-        "enabled": enabled, "subject": subject, "body": body, "windows": windows,
-        "delay_seconds": delay_seconds,
-    }  # fmt: skip
-    changes = {key: VALIDATORS[key](value) for key, value in given.items() if value is not UNSET}
-    if changes.get("enabled", before.enabled) and not changes.get("body", before.body).strip():
-        raise Invalid(
-            "body: write the text of the automatic reply before enabling it", field="body"
-        )
-    if row is None:  # only now: a refused change creates nothing
-        row = Autoresponder(mailbox_id=mailbox.id, enabled=False, subject="", body="")
-        row.windows, row.delay_seconds = [], 0
-        session.add(row)
-    for key, value in changes.items():
-        setattr(row, key, value)
-    session.flush()
-    after = to_record(session, mailbox, row)
-    if _audit_view(after) != _audit_view(before):
-        audit.record(
-            session, actor, "mailbox.autoresponder.update", "mailbox", mailbox.id,
-            organisation_id=mailbox.organisation_id,
-            before=_audit_view(before), after=_audit_view(after),
-        )  # fmt: skip
-    return after
-
-
-def _check_enabled(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid(f"enabled: expected true or false, got {value!r}", field="enabled")
-    return value
-
-
-def _check_delay(delay: object) -> int:
-    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_DELAY:
-        raise Invalid(
-            f"delay_seconds: a whole number from 0 to {MAX_DELAY} (one day), got {delay!r}",
-            field="delay_seconds",
-        )
-    return delay
-
-
-def _text(value: object, field: str, limit: int, *, one_line: bool) -> str:
-    if not isinstance(value, str):
-        raise Invalid(f"{field}: expected text", field=field)
-    if len(value) > limit:
-        raise Invalid(f"{field}: at most {limit} characters, got {len(value)}", field=field)
-    if one_line and _CONTROL.search(value):
-        raise Invalid(f"{field}: must be one line without control characters", field=field)
-    return value.strip() if one_line else value
-
-
-VALIDATORS: dict[str, Callable[[Any], Any]] = {
-    "enabled": _check_enabled,
-    "subject": lambda v: _text(v, "subject", MAX_SUBJECT, one_line=True),
-    "body": lambda v: _text(v, "body", MAX_BODY, one_line=False),
-    "windows": validate_windows,
-    "delay_seconds": _check_delay,
-}
+# Deciding, building and administering live in autoresponder_rules, autoresponder_message and
+# autoresponder_admin; this module stays the one place callers import autoresponders from.
+__all__ = [
+    "AUTOMATED_LOCAL_PARTS", "AUTOREPLY_MARKERS", "LOOP_HEADER", "MAX_BODY", "MAX_DELAY",
+    "MAX_QUOTED_SUBJECT", "MAX_REFERENCES", "MAX_SUBJECT", "MAX_WINDOWS",
+    "SUPPRESSING_PRECEDENCE", "UNSET", "VALIDATORS", "WINDOW_FORMAT", "MailboxSetup",
+    "ReplyChoice", "answer", "automated_local_part", "build_reply", "choose_reply", "clean_line",
+    "configure", "display_name", "due_reply", "fill", "get", "in_windows", "load_setup",
+    "mailbox_timezone", "on_inbound", "recently_answered", "reply_subject", "return_address",
+    "suppression_reason", "to_record", "validate_windows",
+]  # fmt: skip
