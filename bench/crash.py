@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import BENCH, PYTHON, Server, prepare_helpdesk, start_worker, table
+from harness import BENCH, PYTHON, Server, pg_schema, prepare_helpdesk, start_worker, table
 from sqlalchemy import create_engine, text
 
 from tui_helpdesk.db.engine import normalise_url
@@ -147,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hd-crash-") as tmp:
         work = Path(tmp)
         if args.pg:
-            from ingest import pg_schema
-
             with pg_schema(args.pg) as db_url:
                 cycles = run_all(args, db_url, work)
         else:

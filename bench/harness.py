@@ -6,6 +6,7 @@ and every process started here is stopped here (by its own pid).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,15 +15,19 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from sqlalchemy import create_engine, text
+
 from tui_helpdesk.config import load_settings
-from tui_helpdesk.db.engine import Database
+from tui_helpdesk.db.engine import Database, normalise_url
 
 BENCH = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -311,3 +316,29 @@ def _is_number(value: object) -> bool:
     if isinstance(value, int | float):
         return True
     return isinstance(value, str) and (value in {"-", ""} or value.replace(".", "", 1).isdigit())
+
+
+@contextlib.contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A fresh schema on the given server, dropped afterwards."""
+    base = normalise_url(url)
+    schema = f"hd_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def on_each_backend(run: Callable[[str], None], *, pg: str | None, prefix: str) -> None:
+    """Run on a temporary SQLite file, then (when a URL is given) on a fresh PostgreSQL schema."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        run(f"sqlite:///{Path(tmp) / 'helpdesk.sqlite3'}")
+    if pg:
+        with pg_schema(pg) as url:
+            run(url)

@@ -19,12 +19,11 @@ Every run is bounded in count and time, and only 127.0.0.1 is used.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from harness import (
     Load,
     Server,
     load_average,
+    pg_schema,
     prepare_helpdesk,
     python_load,
     smtp_source_load,
@@ -200,23 +200,6 @@ def _size(size: int) -> str:
 
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "-"
-
-
-@contextlib.contextmanager
-def pg_schema(url: str) -> Iterator[str]:
-    """A fresh schema on the given server, dropped afterwards."""
-    base = normalise_url(url)
-    schema = f"hd_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-from harness import prepare_helpdesk, worker_env
+from harness import on_each_backend, prepare_helpdesk, worker_env
 from loadgen import make_message
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -158,13 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--pg", help="also on this PostgreSQL URL (a fresh schema)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="hd-floor-") as tmp:
-        run(args, f"sqlite:///{Path(tmp) / 'helpdesk.sqlite3'}")
-    if args.pg:
-        from ingest import pg_schema
-
-        with pg_schema(args.pg) as url:
-            run(args, url)
+    on_each_backend(lambda url: run(args, url), pg=args.pg, prefix="hd-floor-")
     return 0
 
 

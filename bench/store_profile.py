@@ -16,13 +16,11 @@ import io
 import pstats
 import random
 import re
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
-from harness import prepare_helpdesk, table, worker_env
+from harness import on_each_backend, prepare_helpdesk, table, worker_env
 from loadgen import make_message
 from sqlalchemy import event
 
@@ -115,13 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cprofile", type=int, default=0, help="show the top N functions")
     parser.add_argument("--sql", action="store_true", help="count SQL statements per message")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="hd-profile-") as tmp:
-        run(args, f"sqlite:///{Path(tmp) / 'helpdesk.sqlite3'}")
-    if args.pg:
-        from ingest import pg_schema
-
-        with pg_schema(args.pg) as url:
-            run(args, url)
+    on_each_backend(lambda url: run(args, url), pg=args.pg, prefix="hd-profile-")
     return 0
 
 
