@@ -51,6 +51,7 @@ class UserRecord:
     active: bool
     os_user: str | None
     created_at: datetime
+    timezone: str | None = None  # None: the organisation's (users.timezone_of resolves it)
 
     @property
     def is_admin(self) -> bool:
@@ -112,8 +113,16 @@ class QueueRecord:
 
 
 @dataclass(frozen=True)
+class ListKey:
+    """Where a row sits in every conversation list: newest first, ties broken by id."""
+
+    last_message_at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
 class ConversationRecord:
-    """One row of a conversation list."""
+    """One row of a conversation list. `unread` is for the user who read the list."""
 
     id: int
     subject: str
@@ -129,6 +138,92 @@ class ConversationRecord:
     previous_conversation_id: int | None
     created_at: datetime
     last_message_at: datetime
+    unread: bool = False
+
+    @property
+    def key(self) -> ListKey:
+        return ListKey(self.last_message_at, self.id)
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """A list the sidebar offers: mine, unassigned, open, pending, closed, all, queue, mailbox.
+
+    `queue_id` / `mailbox_id` name the queue or mailbox of those two kinds (open conversations
+    in it); `label` is what the sidebar shows.
+    """
+
+    kind: str
+    label: str = ""
+    queue_id: int | None = None
+    mailbox_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ViewCount:
+    """`count` conversations in the view; `more` when it holds more than were counted."""
+
+    view: ConversationView
+    count: int
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    """Consecutive rows of one view, newest first.
+
+    has_newer / has_older say whether rows exist before the first / after the last one;
+    `anchor` is the index in `rows` of the row a page_containing call asked for (or of the
+    row that took its place when it left the view), else None.
+    """
+
+    rows: tuple[ConversationRecord, ...]
+    has_newer: bool
+    has_older: bool
+    anchor: int | None = None
+
+    @property
+    def first_key(self) -> ListKey | None:
+        return self.rows[0].key if self.rows else None
+
+    @property
+    def last_key(self) -> ListKey | None:
+        return self.rows[-1].key if self.rows else None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A conversation found by a search, and why: the newest matching message and an excerpt.
+
+    `highlights` are (start, end) offsets in `snippet` of the words that matched; the snippet
+    is plain text from mail (clean it before display, never treat it as markup).
+    """
+
+    conversation: ConversationRecord
+    message_id: int | None
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: tuple[SearchHit, ...]
+    has_older: bool
+
+    @property
+    def last_key(self) -> ListKey | None:
+        return self.hits[-1].conversation.key if self.hits else None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """One conversation's outcome in a (bulk) action: the row after it, or why it was refused."""
+
+    conversation_id: int
+    ok: bool
+    conversation: ConversationRecord | None = None
+    error: str | None = None  # the HelpdeskError kind: invalid, not_found, permission, ...
+    message: str = ""
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,10 @@ def conversation_list(
     """Newest first."""
     if show_all and limit is not None:
         raise click.UsageError("give either --limit N or --all, not both")
-    from tui_helpdesk.services import conversations
+    from tui_helpdesk.services.conversations import listing
 
     with cx.session() as (session, actor):
-        records = conversations.list_conversations(
+        records = listing.list_conversations(
             session, actor,  # type: ignore[arg-type]
             status=status, queue=queue, mailbox=mailbox,
             limit=None if show_all else (limit or DEFAULT_LIMIT),
@@ -63,10 +63,10 @@ def _list_text(records: list[ConversationRecord]) -> str:
 @pass_cx
 def conversation_show(cx: Cx, conversation_id: int) -> None:
     """One conversation with every stored message, oldest first."""
-    from tui_helpdesk.services import conversations
+    from tui_helpdesk.services.conversations import thread
 
     with cx.session() as (session, actor):
-        detail = conversations.get_conversation(session, actor, conversation_id)  # type: ignore[arg-type]
+        detail = thread.get_conversation(session, actor, conversation_id)  # type: ignore[arg-type]
     emit(_flat(detail), lambda _: _show_text(detail))
 
 

@@ -1,4 +1,11 @@
-"""SQLAlchemy 2 typed models. The schema itself exists only through the Alembic migrations."""
+"""SQLAlchemy 2 typed models. The schema itself exists only through the Alembic migrations.
+
+Some schema has no model because only SQL reaches it: on SQLite the `change_counter` row and
+its triggers (services/changes.py) and the `message_search` FTS5 table with its triggers; on
+PostgreSQL the generated `messages.search` tsvector column and its GIN index
+(services/search/). A batch migration that recreates a SQLite table drops its triggers:
+recreate them in the same revision.
+"""
 
 from __future__ import annotations
 
@@ -95,6 +102,7 @@ class User(Timestamped, Base):
     availability: Mapped[str] = mapped_column(String(16), default="available")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     os_user: Mapped[str | None] = mapped_column(String(64), unique=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the organisation's
 
 
 class Mailbox(Timestamped, Base):
@@ -220,18 +228,40 @@ class Contact(Timestamped, Base):
     bounce_reason: Mapped[str] = mapped_column(Text, default="")
 
 
+_VISIBILITY_COLUMNS = ("organisation_id", "status", "assignee_id", "queue_id", "mailbox_id")
+
+
+def _keyset_index(name: str, *columns: str) -> Index:
+    """A list view's filter columns, then the list order (newest first, ties by id), then the
+    rest of what visibility reads: pages and counts read this index alone."""
+    rest = [c for c in _VISIBILITY_COLUMNS if c not in columns]
+    return Index(name, *columns, "last_message_at", "id", *rest)
+
+
 class Conversation(Timestamped, Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_status_last", "status", "last_message_at"),)
+    __table_args__ = (
+        _keyset_index("ix_conversations_org_status_last", "organisation_id", "status"),
+        _keyset_index(
+            "ix_conversations_assignee_status_last", "organisation_id", "assignee_id", "status"
+        ),
+        _keyset_index(
+            "ix_conversations_queue_status_last", "organisation_id", "queue_id", "status"
+        ),
+        _keyset_index(
+            "ix_conversations_mailbox_status_last", "organisation_id", "mailbox_id", "status"
+        ),
+        _keyset_index("ix_conversations_org_last", "organisation_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"), index=True)
-    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     subject: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | closed
     priority: Mapped[str] = mapped_column(String(16), default="normal")
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     previous_conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -240,8 +270,22 @@ class Conversation(Timestamped, Base):
 
 class ConversationTag(Base):
     __tablename__ = "conversation_tags"
+    __table_args__ = (Index("ix_conversation_tags_tag", "tag", "conversation_id"),)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ConversationRead(Base):
+    """How far a user has read a conversation: unread while newer mail arrived since."""
+
+    __tablename__ = "conversation_reads"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id"), primary_key=True, index=True
+    )
+    last_read_message_id: Mapped[int | None] = mapped_column(Integer)
+    last_read_message_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ConversationParticipant(Base):
