@@ -206,13 +206,20 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
-class SearchPage:
-    hits: tuple[SearchHit, ...]
-    has_older: bool
+class SearchCursor:
+    """Where the next page of a search starts: after the newest matching message of the last
+    hit shown (searches with words), or after its list key (searches with filters only)."""
 
-    @property
-    def last_key(self) -> ListKey | None:
-        return self.hits[-1].conversation.key if self.hits else None
+    message_id: int | None = None
+    key: ListKey | None = None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """Hits newest first; `next` is None on the last page."""
+
+    hits: tuple[SearchHit, ...]
+    next: SearchCursor | None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import click
 
-from tui_helpdesk.cli import admin, conversation, inbound, mailbox, queue, routing, run
+from tui_helpdesk.cli import (
+    admin,
+    conversation,
+    conversation_actions,
+    inbound,
+    mailbox,
+    queue,
+    routing,
+    run,
+)
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 
 
@@ -41,6 +50,8 @@ for command in inbound.QUEUE_COMMANDS:
     queue.queue.add_command(command)
 for command in inbound.MAILBOX_COMMANDS:
     mailbox.mailbox.add_command(command)
+for command in conversation_actions.ACTION_COMMANDS:
+    conversation.conversation.add_command(command)
 
 
 def main() -> None:

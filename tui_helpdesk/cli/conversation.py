@@ -1,4 +1,4 @@
-"""`tui-helpdesk conversation list|show`: the read side, for scripts (F81)."""
+"""`tui-helpdesk conversation list|show|search`: the read side, for scripts (F81)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import click
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit
 from tui_helpdesk.cli.output import clean, fmt, key_values, record_pairs, table
-from tui_helpdesk.records import ConversationDetail, ConversationRecord, MessageRecord, to_jsonable
+from tui_helpdesk.records import (
+    ConversationDetail,
+    ConversationRecord,
+    MessageRecord,
+    SearchPage,
+    to_jsonable,
+)
 
 pass_cx = click.make_pass_decorator(Cx)
 DEFAULT_LIMIT = 50
@@ -55,6 +61,32 @@ def _list_text(records: list[ConversationRecord]) -> str:
         (r.id, r.status, r.subject, r.contact, r.mailbox, r.queue, r.assignee, r.last_message_at)
         for r in records
     ], empty="No conversations.")  # fmt: skip
+
+
+@conversation.command("search")
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=DEFAULT_LIMIT,
+              show_default=True, help="Hits to show (the first page).")  # fmt: skip
+@common
+@pass_cx
+def conversation_search(cx: Cx, query: str, limit: int) -> None:
+    """Find conversations: words, "phrases", from: to: status: queue: mailbox: assignee:
+    tag: before: after: has:attachment, and -negation (see the README)."""
+    from tui_helpdesk.services.search.results import search
+
+    with cx.session() as (session, actor):
+        page = search(session, actor, query, limit=limit)
+    emit(page, _search_text)
+
+
+def _search_text(page: SearchPage) -> str:
+    headers = ["id", "status", "subject", "contact", "assignee", "last message", "found"]
+    found = table(headers, [
+        (h.conversation.id, h.conversation.status, h.conversation.subject,
+         h.conversation.contact, h.conversation.assignee, h.conversation.last_message_at,
+         h.snippet) for h in page.hits
+    ], empty="Nothing found.")  # fmt: skip
+    return found + ("\n(more: raise --limit)" if page.next is not None else "")
 
 
 @conversation.command("show")
