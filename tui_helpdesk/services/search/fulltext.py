@@ -7,7 +7,7 @@ field a term is limited to are added by us, outside the quotes.
 
 SQLite: the `message_search` FTS5 table (columns as in the messages table). PostgreSQL: the
 `messages.search` tsvector, with weights A = sender, B = recipients, C = subject, D = body;
-the characters the index splits at (@ . / _ :) are split here too, so "acme.test" finds the
+the characters the index splits at (@ . / _ : < >) are split here too, so "acme.test" finds the
 words "acme" and "test" wherever the index put them. Both were created by the migration
 20261130_search.
 """
@@ -27,7 +27,7 @@ SQLITE_COLUMNS = {
     "to": "{to_addresses cc_addresses}",
 }
 PG_WEIGHTS = {"from": "A", "to": "B"}
-PG_SPLIT = str.maketrans({c: " " for c in "@./_:"})
+PG_SPLIT = str.maketrans({c: " " for c in "@./_:<>"})
 _FTS = table("message_search", literal_column("rowid"))
 
 

@@ -30,6 +30,7 @@ MAX_QUERY = 1000
 MAX_PARTS = 32
 WORD = re.compile(r"[^\W_]")  # what both full-text indexes count as part of a word
 _FILTER = re.compile(r"([A-Za-z]+):")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # no index holds them; NUL ends an FTS5 string
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def parse(text: str) -> ParsedQuery:
         raise Invalid(f"a search is at most {MAX_QUERY} characters", field="query")
     terms: list[Term] = []
     filters: list[Filter] = []
-    for part in _parts(text):
+    for part in _parts(_CONTROL.sub(" ", text)):
         if isinstance(part, Term):
             if WORD.search(part.text):  # "*", "-", ":" alone: nothing to look for
                 terms.append(part)

@@ -25,7 +25,7 @@ def hit_pattern(terms: tuple[Term, ...]) -> re.Pattern[str] | None:
         words = _WORD.findall(term.text)
         for position, word in enumerate(words):
             open_end = term.prefix and position == len(words) - 1
-            alternatives.add(re.escape(word) + ("" if open_end else r"(?![^\W_])"))
+            alternatives.add(re.escape(word) + (r"[^\W_]*" if open_end else r"(?![^\W_])"))
     if not alternatives:
         return None
     return re.compile(r"(?<![^\W_])(?:" + "|".join(sorted(alternatives)) + ")", re.IGNORECASE)

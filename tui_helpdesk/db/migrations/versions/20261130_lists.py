@@ -110,5 +110,5 @@ def downgrade() -> None:
         op.drop_index(name, table_name="conversations")
         op.create_index(replaced, "conversations", replaced_columns)
     op.drop_table("conversation_reads")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("timezone")
+    # Not batch: recreating `users` on SQLite would trip its foreign keys (SQLite >= 3.35).
+    op.execute("ALTER TABLE users DROP COLUMN timezone")

@@ -23,7 +23,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FTS_COLUMNS = ["subject", "from_name", "from_address", "to_addresses", "cc_addresses", "text_body"]
-SPLIT = ("@", ".", "/", "_", ":")  # PostgreSQL's parser keeps addresses, hosts, paths whole
+# PostgreSQL's parser keeps addresses, hosts and paths whole and drops <...> as a tag (with the
+# address in "Name <a@b>"): split there first, as SQLite's tokenizer does.
+SPLIT = ("@", ".", "/", "_", ":", "<", ">")
 BODY_LIMIT = 100_000
 
 
