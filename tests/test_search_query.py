@@ -87,7 +87,7 @@ def test_unknown_filter_without_a_close_name_lists_the_filters() -> None:
 
 
 def test_every_term_is_quoted_for_both_full_text_languages() -> None:
-    terms = parse('a"b \'c\' d\\e from:x@y.z pre* NEAR(x)').terms
+    terms = parse("a\"b 'c' d\\e from:x@y.z pre* NEAR(x)").terms
     assert sqlite_match(terms) == (
         '"a""b" "\'c\'" "d\\e" {from_name from_address} : "x@y.z" "pre" * "NEAR(x)"'
     )
