@@ -7,6 +7,7 @@ rows of one page are ever joined, so the cost of a page does not grow with the l
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -38,8 +39,13 @@ def unread(actor: UserRecord) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def row_query(actor: UserRecord) -> Select[Any]:
-    """Every column a list row needs, for rows read by `actor` (whose read marks count)."""
+    """Every column a list row needs, for rows read by `actor` (whose read marks count).
+
+    Built once per reader (a statement is immutable; callers add to copies): building one
+    costs more than running it for a page.
+    """
     tags = (
         select(func.aggregate_strings(ConversationTag.tag, TAG_SEPARATOR))
         .where(ConversationTag.conversation_id == Conversation.id)
@@ -47,7 +53,14 @@ def row_query(actor: UserRecord) -> Select[Any]:
     )
     return (
         select(
-            Conversation,
+            Conversation.id,
+            Conversation.subject,
+            Conversation.status,
+            Conversation.priority,
+            Conversation.message_count,
+            Conversation.previous_conversation_id,
+            Conversation.created_at,
+            Conversation.last_message_at,
             Mailbox.email_address,
             Queue.name,
             Contact.email,
@@ -71,22 +84,23 @@ def row_query(actor: UserRecord) -> Select[Any]:
 
 
 def to_record(row: Any) -> ConversationRecord:
-    conversation, mailbox, queue, contact, contact_name, assignee, tags, is_unread = row
+    (ident, subject, status, priority, message_count, previous, created_at, last_message_at,
+     mailbox, queue, contact, contact_name, assignee, tags, is_unread) = row  # fmt: skip
     return ConversationRecord(
-        id=conversation.id,
-        subject=conversation.subject,
-        status=conversation.status,
-        priority=conversation.priority,
+        id=ident,
+        subject=subject,
+        status=status,
+        priority=priority,
         mailbox=mailbox,
         queue=queue,
         contact=contact,
         contact_name=contact_name or "",
         assignee=assignee,
         tags=tuple(sorted(tags.split(TAG_SEPARATOR))) if tags else (),
-        message_count=conversation.message_count,
-        previous_conversation_id=conversation.previous_conversation_id,
-        created_at=conversation.created_at,
-        last_message_at=conversation.last_message_at,
+        message_count=message_count,
+        previous_conversation_id=previous,
+        created_at=created_at,
+        last_message_at=last_message_at,
         unread=bool(is_unread),
     )
 
