@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness import on_each_backend, table
+from harness import load_average, on_each_backend, table
 from inbox_seed import Seeded, seed, word
 from sqlalchemy import func, select, text
 
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.conversations < 1000 or args.messages < args.conversations + 49:
         parser.error("give at least 1,000 conversations and 49 messages more than that")
-    started = time.perf_counter()
+    started, load = time.perf_counter(), load_average()
     if args.no_sqlite:
         if not args.pg:
             parser.error("--no-sqlite needs --pg URL")
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         on_each_backend(lambda url: run(url, args), pg=args.pg, prefix="hd-tui-data-")
     print(f"\n({time.perf_counter() - started:.0f} s in all; medians of {args.repeat} runs "
-          "after a warm-up; one process, no other load of ours)")  # fmt: skip
+          f"after a warm-up; load average before {load}, after {load_average()})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from tui_helpdesk.db.models import Attachment, Blob, Conversation, ConversationT
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import UserRecord
 from tui_helpdesk.services import ingest, users
+from tui_helpdesk.services.search import results
 from tui_helpdesk.services.search.results import search
 
 NASTY = [
@@ -211,7 +212,11 @@ def test_results_are_what_the_searcher_may_see(db, settings, desk) -> None:  # t
     assert _found(db, cy, "status:open") == []
 
 
-def test_pages_cover_every_hit_once(db, settings, desk) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("few", [results.FEW, 0])
+def test_pages_cover_every_hit_once(db, settings, desk, few, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Also with every word "common" (few=0): PostgreSQL then reads matches in chunks, newest
+    first, as it does for common words on a large table."""
+    monkeypatch.setattr(results, "FEW", few)
     ids = [_mail(db, settings, desk.support.alias, subject=f"Order {n}", body="refund please\r\n")
            for n in range(11)]  # fmt: skip
     # A second matching message in an old conversation: it still comes once, at its newest.

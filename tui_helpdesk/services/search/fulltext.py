@@ -80,19 +80,17 @@ def conversation_holds(session: Session, terms: tuple[Term, ...]) -> ColumnEleme
 
     Correlated on purpose: it is checked for the conversations a page looks at, each by
     its own messages (index on conversation_id, then a seek in the full-text index), never
-    by collecting every match of a common word.
+    by collecting every match of a common word. Its tables are aliased, as the outer
+    statement may read messages and the index too.
     """
+    held = Message.__table__.alias("held")
     if session.get_bind().dialect.name == "postgresql":
         tsquery = func.to_tsquery(
             literal_column("'simple'::regconfig"), postgresql_query(terms, any_of=True)
         )
-        return exists().where(
-            Message.conversation_id == Conversation.id,
-            literal_column("messages.search").op("@@")(tsquery),
-        )
-    match = literal_column("message_search").match(sqlite_match(terms, any_of=True))
-    return exists(
-        select(Message.id)
-        .join(_FTS, _FTS.c.rowid == Message.id)
-        .where(Message.conversation_id == Conversation.id, match)
-    )
+        inner = select(held.c.id).where(literal_column("held.search").op("@@")(tsquery))
+    else:
+        index = _FTS.alias("held_search")
+        match = literal_column("held_search.message_search").match(sqlite_match(terms, any_of=True))
+        inner = select(held.c.id).join(index, index.c.rowid == held.c.id).where(match)
+    return exists(inner.where(held.c.conversation_id == Conversation.id).correlate(Conversation))

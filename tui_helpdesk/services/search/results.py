@@ -1,13 +1,12 @@
 """search(): conversations matching a query, newest first, a page at a time.
 
 With words, hits come in the order of their newest matching message (newest first): the
-matching messages are read newest first from the full-text index in growing chunks (FTS5
-walks its index backwards by rowid; PostgreSQL picks the GIN index for rare words and a
-backward scan of the message ids for common ones), each new conversation is checked against
-the filters, the negated words and what the searcher may see, and reading stops as soon as
-the page is full. So the first page costs about what its own hits cost, not what every
-match of a common word would. With filters only, hits are conversations by last activity,
-paged by key like every list.
+matching messages of conversations that pass the filters, the negated words and what the
+searcher may see are read newest first in growing chunks (FTS5 walks its index backwards by
+rowid; PostgreSQL picks the GIN index for rare words and a backward scan of the message ids
+for common ones), and reading stops as soon as the page is full. So the first page costs
+about what its own hits cost, not what every match of a common word would. With filters
+only, hits are conversations by last activity, paged by key like every list.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from tui_helpdesk.services.search.query import ParsedQuery, parse
 from tui_helpdesk.services.search.snippets import hit_pattern, snippet
 
 FIRST_CHUNK = 64
+FEW = 5000  # PostgreSQL: words expected in fewer messages are read whole from the GIN index
 MAX_CHUNK = 8192
 
 
@@ -107,26 +107,63 @@ def _newest_hits(
 ) -> list[tuple[int, int]]:
     """(conversation id, newest matching message id) pairs, newest first, up to `wanted`.
 
-    A conversation counts once, at its newest match: on a later page (`below` set), one that
-    also matched at or above `below` was on an earlier page and is skipped.
+    The filters, negations and visibility are part of the statement, so every chunk read
+    holds only hits; a conversation counts once, at its newest match. On a later page
+    (`below` set), one that also matched at or above `below` was on an earlier page.
     """
     matches = fulltext.matching_messages(session, parsed.positive)
+    hits = matches.join(Conversation, Conversation.id == Message.conversation_id).where(*where)
+    if session.get_bind().dialect.name == "postgresql":
+        few = _all_if_few(session, matches, where, below)
+        if few is not None:
+            return few[:wanted]
     found: list[tuple[int, int]] = []
     seen: set[int] = set()
     chunk, cursor = FIRST_CHUNK, below
     while len(found) < wanted:
-        batch = _matches_below(session, matches, cursor, chunk)
+        batch = _matches_below(session, hits, cursor, chunk)
         fresh = [(c, m) for c, m in dict(reversed(batch)).items() if c not in seen]
         fresh.sort(key=lambda pair: pair[1], reverse=True)
         seen.update(c for c, _ in fresh)
         if below is not None:
             fresh = _not_matched_from(session, matches, fresh, below)
-        passing = _passing(session, where, [c for c, _ in fresh])
-        found.extend(pair for pair in fresh if pair[0] in passing)
+        found.extend(fresh)
         if len(batch) < chunk:
             break
         cursor, chunk = batch[-1][1], min(chunk * 4, MAX_CHUNK)
     return found[:wanted]
+
+
+def _all_if_few(
+    session: Session, matches: Any, where: list[ColumnElement[bool]], below: int | None
+) -> list[tuple[int, int]] | None:
+    """Every hit, newest first, when the planner expects at most FEW matching messages.
+
+    PostgreSQL serves "newest matches first, LIMIT n" by walking message ids backwards
+    until n match: right for common words, slow for rare ones (a rare word is in few
+    messages, so the walk is long). For those the matches are read whole from the GIN
+    index, unordered, and their conversations checked by id (not joined by a scan).
+    """
+    message_id = matches.selected_columns.message_id
+    limited = matches if below is None else matches.where(message_id < below)
+    if _planned_rows(session, limited) > FEW:
+        return None
+    newest: dict[int, int] = {}
+    for conversation_id, ident in session.execute(limited):
+        newest[conversation_id] = max(ident, newest.get(conversation_id, 0))
+    passing = set(
+        session.scalars(select(Conversation.id).where(Conversation.id.in_(newest), *where))
+    )
+    pairs = sorted(((c, m) for c, m in newest.items() if c in passing), key=lambda p: -p[1])
+    return pairs if below is None else _not_matched_from(session, matches, pairs, below)
+
+
+def _planned_rows(session: Session, statement: Any) -> float:
+    """PostgreSQL's own estimate of the rows a statement returns (EXPLAIN, nothing run)."""
+    connection = session.connection()
+    compiled = statement.compile(connection)
+    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params)
+    return float(plan.scalar_one()[0]["Plan"]["Plan Rows"])
 
 
 def _matches_below(
@@ -151,13 +188,6 @@ def _not_matched_from(
     ).subquery()
     shown = set(session.scalars(select(earlier.c.conversation_id).distinct()))
     return [pair for pair in pairs if pair[0] not in shown]
-
-
-def _passing(session: Session, where: list[ColumnElement[bool]], ids: list[int]) -> set[int]:
-    if not ids:
-        return set()
-    statement = select(Conversation.id).where(Conversation.id.in_(ids), *where)
-    return set(session.scalars(statement))
 
 
 def _excerpts(
