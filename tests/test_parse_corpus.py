@@ -18,10 +18,10 @@ from email import policy as email_policy
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS_ENV
 
 from tui_helpdesk.mail.parse import ParsedMessage, parse_message
 
-CORPUS_ENV = "TUI_HELPDESK_CORPUS"
 SKIP_NAMES = {"README.md", "PROVENANCE.tsv"}
 _MBOX_SPLIT = re.compile(rb"\n(?=From )")
 TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
@@ -44,6 +44,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "corpus_file" in metafunc.fixturenames:
         root = os.environ.get(CORPUS_ENV, "")
         files = corpus_files(root) if root else []
+        if root and not files:
+            raise pytest.UsageError(f"{CORPUS_ENV}={root}: no mail files there")
         ids = [str(p.relative_to(root)) for p in files]
         metafunc.parametrize("corpus_file", files, ids=ids)
 
