@@ -27,6 +27,7 @@ from tui_helpdesk.db.engine import Database, alembic_config
 from tui_helpdesk.errors import HelpdeskError, Invalid, PermissionDenied
 from tui_helpdesk.records import UserRecord
 from tui_helpdesk.services import permissions, users
+from tui_helpdesk.terminal_text import clean
 
 JSON_KEY = "tui_helpdesk.json"
 AS_KEY = "tui_helpdesk.as"
@@ -83,7 +84,7 @@ class HelpdeskGroup(click.Group):
 
 
 def _report(ctx: click.Context, message: str, payload: dict[str, Any]) -> None:
-    click.echo(f"error: {output.clean(message)}", err=True)
+    click.echo(f"error: {clean(message, one_line=True)}", err=True)
     if ctx.meta.get(JSON_KEY):
         click.echo(json.dumps(payload))
 
