@@ -15,12 +15,12 @@ from tui_helpdesk.db.models import Organisation, Queue, QueueMember, User
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import AssignmentMemberRecord, AssignmentRecord, UserRecord
 from tui_helpdesk.services import audit, permissions, queues
-from tui_helpdesk.services.assignment_pickers import RULES, validate_slots
+from tui_helpdesk.services.assignment.pickers import RULES, validate_slots
 from tui_helpdesk.services.hours import zone
+from tui_helpdesk.services.unset import UNSET
 
 MAX_STICKY_DAYS = 365
 MAX_WEIGHT = 100
-UNSET: Any = object()  # marks an argument that was not given ("leave it as it is")
 
 
 def assignment_record(session: Session, queue: Queue) -> AssignmentRecord:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from tui_helpdesk.errors import Invalid
-from tui_helpdesk.services.routing_regex import MAX_VALUE, compile_pattern
+from tui_helpdesk.services.routing.patterns import MAX_VALUE, compile_pattern
 
 FIELDS = ("sender_address", "sender_domain", "subject", "body", "recipient")
 HEADER_PREFIX = "header:"
