@@ -19,6 +19,7 @@ from tui_helpdesk.services import audit, routing
 from tui_helpdesk.services.routing import conditions, patterns
 from tui_helpdesk.services.routing import rules as routing_rules
 from tui_helpdesk.services.routing.conditions import Condition
+from tui_helpdesk.services.vocabulary import ROUTING_FIELDS
 
 RECIPIENTS = ("k3x9q2ab@in.helpdesk.localhost", "support@acme.test")
 
@@ -119,7 +120,10 @@ def test_first_match_by_position_disabled_rules_skipped() -> None:
 def test_a_stored_rule_that_no_longer_validates_is_skipped() -> None:
     broken = rule(1, 1, [{"field": "subject", "op": "matches", "value": "(a+)+$"}])
     fine = rule(2, 2, [{"field": "subject", "op": "contains", "value": "invoice"}])
-    assert routing_rules.first_match([broken, fine], mail(subject="aaaaaaaaaaaaaaaaaaaaaaaa!"), ()) is None
+    assert (
+        routing_rules.first_match([broken, fine], mail(subject="aaaaaaaaaaaaaaaaaaaaaaaa!"), ())
+        is None
+    )
     assert routing_rules.first_match([broken, fine], mail(), ()).id == 2
 
 
@@ -356,7 +360,7 @@ def test_any_pattern_is_refused_or_runs_in_bounded_time(pattern: str) -> None:
 @given(raw=st.binary(max_size=400), keyword=st.text(min_size=1, max_size=8).filter(str.strip))
 def test_conditions_on_arbitrary_mail_never_raise(raw: bytes, keyword: str) -> None:
     parsed = parse_message(raw)
-    for field in (*routing.FIELDS, "header:Subject"):
+    for field in (*ROUTING_FIELDS, "header:Subject"):
         for op in ("equals", "contains"):
             condition = Condition(field, op, keyword.strip())
             assert routing_rules.condition_matches(condition, parsed, RECIPIENTS) in (True, False)

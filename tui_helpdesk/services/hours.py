@@ -23,8 +23,8 @@ from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import QueueHoursRecord, UserRecord
 from tui_helpdesk.services import audit, organisations, permissions, queues
 from tui_helpdesk.services.unset import UNSET
+from tui_helpdesk.services.vocabulary import DAYS
 
-DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_INTERVALS_PER_DAY = 12
 MAX_HOLIDAYS = 400
 MAX_SUBJECT = 255

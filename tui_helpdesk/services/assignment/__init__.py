@@ -7,6 +7,5 @@
 
 from tui_helpdesk.services.assignment.admin import get_assignment, set_assignment
 from tui_helpdesk.services.assignment.assigner import QueueAssigner, choose_assignee
-from tui_helpdesk.services.assignment.pickers import RULES
 
-__all__ = ["RULES", "QueueAssigner", "choose_assignee", "get_assignment", "set_assignment"]
+__all__ = ["QueueAssigner", "choose_assignee", "get_assignment", "set_assignment"]

@@ -14,7 +14,6 @@ from tui_helpdesk.services.routing.admin import (
     move_rule,
     update_rule,
 )
-from tui_helpdesk.services.routing.conditions import FIELDS, MATCH_MODES, OPS, PRIORITIES
 from tui_helpdesk.services.routing.rules import (
     InboundRouting,
     RouteDecision,
@@ -25,10 +24,6 @@ from tui_helpdesk.services.routing.rules import (
 )
 
 __all__ = [
-    "FIELDS",
-    "MATCH_MODES",
-    "OPS",
-    "PRIORITIES",
     "InboundRouting",
     "RouteDecision",
     "create_rule",

@@ -17,13 +17,13 @@ from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import RoutingConditionRecord, RoutingRuleRecord, UserRecord
 from tui_helpdesk.services import audit, permissions
 from tui_helpdesk.services.routing.conditions import (
-    MATCH_MODES,
     validate_conditions,
     validate_name,
     validate_priority,
     validate_tag,
 )
 from tui_helpdesk.services.unset import UNSET
+from tui_helpdesk.services.vocabulary import MATCH_MODES
 
 
 def to_record(rule: RoutingRule, queue_name: str | None) -> RoutingRuleRecord:
