@@ -41,6 +41,7 @@ from tui_helpdesk.db.models import (
     Queue,
     User,
 )
+from tui_helpdesk.services import outbox
 from tui_helpdesk.services.autoresponder.message import (
     MAX_QUOTED_SUBJECT,
     MAX_REFERENCES,
@@ -219,13 +220,11 @@ def _queue_reply(
         subject, name, target, target
     )  # fmt: skip
     reply.text_body = body
-    job = OutboxJob(
-        organisation_id=mailbox.organisation_id, mailbox_id=mailbox.id,
-        conversation_id=conversation.id, message_id=reply.id, kind="auto_reply",
-        status="queued", mail_from=mailbox.email_address, rcpt_to=[target], raw=raw,
-        next_attempt_at=now + timedelta(seconds=choice.delay_seconds),
+    job = outbox.enqueue(
+        session, mailbox=mailbox, kind="auto_reply", mail_from=mailbox.email_address,
+        rcpt_to=[target], raw=raw, not_before=now + timedelta(seconds=choice.delay_seconds),
+        conversation_id=conversation.id, message_id=reply.id,
     )  # fmt: skip
-    session.add(job)
     session.add(
         AutoReplyLog(mailbox_id=mailbox.id, recipient=target.lower(), kind=choice.kind, sent_at=now)
     )
