@@ -39,8 +39,8 @@ class Cli:
         assert result.exit_code == code, (args, result.output, result.exception)
         return result
 
-    def json(self, *args: str, code: int = 0) -> Any:
-        return json.loads(self(*args, "--json", code=code).stdout)
+    def json(self, *args: str, code: int = 0, input: str | None = None) -> Any:
+        return json.loads(self(*args, "--json", code=code, input=input).stdout)
 
 
 @pytest.fixture

@@ -39,6 +39,12 @@ KEY_TYPES = (
 RSA_MIN_BITS = 2048
 MAX_KEY_CHARS = 16_384
 MAX_COMMENT_CHARS = 255
+# The start of an authorized_keys options list (sshd(8) AUTHORIZED_KEYS FILE FORMAT).
+OPTION = re.compile(
+    r'^([^\s]*[=,"]|(no-)?(agent-forwarding|port-forwarding|pty|user-rc|X11-forwarding)$'
+    r"|restrict$|cert-authority$|touch-required$|verify-required$)",
+    re.IGNORECASE,
+)
 # Anything but printable text on one line: sshd would read a newline as a second entry.
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -82,7 +88,7 @@ def parse_public_key(text: str) -> PublicKey:
 def _check_type(fields: list[str]) -> None:
     if fields[0] in KEY_TYPES:
         return
-    if any(word in KEY_TYPES for word in fields[1:]) or re.match(r"^[a-z-]+(=|,|$)", fields[0]):
+    if any(word in KEY_TYPES for word in fields[1:]) or OPTION.match(fields[0]):
         raise Invalid(
             "key: options (command=, from=, restrict, …) are not accepted: give the key alone; "
             "the helpdesk writes the options itself",
