@@ -13,6 +13,7 @@ PostgreSQL: pg_dump and pg_restore do this properly; we print their command line
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +23,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
 from tui_helpdesk.errors import Conflict, Invalid
 
-# A worker beats every 5 s (worker.HEARTBEAT_SECONDS); quiet this long means none is running.
+# A worker beats every 5 s (worker.HEARTBEAT_SECONDS) and once when it stops: quiet this long,
+# or its process gone on this host, means it is not running.
 WORKER_QUIET_SECONDS = 30
 BUSY_TIMEOUT_MS = 10_000
 
@@ -93,24 +96,42 @@ def restore_sqlite(backup: Path, target: Path) -> SqliteCopy:
 
 
 def _refuse_while_a_worker_runs(target: Path) -> None:
-    db = Database(f"sqlite:///{target}")
-    try:
-        since = datetime.now(UTC) - timedelta(seconds=WORKER_QUIET_SECONDS)
-        with db.read() as session:
-            running = session.scalars(
-                select(WorkerStatus.name).where(WorkerStatus.heartbeat_at >= since)
-            ).first()
-    except Exception:  # no worker table (not initialised): nothing can be running on it
-        running = None
-    finally:
-        db.dispose()
-    if running is not None:
+    running = [name for name in _recent_workers(target) if _may_be_running(name)]
+    if running:
         raise Conflict(
-            f"worker {running} beat less than {WORKER_QUIET_SECONDS} s ago: stop every worker "
-            "first (systemctl stop tui-helpdesk-worker); mail it acknowledged after the "
-            "backup would be lost",
+            f"worker {running[0]} is running on this database: stop every worker first "
+            "(systemctl stop tui-helpdesk-worker; close TUIs that run one); mail it "
+            "acknowledged after the backup would be lost",
             field="database",
         )
+
+
+def _recent_workers(target: Path) -> list[str]:
+    db = Database(f"sqlite:///{target}")
+    since = datetime.now(UTC) - timedelta(seconds=WORKER_QUIET_SECONDS)
+    try:
+        with db.read() as session:
+            return list(
+                session.scalars(select(WorkerStatus.name).where(WorkerStatus.heartbeat_at >= since))
+            )
+    except SQLAlchemyError:  # no worker table (not initialised): nothing runs on it
+        return []
+    finally:
+        db.dispose()
+
+
+def _may_be_running(name: str) -> bool:
+    """Workers are named worker@HOST:PID (worker.WorkerRuntime); on this host, ask the kernel."""
+    host, _, pid = name.removeprefix("worker@").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's beat is all we know
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager
