@@ -16,8 +16,7 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 from test_cli import ADA, Cli
-from test_ingest_support import build_mail, make_desk, send
-from test_worker import _start_worker_process
+from test_ingest_support import build_mail, make_desk, send, start_worker_process
 
 from tui_helpdesk.db.engine import Database, alembic_config
 from tui_helpdesk.db.models import Message
@@ -32,7 +31,7 @@ def db(db: Database) -> Iterator[Database]:
     yield db
     with db.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = :v WHERE version_num "
-                                "LIKE '2999%'"), {"v": schema_status(db.engine).head})  # fmt: skip
+                                "LIKE '2999%'"), {"v": schema_status(db).head})  # fmt: skip
     db.migrate()
 
 
@@ -116,7 +115,7 @@ def test_online_backup_while_the_worker_receives_then_restore(
 ) -> None:
     desk = make_desk(db, settings)
     run = Cli(db_url)
-    worker, address = _start_worker_process(db_url)
+    worker, address = start_worker_process(db_url)
     sender = Sender(address, desk.support.alias)
     sender.start()
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -16,12 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_ingest_support import build_mail, make_desk, send
+from test_ingest_support import LISTENING, build_mail, make_desk, send
 
 from tui_helpdesk import systemd
 
 UNIT = Path(__file__).parent.parent / "deploy" / "tui-helpdesk-worker.service"
-LISTENING = re.compile(r"listening on (127\.0\.0\.1):(\d+)")
 
 
 def unit_keys(text: str) -> dict[str, dict[str, list[str]]]:

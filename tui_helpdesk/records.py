@@ -261,3 +261,17 @@ class AutoresponderRecord:
     timezone: str  # the zone the windows are read in (mailbox, else organisation)
     delay_seconds: int
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FailedMessageRecord:
+    """A message stored raw because processing it failed (F71, F76): what the admin sees."""
+
+    id: int
+    conversation_id: int | None
+    mailbox: str
+    received_at: datetime
+    envelope_from: str
+    subject: str
+    raw_size: int
+    error: str

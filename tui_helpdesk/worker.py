@@ -2,7 +2,7 @@
 
 `run_worker` is the `tui-helpdesk worker` process: it stops cleanly on SIGTERM/SIGINT (stop
 accepting, let the writer commit what it holds so those senders get their 250, exit 0). Its
-parsing and storing run in a store process of its own (mail.ingest.ProcessWriter), so the SMTP
+parsing and storing run in a store process of its own (smtp.process_writer), so the SMTP
 sessions and the database work each get a core. `EmbeddedWorker` runs the same server in a
 background thread of the TUI, with the writer as a thread (no extra process per TUI).
 """
@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,23 +26,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
-from tui_helpdesk.mail.ingest import (
-    AliasCache,
-    GroupCommitWriter,
-    IngestHandler,
-    ProcessWriter,
-    StoreBatch,
-    StoreUnavailable,
-)
-from tui_helpdesk.mail.smtp_protocol import new_event_loop, start_server
+from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.services import ingest
+from tui_helpdesk.smtp.batches import Accepted, StoreBatch
+from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
+from tui_helpdesk.smtp.process_writer import ProcessWriter
+from tui_helpdesk.smtp.protocol import new_event_loop, start_server
+from tui_helpdesk.smtp.store_process import StoreUnavailable
+from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
 from tui_helpdesk.worker_control import WorkerControl
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0  # each beat is a commit: on SQLite it wakes every open TUI
 ALIAS_MAX_AGE_SECONDS = 0.5
-DRAIN_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 15.0
 # The store process takes at most this many mails per transaction (or fewer, when
 # smtp.batch_max_messages says so). Larger batches made 32 SMTP sessions move in bursts, all
@@ -50,10 +47,27 @@ START_TIMEOUT_SECONDS = 15.0
 STORE_BATCH_MAX = 16
 
 
+def smtp_store(db: Database, settings: Settings) -> StoreBatch:
+    """Ingest's batch store as the SMTP writers call it: each stored mail becomes Accepted."""
+    store = ingest.batch_store(db, settings)
+
+    def store_for_smtp(mails: Sequence[InboundMail]) -> list[Accepted | BaseException]:
+        return [_accepted(result) for result in store(mails)]
+
+    return store_for_smtp
+
+
+def _accepted(result: ingest.StoredMail | Exception) -> Accepted | BaseException:
+    if isinstance(result, Exception):
+        return result
+    queue_id = ",".join(str(i) for i in result.message_ids) or "0"
+    return Accepted(queue_id=queue_id, processing_error="; ".join(result.processing_errors))
+
+
 def open_store(settings: Settings) -> StoreBatch:
     """In the store process: its logging, its own database engine, and ingest's batch store."""
     _configure_logging(settings.worker.log_level)
-    return ingest.batch_store(Database.from_settings(settings), settings)
+    return smtp_store(Database.from_settings(settings), settings)
 
 
 class WorkerRuntime:
@@ -73,7 +87,7 @@ class WorkerRuntime:
                 batch_max=min(batch_max, STORE_BATCH_MAX),
             )
             if store_process
-            else GroupCommitWriter(ingest.batch_store(db, settings), batch_max=batch_max)
+            else GroupCommitWriter(smtp_store(db, settings), batch_max=batch_max)
         )
         self.handler = IngestHandler(
             self.writer, AliasCache(self._load_aliases, max_age=ALIAS_MAX_AGE_SECONDS)
@@ -102,7 +116,7 @@ class WorkerRuntime:
                 timeout=smtp.data_timeout_seconds,
             )
         except BaseException:
-            await self._stop_writer(DRAIN_SECONDS)
+            await self._stop_writer(self.settings.smtp.drain_timeout_seconds)
             raise
         host, port = server.sockets[0].getsockname()[:2]
         self.address = f"{host}:{port}"
@@ -116,8 +130,9 @@ class WorkerRuntime:
     async def _shutdown(self, server: asyncio.Server, heartbeat: asyncio.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         server.close()
-        await self._stop_writer(DRAIN_SECONDS)
-        if not await self.handler.wait_idle(DRAIN_SECONDS):
+        drain = self.settings.smtp.drain_timeout_seconds
+        await self._stop_writer(drain)
+        if not await self.handler.wait_idle(drain):
             log.warning("some SMTP sessions were still waiting at shutdown")
         heartbeat.cancel()
         await loop.run_in_executor(None, self._beat_safely)
@@ -283,7 +298,7 @@ class EmbeddedWorker:
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop ended on its own meanwhile
                 loop.call_soon_threadsafe(stop.set)
-        self._thread.join(DRAIN_SECONDS * 2)
+        self._thread.join(self.settings.smtp.drain_timeout_seconds * 2)
         self._thread = None
         self._address = None
         if self._db is not None:

@@ -15,6 +15,7 @@ from tui_helpdesk.cli import (
     inbound,
     keys,
     mailbox,
+    message,
     queue,
     routing,
     run,
@@ -46,8 +47,8 @@ def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
 
 for command in (
     admin.init, admin.org, admin.domain, admin.user, admin.audit_group,
-    mailbox.mailbox, queue.queue, conversation.conversation, routing.rule, run.worker,
-    database.db, keys.ssh, ssh_session.ssh_session,
+    mailbox.mailbox, queue.queue, conversation.conversation, message.message, routing.rule,
+    run.worker, database.db, keys.ssh, ssh_session.ssh_session,
 ):  # fmt: skip
     cli.add_command(command)
 for command in (keys.user_add_key, keys.user_keys, keys.user_remove_key, keys.user_whoami):

@@ -8,23 +8,23 @@ command line. Service errors become exit codes in `HelpdeskGroup.invoke`.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from tui_helpdesk.cli import identity, output
 from tui_helpdesk.config import Settings, load_settings
-from tui_helpdesk.db.engine import Database
-from tui_helpdesk.db.schema import schema_problem, schema_status
 from tui_helpdesk.errors import HelpdeskError, Invalid, PermissionDenied
 from tui_helpdesk.records import UserRecord
-from tui_helpdesk.services import permissions, users
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from tui_helpdesk.db.engine import Database
 
 JSON_KEY = "tui_helpdesk.json"
 AS_KEY = "tui_helpdesk.as"
@@ -62,6 +62,8 @@ def emit(value: Any, text: Callable[[Any], str]) -> None:
 
 
 def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -74,10 +76,19 @@ class HelpdeskGroup(click.Group):
         except HelpdeskError as error:
             _report(ctx, error.message, error.as_dict())
             ctx.exit(error.exit_code)
-        except OperationalError as error:
-            message = f"cannot use the database: {str(error.orig or error).splitlines()[0]}"
+        except Exception as error:
+            if not _database_unusable(error):
+                raise
+            cause = getattr(error, "orig", None) or error
+            message = f"cannot use the database: {str(cause).splitlines()[0]}"
             _report(ctx, message, {"error": "database", "message": message, "field": None})
             ctx.exit(1)
+
+
+def _database_unusable(error: Exception) -> bool:
+    """An OperationalError of SQLAlchemy (imported only by commands that used the database)."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.OperationalError)
 
 
 def _report(ctx: click.Context, message: str, payload: dict[str, Any]) -> None:
@@ -114,6 +125,8 @@ class Cx:
             url = self.settings().database.url
             if check:
                 _require_sqlite_file(url)
+            from tui_helpdesk.db.engine import Database
+
             self._db = Database.from_settings(self.settings())
             click.get_current_context().call_on_close(self._db.dispose)
         if check and not self._schema_checked:
@@ -131,6 +144,8 @@ class Cx:
             yield session, self._actor(session, bootstrap=bootstrap)
 
     def _actor(self, session: Session, *, bootstrap: bool) -> UserRecord | None:
+        from tui_helpdesk.services import permissions, users
+
         if not permissions.has_users(session):
             if bootstrap:
                 return None
@@ -184,6 +199,8 @@ NOT_INITIALISED = "the database at {url} is not initialised: run `tui-helpdesk i
 
 def _require_sqlite_file(url: str) -> None:
     """Do not create an empty SQLite file just by running some command against it."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return
@@ -193,6 +210,8 @@ def _require_sqlite_file(url: str) -> None:
 
 def _require_current_schema(db: Database) -> None:
     """Older: run `db upgrade`; newer: this version must not touch it (db/schema.py)."""
-    problem = schema_problem(schema_status(db.engine), safe_url(db.url))
+    from tui_helpdesk.db.schema import schema_problem, schema_status
+
+    problem = schema_problem(schema_status(db), safe_url(db.url))
     if problem is not None:
         raise Invalid(problem, field="database")

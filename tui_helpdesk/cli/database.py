@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit, safe_url, wants_json
 from tui_helpdesk.cli.output import key_values
-from tui_helpdesk.db.engine import Database, sqlite_path
 from tui_helpdesk.errors import Invalid
+
+if TYPE_CHECKING:
+    from tui_helpdesk.db.engine import Database
 
 pass_cx = click.make_pass_decorator(Cx)
 
@@ -35,7 +37,7 @@ def db_status(cx: Cx) -> None:
     from tui_helpdesk.db.schema import schema_problem, schema_status
 
     database = _database(cx)
-    status = schema_status(database.engine)
+    status = schema_status(database)
     where = safe_url(database.url)
     emit({"database": where, "revision": status.current, "head": status.head,
           "state": status.state, "action": schema_problem(status, where)}, key_text)  # fmt: skip
@@ -49,7 +51,7 @@ def db_upgrade(cx: Cx) -> None:
     from tui_helpdesk.db.schema import upgrade
 
     database = _database(cx)
-    before, after = upgrade(database.engine)
+    before, after = upgrade(database)
     emit({"database": safe_url(database.url), "from": before.current, "to": after.current,
           "upgraded": before.current != after.current}, _upgrade_text)  # fmt: skip
 
@@ -128,6 +130,8 @@ def _database(cx: Cx) -> Database:
 
 
 def _sqlite_file(cx: Cx) -> Path | None:
+    from tui_helpdesk.db.engine import sqlite_path
+
     return sqlite_path(cx.settings().database.url)
 
 

@@ -25,10 +25,7 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from tui_helpdesk.config import Settings
-from tui_helpdesk.db.engine import sqlite_path
 
 
 def effective_uid() -> int:
@@ -52,6 +49,10 @@ class Owner:
 
 
 def database_owner(settings: Settings) -> Owner:
+    from sqlalchemy.engine import make_url
+
+    from tui_helpdesk.db.engine import sqlite_path
+
     url = settings.database.url
     if make_url(url).get_backend_name() == "sqlite":
         path = sqlite_path(url)

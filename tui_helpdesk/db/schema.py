@@ -2,18 +2,20 @@
 
 Every command checks it before it touches a table, so a new version against an old database
 says "run `tui-helpdesk db upgrade`", and an old version against a database a newer one has
-upgraded refuses instead of writing rows it does not understand. Alembic is imported here, in
-the functions, so commands that never meet a database do not pay for it.
+upgraded refuses instead of writing rows it does not understand. The check reads the revisions
+from the migration files (db/revisions.py); only `upgrade` loads Alembic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
-from tui_helpdesk.db.engine import alembic_config, migrate
+from tui_helpdesk.db.revisions import head_revision, known_revisions
 from tui_helpdesk.errors import Invalid
+
+if TYPE_CHECKING:
+    from tui_helpdesk.db.engine import Database
 
 
 @dataclass(frozen=True)
@@ -32,24 +34,14 @@ class SchemaStatus:
         return "current" if self.current == self.head else "older"
 
 
-def _script():  # type: ignore[no-untyped-def]
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config())
-
-
 def status_of(revision: str | None) -> SchemaStatus:
     """How a database at `revision` (e.g. a backup's) compares with this version."""
-    script = _script()
-    known = revision is None or any(rev.revision == revision for rev in script.walk_revisions())
-    return SchemaStatus(current=revision, head=script.get_current_head() or "", known=known)
+    known = revision is None or revision in known_revisions()
+    return SchemaStatus(current=revision, head=head_revision(), known=known)
 
 
-def schema_status(engine: Engine) -> SchemaStatus:
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as connection:
-        return status_of(MigrationContext.configure(connection).get_current_revision())
+def schema_status(db: Database) -> SchemaStatus:
+    return status_of(db.schema_revision())
 
 
 def schema_problem(status: SchemaStatus, where: str) -> str | None:
@@ -72,11 +64,11 @@ def schema_problem(status: SchemaStatus, where: str) -> str | None:
     return None
 
 
-def upgrade(engine: Engine) -> tuple[SchemaStatus, SchemaStatus]:
-    """Migrate to head; refuses a newer schema rather than let Alembic fail on it."""
-    before = schema_status(engine)
+def upgrade(db: Database) -> tuple[SchemaStatus, SchemaStatus]:
+    """Migrate to head (Alembic); refuses a newer schema rather than let Alembic fail on it."""
+    before = schema_status(db)
     if before.state == "newer":
-        raise Invalid(schema_problem(before, str(engine.url)) or "", field="database")
+        raise Invalid(schema_problem(before, str(db.engine.url)) or "", field="database")
     if before.state != "current":
-        migrate(engine)
-    return before, schema_status(engine)
+        db.migrate()
+    return before, schema_status(db)
