@@ -27,7 +27,9 @@ from tui_helpdesk.cli.context import Cx
 from tui_helpdesk.errors import PermissionDenied
 
 # The subcommands an agent's key may run; the services still check every permission.
-REMOTE_COMMANDS = ("conversation", "mailbox", "queue", "rule", "user", "org", "domain", "audit")
+REMOTE_COMMANDS = (
+    "conversation", "message", "mailbox", "queue", "rule", "user", "org", "domain", "audit",
+)  # fmt: skip
 SHELL_CHARACTERS = re.compile(r"[;&|<>()$`\\*?\[\]{}~!#\x00-\x1f\x7f]")
 
 
