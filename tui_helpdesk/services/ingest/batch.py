@@ -40,6 +40,9 @@ from tui_helpdesk.services.ingest.rows import Delivery, row_id
 
 log = logging.getLogger(__name__)
 
+CONFLICT_RETRIES = 3  # attempts of a batch that a concurrent writer's locks aborted
+CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
 
 @dataclass(frozen=True)
 class StoredMail:
@@ -92,12 +95,35 @@ def store_batch(
     A mail over its processing budget (see budget.py) fails the fast attempt too; the careful
     one stores it raw at once, without spending its budget again.
 
+    Two workers on one PostgreSQL can deadlock on the rows both lock (an auto-reply claim,
+    a queue, a mailbox); the database then aborts one transaction, and that batch is simply
+    stored again (up to CONFLICT_RETRIES times) once the other has committed.
+
     `setup` carries configuration from one batch to the next (see Setup); the writer's
     `batch_store` keeps one.
     """
     setup = setup or Setup()
     budget = Budget(settings.smtp.processing_budget_seconds)
     parsed = [(m.parsed, "") if m.parsed is not None else _parse(budget, m.raw) for m in mails]
+    attempt = 1
+    while True:
+        try:
+            return _store_once(db, settings, setup, budget, mails, parsed)
+        except DBAPIError as exc:
+            if not _conflict(exc) or attempt >= CONFLICT_RETRIES:
+                raise
+            attempt += 1
+            log.warning("batch of %d mails met a concurrent writer (%s); again", len(mails), exc)
+
+
+def _store_once(
+    db: Database,
+    settings: Settings,
+    setup: Setup,
+    budget: Budget,
+    mails: Sequence[InboundMail],
+    parsed: Sequence[tuple[ParsedMessage | None, str]],
+) -> list[StoredMail | Exception]:
     too_long: set[int] = set()
     try:
         try:
@@ -194,6 +220,11 @@ def _parse(budget: Budget, raw: bytes) -> tuple[ParsedMessage | None, str]:
     except Exception as exc:  # parse_message promises not to raise; if it does, keep the raw
         log.exception("parse_message raised")
         return None, f"parse failed: {type(exc).__name__}: {exc}"
+
+
+def _conflict(exc: DBAPIError) -> bool:
+    """PostgreSQL aborted the transaction for a deadlock or a serialisation failure."""
+    return getattr(exc.orig, "sqlstate", None) in CONFLICT_STATES
 
 
 def _connection_lost(exc: BaseException) -> bool:
