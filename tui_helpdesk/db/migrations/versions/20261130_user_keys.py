@@ -1,7 +1,7 @@
 """user_keys: SSH public keys that log in as a user (issue 11)
 
 Revision ID: 20261130_user_keys
-Revises: 20261122_0001
+Revises: 20261130_0002
 Create Date: 2026-11-30 10:00:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261130_user_keys"
-down_revision: str | Sequence[str] | None = "20261122_0001"
+down_revision: str | Sequence[str] | None = "20261130_0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
