@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,20 @@ def settings(db_url: str) -> Settings:
             "TUI_HELPDESK_SMTP_PORT": "0",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def make_key(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`make_key("ed25519")` → a new public key file made by the real ssh-keygen."""
+    folder = tmp_path_factory.mktemp("keys")
+    count = iter(range(10_000))
+
+    def make(kind: str = "ed25519", *extra: str, comment: str = "laptop") -> Path:
+        path = folder / f"key{next(count)}"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", comment, "-f", str(path)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return path.with_suffix(".pub")
+
+    return make

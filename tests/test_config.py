@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_helpdesk.config import Settings, load_settings
+from tui_helpdesk.config import SECTIONS, Settings, load_settings
 from tui_helpdesk.errors import ConfigError
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "helpdesk.example.toml"
@@ -24,7 +24,7 @@ def test_example_file_documents_every_setting_with_its_default() -> None:
     text = EXAMPLE.read_text()
     defaults = Settings()
     from_example = load_settings(EXAMPLE, environ={})
-    for section in ("database", "smtp", "mail", "outbound", "limits", "tui"):
+    for section in SECTIONS:
         assert f"[{section}]" in text
         for key, value in vars(getattr(defaults, section)).items():
             assert f"{key} =" in text, f"{section}.{key} missing from the example config"

@@ -15,6 +15,9 @@ from tui_helpdesk.errors import ConfigError
 
 ENV_PREFIX = "TUI_HELPDESK_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
+COLOR_SYSTEMS = ("auto", "standard", "256", "truecolor")
+ANIMATIONS = ("none", "basic", "full")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def default_database_url() -> str:
@@ -72,6 +75,17 @@ class LimitSettings:
 class TuiSettings:
     refresh_interval_seconds: float = 0.25
     page_size: int = 200
+    # Over SSH (textual#4816, #1022, #3992): see cli/terminal.py.
+    ssh_escape_delay_ms: int = 50
+    ssh_color_system: str = "auto"
+    ssh_animations: str = "none"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The headless worker's own knobs; log_level also changes live on SIGHUP."""
+
+    log_level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     source: str | None = None
 
     def replace(self, **sections: Any) -> Settings:
@@ -208,6 +223,19 @@ def _validate(settings: Settings) -> None:
     if settings.database.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise ConfigError(
             f"{where}: database.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA"
+        )
+    _one_of(where, "tui.ssh_color_system", settings.tui.ssh_color_system, COLOR_SYSTEMS)
+    _one_of(where, "tui.ssh_animations", settings.tui.ssh_animations, ANIMATIONS)
+    _one_of(where, "worker.log_level", settings.worker.log_level.upper(), LOG_LEVELS)
+    if settings.tui.ssh_escape_delay_ms < 1:
+        raise ConfigError(f"{where}: tui.ssh_escape_delay_ms must be at least 1", field="tui")
+
+
+def _one_of(where: str, name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(
+            f"{where}: {name} must be one of {', '.join(allowed)}, got {value!r}",
+            field=name.partition(".")[2],
         )
 
 

@@ -58,6 +58,20 @@ class UserRecord:
 
 
 @dataclass(frozen=True)
+class UserKeyRecord:
+    """An SSH key of a user; `public_key` is the `type base64` pair for authorized_keys."""
+
+    id: int
+    user_email: str
+    user_active: bool
+    key_type: str
+    fingerprint: str
+    comment: str
+    public_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class MailboxRecord:
     id: int
     organisation_id: int

@@ -24,9 +24,11 @@ ORG_OPTION = click.option(
 @common
 @pass_cx
 def init(cx: Cx, demo: bool, demo_if_empty: bool) -> None:
-    """Create or upgrade the database schema (idempotent)."""
+    """Create or upgrade the database schema (idempotent; refuses a newer schema)."""
+    from tui_helpdesk.db.schema import upgrade
+
     db = cx.database(check=False)
-    db.migrate()
+    upgrade(db)
     result: dict[str, Any] = {"database": safe_url(db.url), "migrated": True, "demo": None}
     if demo or demo_if_empty:
         from tui_helpdesk.services.demo import load_demo

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from tui_helpdesk.cli.context import Cx, common, emit
+from tui_helpdesk.cli.context import Cx, common, emit, read_text
 from tui_helpdesk.cli.output import clean, key_values, table
 from tui_helpdesk.cli.routing import acting
 from tui_helpdesk.errors import Invalid
@@ -115,16 +115,6 @@ def parse_window(spec: str) -> dict[str, str]:
         spec, "/", field="windows", example="START/END like 2026-12-24T00:00/2026-12-27T00:00"
     )
     return {"start": start, "end": end}
-
-
-def read_text(path: str, *, field: str) -> str:
-    """A UTF-8 file ("-" = standard input): long bodies do not belong on a command line."""
-    with click.open_file(path, "rb") as stream:
-        data = stream.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid(f"{field}: {path} is not UTF-8 text", field=field) from None
 
 
 # --- text ------------------------------------------------------------------------------------

@@ -97,6 +97,19 @@ class User(Timestamped, Base):
     os_user: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
+class UserKey(Base):
+    """An SSH public key that logs in as its user (F3, gitolite-style); one user per key."""
+
+    __tablename__ = "user_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_type: Mapped[str] = mapped_column(String(64))
+    key_data: Mapped[str] = mapped_column(Text)  # the base64 blob, as in authorized_keys
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA256:…, as ssh-keygen -l
+    comment: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Mailbox(Timestamped, Base):
     __tablename__ = "mailboxes"
     __table_args__ = (
