@@ -14,6 +14,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -118,8 +119,15 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
 
 
 @pytest.fixture
-def desk(sshd: Sshd, db_url: str) -> Cli:
-    """Acme (admin ada, agent bob) in this test's database, named by the sshd's config file."""
+def desk(sshd: Sshd, sqlite_template: Path, tmp_path: Path) -> Cli:
+    """Acme (admin ada, agent bob) in this test's database, named by the sshd's config file.
+
+    One backend only: who a key is and what it may run does not depend on the database, and
+    every login costs a Python start-up for sshd's AuthorizedKeysCommand.
+    """
+    path = tmp_path / "helpdesk.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    db_url = f"sqlite:///{path}"
     sshd.config.write_text(f"[database]\nurl = {json.dumps(db_url)}\n")
     run = Cli(db_url, TUI_HELPDESK_CONFIG=str(sshd.config))
     run("org", "create", "Acme", "--timezone", "UTC", "--language", "en")
