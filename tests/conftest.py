@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dkim_keys import DkimKey, make_key
+from dns_server import ZoneServer, silent_port
 from sqlalchemy import text
 
 from tui_helpdesk.config import Settings, load_settings
@@ -97,3 +99,24 @@ def settings(db_url: str) -> Settings:
             "TUI_HELPDESK_SMTP_PORT": "0",
         }
     )
+
+
+@pytest.fixture
+def dns_server() -> Iterator[ZoneServer]:
+    """An authoritative DNS server on 127.0.0.1 (UDP and TCP); load zones with .load()."""
+    server = ZoneServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def silent_dns_port() -> Iterator[int]:
+    """A loopback port where a nameserver receives queries and never answers (DNS down)."""
+    with silent_port() as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def dkim_key() -> DkimKey:
+    """A 2048-bit RSA key (made once per run): its TXT record needs the DNS server's TCP path."""
+    return make_key()
