@@ -74,7 +74,9 @@ def _verify(
     except dkim.ValidationError as exc:
         if "body hash mismatch" in str(exc):
             return _result("fail", domain, selector, f"{by} fails: the body changed after signing")
-        return _result("fail", domain, selector, f"{by} fails: {exc}")
+        if "expired" in str(exc):
+            return _result("fail", domain, selector, f"{by} fails: {exc}")
+        return _result("permerror", domain, selector, f"{by} cannot be used: {exc}")
     except dkim.DKIMException as exc:
         return _result("permerror", domain, selector, f"{by} cannot be used: {exc}")
     key_name = f"{selector}._domainkey.{domain}"
