@@ -39,10 +39,15 @@ class DnsLookup:
 
     def __init__(self, settings: DnsSettings) -> None:
         self.timeout = settings.timeout_seconds
-        self._resolver = make_resolver(settings)
+        try:
+            self._resolver: dns.resolver.Resolver | None = make_resolver(settings)
+        except dns.resolver.NoResolverConfiguration:
+            self._resolver = None  # no nameservers listed, and the system has none either
 
     def records(self, name: str, rdtype: str) -> list[dns.rdata.Rdata]:
         """The records of a type at a name ([] when there are none); CNAMEs are followed."""
+        if self._resolver is None:
+            raise DnsUnavailable("no nameserver is configured: set [dns] nameservers")
         try:
             qname = dns.name.from_text(name.rstrip(".") + ".")
         except dns.exception.DNSException:
