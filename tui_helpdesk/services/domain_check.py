@@ -262,7 +262,10 @@ def check_dmarc(lookup: DnsLookup, domain: str) -> DomainCheckRecord:
             f"Once reports show your real mail passes, publish: {publish}"
         )
         return _replace(record, explanation=why)
-    return _replace(record, explanation=f"p={policy.policy}{source}: forged mail is refused")
+    forged = f"mail that forges {domain}"
+    effect = f"refuse {forged}" if policy.policy == "reject" else f"put {forged} in spam"
+    why = f"p={policy.policy}{source}: receivers {effect}"
+    return _replace(record, explanation=why)
 
 
 def txt_line(name: str, text: str) -> str:
