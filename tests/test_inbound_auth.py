@@ -3,6 +3,8 @@ with DKIM keys made in the test and real signatures made with dkimpy. Never a re
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from dkim_keys import DkimKey, make_key
 from dns_server import ZoneServer
@@ -237,6 +239,22 @@ def test_several_from_domains_cannot_pass(dns: ZoneServer, dkim_key: DkimKey) ->
     assert "several From domains (bank.test, shop.test)" in result.dmarc.explanation
     second_from = message(top="From: ceo@shop.test\r\n")
     assert check(dns, second_from).dmarc.result == "permerror"
+
+
+def test_concurrent_checks_each_ask_their_own_resolver(dns: ZoneServer) -> None:
+    """pyspf has one global lookup hook; checks in parallel threads must still not mix."""
+    other = ZoneServer().start()
+    try:
+        other.load("bank.test", f'@ TXT "v=spf1 ip4:{STRANGER_IP} -all"\n')
+        servers = {"fail": dns, "pass": other}
+        expected = ["fail", "pass"] * 10
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = pool.map(
+                lambda want: check(servers[want], message(), ip=STRANGER_IP).spf.result, expected
+            )
+            assert list(results) == expected
+    finally:
+        other.stop()
 
 
 def test_an_unknown_client_address_gives_spf_none(dns: ZoneServer) -> None:

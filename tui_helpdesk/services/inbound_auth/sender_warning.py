@@ -82,7 +82,7 @@ def _name_reasons(address: str, from_name: str, contacts: Mapping[str, str]) -> 
         for known, known_name in sorted(contacts.items())
         if _normalise(known_name) == name
     ]
-    shown = [known for known in sorted(contacts) if known in name]
+    shown = [known for known in sorted(contacts) if known in name] if "@" in name else []
     reasons += [f"the name shows {known}, but this mail comes from {address}" for known in shown]
     return reasons
 
