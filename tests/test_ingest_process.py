@@ -20,14 +20,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tui_helpdesk.mail.ingest import (
-    Accepted,
-    InboundMail,
-    ProcessWriter,
-    StoreBatch,
-    StoreRefused,
-    StoreUnavailable,
-)
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.smtp.batches import Accepted, StoreBatch
+from tui_helpdesk.smtp.process_writer import ProcessWriter
+from tui_helpdesk.smtp.store_process import StoreRefused, StoreUnavailable
 
 
 def mail(raw: bytes) -> InboundMail:

@@ -23,10 +23,11 @@ from test_ingest_support import build_mail, make_desk, send
 
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Conversation, Message
-from tui_helpdesk.mail.ingest import AliasCache, GroupCommitWriter, IngestHandler
-from tui_helpdesk.mail.smtp_protocol import start_server
 from tui_helpdesk.services import ingest, mailboxes
-from tui_helpdesk.worker import EmbeddedWorker
+from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
+from tui_helpdesk.smtp.protocol import start_server
+from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
+from tui_helpdesk.worker import EmbeddedWorker, smtp_store
 
 HOST = "127.0.0.1"
 
@@ -165,7 +166,7 @@ class _ServerThread:
 
 
 def test_a_database_failure_answers_451_and_the_retry_is_stored(db, settings, desk) -> None:  # type: ignore[no-untyped-def]
-    real = ingest.batch_store(db, settings)
+    real = smtp_store(db, settings)
     failures = [OperationalError("COMMIT", {}, Exception("disk I/O error"))]
 
     def store(mails):  # type: ignore[no-untyped-def]

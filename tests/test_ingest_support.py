@@ -19,8 +19,9 @@ from sqlalchemy.orm import undefer
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Conversation, Message
+from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.records import MailboxRecord, QueueRecord
-from tui_helpdesk.services.ingest import InboundMail, StoredMail, store_inbound
+from tui_helpdesk.services.ingest import StoredMail, store_inbound
 
 _counter = itertools.count(1)
 BASE_TIME = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -15,14 +15,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from tui_helpdesk.mail.ingest import (
-    TEMPORARY_FAILURE,
-    Accepted,
-    AliasCache,
-    GroupCommitWriter,
-    InboundMail,
-    IngestHandler,
-)
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.smtp.batches import Accepted
+from tui_helpdesk.smtp.handler import TEMPORARY_FAILURE, AliasCache, IngestHandler
+from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
 
 
 def mail(n: int) -> InboundMail:

@@ -22,7 +22,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui_helpdesk.mail.smtp_protocol import HelpdeskSMTP, start_server, unstuff
+from tui_helpdesk.smtp.data import unstuff
+from tui_helpdesk.smtp.protocol import HelpdeskSMTP, start_server
 
 HOST = "127.0.0.1"
 HOSTNAME = "mx.helpdesk.test"

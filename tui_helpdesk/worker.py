@@ -2,7 +2,7 @@
 
 `run_worker` is the `tui-helpdesk worker` process: it stops cleanly on SIGTERM/SIGINT (stop
 accepting, let the writer commit what it holds so those senders get their 250, exit 0). Its
-parsing and storing run in a store process of its own (mail.ingest.ProcessWriter), so the SMTP
+parsing and storing run in a store process of its own (smtp.process_writer), so the SMTP
 sessions and the database work each get a core. `EmbeddedWorker` runs the same server in a
 background thread of the TUI, with the writer as a thread (no extra process per TUI).
 """
@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,16 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
-from tui_helpdesk.mail.ingest import (
-    AliasCache,
-    GroupCommitWriter,
-    IngestHandler,
-    ProcessWriter,
-    StoreBatch,
-    StoreUnavailable,
-)
-from tui_helpdesk.mail.smtp_protocol import new_event_loop, start_server
+from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.services import ingest
+from tui_helpdesk.smtp.batches import Accepted, StoreBatch
+from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
+from tui_helpdesk.smtp.process_writer import ProcessWriter
+from tui_helpdesk.smtp.protocol import new_event_loop, start_server
+from tui_helpdesk.smtp.store_process import StoreUnavailable
+from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +47,27 @@ START_TIMEOUT_SECONDS = 15.0
 STORE_BATCH_MAX = 16
 
 
+def smtp_store(db: Database, settings: Settings) -> StoreBatch:
+    """Ingest's batch store as the SMTP writers call it: each stored mail becomes Accepted."""
+    store = ingest.batch_store(db, settings)
+
+    def store_for_smtp(mails: Sequence[InboundMail]) -> list[Accepted | BaseException]:
+        return [_accepted(result) for result in store(mails)]
+
+    return store_for_smtp
+
+
+def _accepted(result: ingest.StoredMail | Exception) -> Accepted | BaseException:
+    if isinstance(result, Exception):
+        return result
+    queue_id = ",".join(str(i) for i in result.message_ids) or "0"
+    return Accepted(queue_id=queue_id, processing_error="; ".join(result.processing_errors))
+
+
 def open_store(settings: Settings) -> StoreBatch:
     """In the store process: its logging, its own database engine, and ingest's batch store."""
     _configure_logging()
-    return ingest.batch_store(Database.from_settings(settings), settings)
+    return smtp_store(Database.from_settings(settings), settings)
 
 
 class WorkerRuntime:
@@ -72,7 +87,7 @@ class WorkerRuntime:
                 batch_max=min(batch_max, STORE_BATCH_MAX),
             )
             if store_process
-            else GroupCommitWriter(ingest.batch_store(db, settings), batch_max=batch_max)
+            else GroupCommitWriter(smtp_store(db, settings), batch_max=batch_max)
         )
         self.handler = IngestHandler(
             self.writer, AliasCache(self._load_aliases, max_age=ALIAS_MAX_AGE_SECONDS)

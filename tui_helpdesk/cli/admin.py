@@ -15,7 +15,7 @@ from tui_helpdesk.records import (
     OrganisationRecord,
     UserRecord,
 )
-from tui_helpdesk.services import audit, domain_check, domains, organisations, users
+from tui_helpdesk.services.vocabulary import AVAILABILITIES, ROLES
 
 pass_cx = click.make_pass_decorator(Cx)
 ORG_OPTION = click.option(
@@ -64,6 +64,9 @@ def org() -> None:
 @pass_cx
 def org_create(cx: Cx, name: str, timezone: str, language: str) -> None:
     """Create an organisation (needs no user on an empty database)."""
+
+    from tui_helpdesk.services import organisations
+
     with cx.session(write=True, bootstrap=True) as (session, actor):
         record = organisations.create(
             session, actor, name=name, timezone=timezone, language=language
@@ -77,6 +80,9 @@ def org_create(cx: Cx, name: str, timezone: str, language: str) -> None:
 @pass_cx
 def org_show(cx: Cx, name: str | None) -> None:
     """Show your organisation."""
+
+    from tui_helpdesk.services import organisations
+
     with cx.session() as (session, actor):
         emit(organisations.get(session, actor, name), _org_text)
 
@@ -98,6 +104,9 @@ def domain() -> None:
 @pass_cx
 def domain_add(cx: Cx, name: str, organisation: str | None) -> None:
     """Add an email domain that mailbox addresses may use."""
+
+    from tui_helpdesk.services import domains
+
     with cx.session(write=True) as (session, actor):
         emit(domains.add(session, actor, name, organisation=organisation), _domain_text)
 
@@ -110,6 +119,8 @@ def _domain_text(record: DomainRecord) -> str:
 @common
 @pass_cx
 def domain_list(cx: Cx) -> None:
+    from tui_helpdesk.services import domains
+
     with cx.session() as (session, actor):
         records = domains.list_domains(session, actor)
     emit(records, lambda rs: table(["domain", "added"], [(r.domain, r.created_at) for r in rs]))
@@ -130,6 +141,8 @@ def domain_check_command(cx: Cx, name: str | None, selector: str | None) -> None
     Exits 0 when every check passes, 7 when one fails or is missing, 8 when the DNS did not
     answer for one (and none failed).
     """
+    from tui_helpdesk.services import domain_check
+
     with cx.session() as (session, actor):
         names = domain_check.domains_to_check(session, actor, name)
     settings = cx.settings()
@@ -175,9 +188,9 @@ def user() -> None:
 @user.command("add")
 @click.argument("email")
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(users.ROLES), default="agent", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="agent", show_default=True)
 @click.option("--os-user", metavar="LOGIN", help="OS login that acts as this user.")
-@click.option("--availability", type=click.Choice(users.AVAILABILITIES), default="available")
+@click.option("--availability", type=click.Choice(AVAILABILITIES), default="available")
 @click.option("--first-name")
 @click.option("--last-name")
 @ORG_OPTION
@@ -185,6 +198,9 @@ def user() -> None:
 @pass_cx
 def user_add(cx: Cx, email: str, **fields: Any) -> None:
     """Add a user; on an empty database the first admin needs no --as."""
+
+    from tui_helpdesk.services import users
+
     with cx.session(write=True, bootstrap=True) as (session, actor):
         emit(users.add(session, actor, email=email, **fields), _user_text)
 
@@ -197,6 +213,8 @@ def _user_text(record: UserRecord) -> str:
 @common
 @pass_cx
 def user_list(cx: Cx) -> None:
+    from tui_helpdesk.services import users
+
     with cx.session() as (session, actor):
         records = users.list_users(session, actor)
     headers = ["email", "name", "role", "availability", "active", "os user"]
@@ -210,17 +228,22 @@ def user_list(cx: Cx) -> None:
 @common
 @pass_cx
 def user_show(cx: Cx, email: str) -> None:
+    from tui_helpdesk.services import users
+
     with cx.session() as (session, actor):
         emit(users.get(session, actor, email), _user_text)
 
 
 @user.command("set-availability")
 @click.argument("email")
-@click.argument("availability", type=click.Choice(users.AVAILABILITIES))
+@click.argument("availability", type=click.Choice(AVAILABILITIES))
 @common
 @pass_cx
 def user_set_availability(cx: Cx, email: str, availability: str) -> None:
     """Set available | away | offline (only available users receive work)."""
+
+    from tui_helpdesk.services import users
+
     with cx.session(write=True) as (session, actor):
         emit(users.set_availability(session, actor, email, availability), _user_text)
 
@@ -230,6 +253,8 @@ def user_set_availability(cx: Cx, email: str, availability: str) -> None:
 @common
 @pass_cx
 def user_activate(cx: Cx, email: str) -> None:
+    from tui_helpdesk.services import users
+
     with cx.session(write=True) as (session, actor):
         emit(users.set_active(session, actor, email, True), _user_text)
 
@@ -240,6 +265,9 @@ def user_activate(cx: Cx, email: str) -> None:
 @pass_cx
 def user_deactivate(cx: Cx, email: str) -> None:
     """An inactive user keeps their history but can no longer act."""
+
+    from tui_helpdesk.services import users
+
     with cx.session(write=True) as (session, actor):
         emit(users.set_active(session, actor, email, False), _user_text)
 
@@ -257,6 +285,9 @@ def audit_group() -> None:
 @pass_cx
 def audit_list(cx: Cx, entity_type: str | None, limit: int) -> None:
     """Newest first; JSON output holds before/after of every change."""
+
+    from tui_helpdesk.services import audit
+
     with cx.session() as (session, actor):
         records = audit.list_entries(session, actor, entity_type=entity_type, limit=limit)
     emit(records, _audit_text)

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from tui_helpdesk.cli import output
 from tui_helpdesk.config import Settings, load_settings
-from tui_helpdesk.db.engine import Database, alembic_config
+from tui_helpdesk.db.revisions import head_revision
 from tui_helpdesk.errors import HelpdeskError, Invalid, PermissionDenied
 from tui_helpdesk.records import UserRecord
-from tui_helpdesk.services import permissions, users
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from tui_helpdesk.db.engine import Database
 
 JSON_KEY = "tui_helpdesk.json"
 AS_KEY = "tui_helpdesk.as"
@@ -64,6 +64,8 @@ def emit(value: Any, text: Callable[[Any], str]) -> None:
 
 
 def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -76,10 +78,19 @@ class HelpdeskGroup(click.Group):
         except HelpdeskError as error:
             _report(ctx, error.message, error.as_dict())
             ctx.exit(error.exit_code)
-        except OperationalError as error:
-            message = f"cannot use the database: {str(error.orig or error).splitlines()[0]}"
+        except Exception as error:
+            if not _database_unusable(error):
+                raise
+            cause = getattr(error, "orig", None) or error
+            message = f"cannot use the database: {str(cause).splitlines()[0]}"
             _report(ctx, message, {"error": "database", "message": message, "field": None})
             ctx.exit(1)
+
+
+def _database_unusable(error: Exception) -> bool:
+    """An OperationalError of SQLAlchemy (imported only by commands that used the database)."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.OperationalError)
 
 
 def _report(ctx: click.Context, message: str, payload: dict[str, Any]) -> None:
@@ -108,6 +119,8 @@ class Cx:
             url = self.settings().database.url
             if check:
                 _require_sqlite_file(url)
+            from tui_helpdesk.db.engine import Database
+
             self._db = Database.from_settings(self.settings())
             click.get_current_context().call_on_close(self._db.dispose)
         if check and not self._schema_checked:
@@ -125,6 +138,8 @@ class Cx:
             yield session, self._actor(session, bootstrap=bootstrap)
 
     def _actor(self, session: Session, *, bootstrap: bool) -> UserRecord | None:
+        from tui_helpdesk.services import permissions, users
+
         if not permissions.has_users(session):
             if bootstrap:
                 return None
@@ -152,6 +167,8 @@ NOT_INITIALISED = (
 
 def _require_sqlite_file(url: str) -> None:
     """Do not create an empty SQLite file just by running some command against it."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return
@@ -160,8 +177,5 @@ def _require_sqlite_file(url: str) -> None:
 
 
 def _require_current_schema(db: Database) -> None:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with db.engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    if current != head:
+    if db.schema_revision() != head_revision():
         raise Invalid(NOT_INITIALISED.format(url=safe_url(db.url)), field="database")

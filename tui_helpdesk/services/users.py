@@ -17,9 +17,8 @@ from tui_helpdesk.services.permissions import (
     require_admin,
     require_admin_or_bootstrap,
 )
+from tui_helpdesk.services.vocabulary import AVAILABILITIES, ROLES
 
-ROLES = ("admin", "agent")
-AVAILABILITIES = ("available", "away", "offline")
 LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 OS_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
 

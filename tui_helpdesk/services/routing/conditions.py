@@ -10,13 +10,10 @@ import re
 from dataclasses import dataclass
 
 from tui_helpdesk.errors import Invalid
-from tui_helpdesk.services.routing_regex import MAX_VALUE, compile_pattern
+from tui_helpdesk.services.routing.patterns import MAX_VALUE, compile_pattern
+from tui_helpdesk.services.vocabulary import PRIORITIES, ROUTING_FIELDS, ROUTING_OPS
 
-FIELDS = ("sender_address", "sender_domain", "subject", "body", "recipient")
 HEADER_PREFIX = "header:"
-OPS = ("equals", "contains", "matches")
-MATCH_MODES = ("all", "any")
-PRIORITIES = ("low", "normal", "high", "urgent")
 MAX_CONDITIONS = 20
 MAX_NAME = 255
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # RFC 5322 field name: printable, no colon
@@ -37,12 +34,13 @@ def validate_condition(raw: object, *, where: str) -> Condition:
     field, op, value = raw.get("field"), raw.get("op"), raw.get("value")
     if not isinstance(field, str) or not _known_field(field):
         raise Invalid(
-            f"{where}: field must be one of {', '.join(FIELDS)} or header:<Name>, got {field!r}",
+            f"{where}: field must be one of {', '.join(ROUTING_FIELDS)} or header:<Name>, "
+            f"got {field!r}",
             field="conditions",
         )
-    if op not in OPS:
+    if op not in ROUTING_OPS:
         raise Invalid(
-            f"{where}: op must be one of {', '.join(OPS)}, got {op!r}", field="conditions"
+            f"{where}: op must be one of {', '.join(ROUTING_OPS)}, got {op!r}", field="conditions"
         )
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE:
         raise Invalid(
@@ -60,7 +58,7 @@ def validate_condition(raw: object, *, where: str) -> Condition:
 def _known_field(field: str) -> bool:
     if field.lower().startswith(HEADER_PREFIX):
         return bool(_HEADER_NAME.match(field[len(HEADER_PREFIX) :].strip()))
-    return field.lower() in FIELDS
+    return field.lower() in ROUTING_FIELDS
 
 
 def _header_field(field: str) -> str:

@@ -1,6 +1,7 @@
-"""What one ingest transaction looks up once: configuration, duplicates, contacts.
+"""The first step: what one ingest transaction looks up once (configuration, duplicates,
+contacts), and the Batch every later step works on.
 
-_Setup may outlive a batch (SQLite, while nobody else writes); _Batch lives for one
+Setup may outlive a batch (SQLite, while nobody else writes); Batch lives for one
 transaction and journals what a rolled-back savepoint must forget.
 """
 
@@ -17,21 +18,21 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.models import Conversation, Mailbox, Message, Organisation, Queue
-from tui_helpdesk.mail.ingest import InboundMail
-from tui_helpdesk.mail.parse import ParsedMessage
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.services import assignment, autoresponder, changes, contacts, routing
-from tui_helpdesk.services.ingest_rows import (
-    _ConversationRef,
-    _Delivery,
-    _id,
-    _NewContact,
-    _NewConversation,
-    _Pending,
-    _sqlite_read,
+from tui_helpdesk.services.ingest.clean import message_id_of, sender_of
+from tui_helpdesk.services.ingest.rows import (
+    ConversationRef,
+    Delivery,
+    NewContact,
+    NewConversation,
+    PendingRows,
+    row_id,
+    sqlite_read,
 )
-from tui_helpdesk.services.ingest_text import _message_id, _sender
 
-CONTACTS_KEPT = 50_000  # contacts remembered from batch to batch (SQLite; see _Setup)
+CONTACTS_KEPT = 50_000  # contacts remembered from batch to batch (SQLite; see Setup)
 
 
 _STORED_COLUMNS = (
@@ -60,7 +61,7 @@ _MAILBOX_SEEN = (
 # --- configuration: read once per batch, on SQLite kept while nobody else writes --------------
 
 
-class _Setup:
+class Setup:
     """The configuration batches read: mailboxes and their organisations, routing, queues with
     their assigners (members, rotation pointer), autoresponders.
 
@@ -86,14 +87,12 @@ class _Setup:
         self.contacts: dict[tuple[int, str], tuple[int, str]] = {}  # (org, email) → (id, name)
         self._writer: tuple[Any, int] | None = None  # this batch's DBAPI connection, version
 
-    def remember_contacts(
-        self, known: dict[tuple[int, str], tuple[int | _NewContact, str]]
-    ) -> None:
+    def remember_contacts(self, known: dict[tuple[int, str], tuple[int | NewContact, str]]) -> None:
         """Keep the batch's contacts (written by now) for the next batches, up to a bound."""
         if len(self.contacts) > CONTACTS_KEPT:
             self.contacts.clear()
         for key, (contact, name) in known.items():
-            contact_id = _id(contact)
+            contact_id = row_id(contact)
             if contact_id is not None:
                 self.contacts[key] = (contact_id, name)
 
@@ -131,7 +130,7 @@ class _Setup:
 _MISSING = object()
 
 
-class _Batch:
+class Batch:
     """Lookups shared by the mails of one transaction, its pending rows, and what to do once
     at its end.
 
@@ -142,18 +141,18 @@ class _Batch:
     """
 
     def __init__(
-        self, session: Session, settings: Settings, *, careful: bool, setup: _Setup | None = None
+        self, session: Session, settings: Settings, *, careful: bool, setup: Setup | None = None
     ) -> None:
         self.session = session
         self.settings = settings
         self.careful = careful  # one savepoint per stored copy, flushed at its end
-        self.setup = setup or _Setup()
+        self.setup = setup or Setup()
         self.setup.begin(session)
-        self.pending = _Pending()
-        self.stored: dict[tuple[int, str, str], _Delivery] = {}
-        self.contacts: dict[tuple[int, str], tuple[int | _NewContact, str]] = {}
+        self.pending = PendingRows()
+        self.stored: dict[tuple[int, str, str], Delivery] = {}
+        self.contacts: dict[tuple[int, str], tuple[int | NewContact, str]] = {}
         self.last_inbound: dict[int, tuple[Mailbox, datetime]] = {}
-        self.attached: dict[_NewConversation, Conversation] = {}
+        self.attached: dict[NewConversation, Conversation] = {}
         self.changed = False
         self.rolled_back = False  # a savepoint was rolled back: the kept setup may be stale
         self._journal: list[tuple[dict[Any, Any] | None, Any, Any]] = []
@@ -173,8 +172,8 @@ class _Batch:
                 self.setup.mailboxes[mailbox.alias.lower()] = mailbox
                 self.setup.organisations[organisation.id] = organisation
         parsed = [p for _, p in mails if p is not None]
-        self._load_stored([i for p in parsed if (i := _message_id(p)) is not None])
-        senders = {s for mail, p in mails if p is not None and (s := _sender(p, mail)[0])}
+        self._load_stored([i for p in parsed if (i := message_id_of(p)) is not None])
+        senders = {s for mail, p in mails if p is not None and (s := sender_of(p, mail)[0])}
         receiving = (self.setup.mailboxes.get(a) for a in aliases)
         for organisation_id in {m.organisation_id for m in receiving if m is not None}:
             unknown = []
@@ -194,13 +193,13 @@ class _Batch:
         ids = list(dict.fromkeys(message_ids))
         connection = self.session.connection()
         if connection.dialect.name == "sqlite":
-            rows: Iterable[Any] = _sqlite_read(connection, _stored_among(len(ids)), ids)
+            rows: Iterable[Any] = sqlite_read(connection, _stored_among(len(ids)), ids)
         else:
             rows = connection.execute(_STORED, {"ids": ids})
-        for mailbox_id, message_id, sha, row_id, conversation_id in rows:
+        for mailbox_id, message_id, sha, stored_id, conversation_id in rows:
             if mailbox_id is not None:
                 key = (mailbox_id, message_id, sha)
-                self.stored.setdefault(key, _Delivery(row_id, conversation_id, duplicate=True))
+                self.stored.setdefault(key, Delivery(stored_id, conversation_id, duplicate=True))
 
     # configuration, read once per batch
 
@@ -218,9 +217,7 @@ class _Batch:
             routings[mailbox.id] = routing.load_inbound_routing(self.session, mailbox)
         return routings[mailbox.id]
 
-    def assignee(
-        self, queue: Queue, contact: int | _NewContact | None, now: datetime
-    ) -> int | None:
+    def assignee(self, queue: Queue, contact: int | NewContact | None, now: datetime) -> int | None:
         assigner = self.setup.assigners.get(queue.id)
         if assigner is None:
             if queue not in self.session:  # kept from an earlier batch; the lock is re-taken
@@ -229,7 +226,7 @@ class _Batch:
             self.setup.assigners[queue.id] = assigner
         if assigner.reads_history(contact is not None):
             self.flush()  # sticky routing and counts must see this batch's conversations
-        return assigner.choose(_id(contact), now)
+        return assigner.choose(row_id(contact), now)
 
     def reply_setup(self, mailbox: Mailbox) -> autoresponder.MailboxSetup | None:
         replies = self.setup.replies
@@ -258,7 +255,7 @@ class _Batch:
         for assigner in self.setup.assigners.values():
             assigner.write()
 
-    def orm(self, conversation: _ConversationRef) -> Conversation:
+    def orm(self, conversation: ConversationRef) -> Conversation:
         """An ORM object for a conversation, flushed first if it is new in this batch.
 
         Built from the values we inserted (no read-back); the autoresponder works on it.

@@ -17,7 +17,7 @@ from tui_helpdesk.db.models import Autoresponder, Mailbox, Organisation, Queue
 from tui_helpdesk.services.hours import is_within_hours, zone
 
 if TYPE_CHECKING:
-    from tui_helpdesk.mail.parse import ParsedMessage
+    from tui_helpdesk.mail.parsed import ParsedMessage
 
 LOOP_HEADER = "X-TUI-Helpdesk-Loop"
 SUPPRESSING_PRECEDENCE = frozenset({"bulk", "list", "junk", "auto_reply"})

@@ -18,41 +18,17 @@ from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Mailbox, QueueMailbox, RoutingRule
 from tui_helpdesk.errors import Invalid
-from tui_helpdesk.services.routing_admin import (
-    UNSET,
-    create_rule,
-    delete_rule,
-    get_rule,
-    list_rules,
-    move_rule,
-    to_record,
-    update_rule,
-)
-from tui_helpdesk.services.routing_conditions import (
-    FIELDS,
+from tui_helpdesk.services.routing.conditions import (
     HEADER_PREFIX,
-    MATCH_MODES,
-    MAX_CONDITIONS,
-    MAX_NAME,
-    OPS,
-    PRIORITIES,
     Condition,
-    validate_condition,
     validate_conditions,
-    validate_name,
-    validate_priority,
-    validate_tag,
 )
-from tui_helpdesk.services.routing_regex import (
-    MAX_REGEX_SCANNED,
-    MAX_REGEX_STEPS,
-    MAX_VALUE,
-    compile_pattern,
+from tui_helpdesk.services.routing.patterns import (
     pattern_matches,
 )
 
 if TYPE_CHECKING:
-    from tui_helpdesk.mail.parse import ParsedMessage
+    from tui_helpdesk.mail.parsed import ParsedMessage
 
 MAX_SCANNED = 1_000_000  # characters a keyword (equals/contains) condition looks at
 
@@ -211,16 +187,3 @@ def route_inbound(
 ) -> RouteDecision:
     """Decide queue, priority and tags for one message (see `decide`), reading the rules now."""
     return decide(load_inbound_routing(session, mailbox), mailbox, parsed, recipient)
-
-
-# The validation, the regex guard and the admin services live in routing_conditions,
-# routing_regex and routing_admin; this module stays the one place callers import routing from.
-__all__ = [
-    "FIELDS", "HEADER_PREFIX", "MATCH_MODES", "MAX_CONDITIONS", "MAX_NAME", "MAX_REGEX_SCANNED",
-    "MAX_REGEX_STEPS", "MAX_SCANNED", "MAX_VALUE", "OPS", "PRIORITIES", "UNSET", "Condition",
-    "InboundRouting", "RouteDecision", "Usable", "compile_pattern", "condition_matches",
-    "create_rule", "decide", "default_queue_id", "delete_rule", "first_match", "get_rule",
-    "list_rules", "load_inbound_routing", "move_rule", "pattern_matches", "route_inbound",
-    "rule_matches", "to_record", "update_rule", "usable_rules", "validate_condition",
-    "validate_conditions", "validate_name", "validate_priority", "validate_tag",
-]  # fmt: skip

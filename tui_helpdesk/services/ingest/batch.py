@@ -8,51 +8,34 @@ errors escape, and then the sender is told to retry (451).
 
 Speed (issue 3, point 6): the writer stores a batch of mail per transaction. Configuration
 (routing rules, queues and their members, autoresponders) is read once per batch, and new rows
-are kept in memory and INSERTed table by table for the whole batch (`_Pending`), flushed early
-only before a query that could see them (threading, sticky routing, counts, an auto-reply).
-The fast attempt uses no savepoints; if anything in it fails, the whole transaction is rolled
-back and the batch is stored again carefully, one savepoint per stored copy, which isolates
-the failing mail exactly as a per-mail transaction would.
+are kept in memory and INSERTed table by table for the whole batch (rows.PendingRows), flushed
+early only before a query that could see them (threading, sticky routing, counts, an
+auto-reply). The fast attempt uses no savepoints; if anything in it fails, the whole
+transaction is rolled back and the batch is stored again carefully, one savepoint per stored
+copy, which isolates the failing mail exactly as a per-mail transaction would.
 
-This module holds the entry points and the choice between paths (with their savepoints); the
-rest lives beside it: ingest_batch (what a transaction looks up once), ingest_store (storing
-one copy: parsed, bounce, raw), ingest_rows (pending rows and bulk INSERTs), ingest_text
-(cleaning untrusted text).
+This module holds the entry points and the choice between paths (with their savepoints).
 """
 
 from __future__ import annotations
 
-import hashlib  # noqa: F401  (kept as ingest.hashlib: tests compare digests with it)
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Mailbox
-from tui_helpdesk.mail.ingest import Accepted, InboundMail, StoreBatch
-from tui_helpdesk.mail.parse import ParsedMessage, parse_message
-from tui_helpdesk.services import routing as routing  # re-exported: tests patch ingest.routing
-from tui_helpdesk.services.ingest_batch import _Batch, _Setup
-from tui_helpdesk.services.ingest_rows import _Delivery, _id
-from tui_helpdesk.services.ingest_store import _store_parsed, _store_raw
-from tui_helpdesk.services.ingest_text import MESSAGE_ID_MAX as MESSAGE_ID_MAX
-from tui_helpdesk.services.ingest_text import UNREADABLE_SUBJECT as UNREADABLE_SUBJECT
-
-__all__ = [
-    "InboundMail",
-    "StoredMail",
-    "accepts_recipient",
-    "active_aliases",
-    "batch_store",
-    "store_batch",
-    "store_inbound",
-]
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.mail.parse import parse_message
+from tui_helpdesk.mail.parsed import ParsedMessage
+from tui_helpdesk.services.ingest import deliver
+from tui_helpdesk.services.ingest.prepare import Batch, Setup
+from tui_helpdesk.services.ingest.rows import Delivery, row_id
 
 log = logging.getLogger(__name__)
 
@@ -71,29 +54,6 @@ class StoredMail:
     processing_errors: tuple[str, ...] = ()
 
 
-# --- recipients ------------------------------------------------------------------------------
-
-
-def _active_mailbox() -> list[Any]:
-    return [Mailbox.status == "active", Mailbox.deleted_at.is_(None)]
-
-
-def accepts_recipient(session: Session, address: str) -> bool:
-    """True when the address is the alias of an active, not deleted mailbox (any case)."""
-    found = session.scalar(
-        select(Mailbox.id)
-        .where(func.lower(Mailbox.alias) == address.strip().lower(), *_active_mailbox())
-        .limit(1)
-    )
-    return found is not None
-
-
-def active_aliases(session: Session) -> frozenset[str]:
-    """Every address RCPT accepts, lowercased: what the SMTP handler caches."""
-    aliases = session.scalars(select(Mailbox.alias).where(*_active_mailbox()))
-    return frozenset(a.lower() for a in aliases)
-
-
 # --- the entry points ------------------------------------------------------------------------
 
 
@@ -108,7 +68,7 @@ def store_inbound(
     parse_error = ""
     if parsed is None:
         parsed, parse_error = _parse(mail.raw)
-    batch = _Batch(session, settings, careful=True)
+    batch = Batch(session, settings, careful=True)
     batch.prepare([(mail, parsed)])
     deliveries = _store_mail(batch, mail, parsed, parse_error)
     batch.finish()
@@ -116,7 +76,7 @@ def store_inbound(
 
 
 def store_batch(
-    db: Database, settings: Settings, mails: Sequence[InboundMail], setup: _Setup | None = None
+    db: Database, settings: Settings, mails: Sequence[InboundMail], setup: Setup | None = None
 ) -> list[StoredMail | Exception]:
     """Store a batch in ONE transaction (group commit).
 
@@ -127,10 +87,10 @@ def store_batch(
     and retries) while the rest of the batch commits. An error of the connection or of the
     commit propagates.
 
-    `setup` carries configuration from one batch to the next (see _Setup); the writer's
+    `setup` carries configuration from one batch to the next (see Setup); the writer's
     `batch_store` keeps one.
     """
-    setup = setup or _Setup()
+    setup = setup or Setup()
     parsed = [(mail.parsed, "") if mail.parsed is not None else _parse(mail.raw) for mail in mails]
     try:
         try:
@@ -153,15 +113,15 @@ def store_batch(
 def _store_all(
     session: Session,
     settings: Settings,
-    setup: _Setup,
+    setup: Setup,
     mails: Sequence[InboundMail],
     parsed: Sequence[tuple[ParsedMessage | None, str]],
     *,
     careful: bool,
 ) -> list[StoredMail | Exception]:
-    batch = _Batch(session, settings, careful=careful, setup=setup)
+    batch = Batch(session, settings, careful=careful, setup=setup)
     batch.prepare([(mail, p) for mail, (p, _) in zip(mails, parsed, strict=True)])
-    outcomes: list[list[_Delivery] | Exception] = []
+    outcomes: list[list[Delivery] | Exception] = []
     for mail, (message, parse_error) in zip(mails, parsed, strict=True):
         try:
             outcomes.append(_store_mail(batch, mail, message, parse_error))
@@ -176,30 +136,24 @@ def _store_all(
     return [o if isinstance(o, Exception) else _stored_mail(o) for o in outcomes]
 
 
-def batch_store(db: Database, settings: Settings) -> StoreBatch:
-    """The `store` callable of the worker's writer: StoredMail → Accepted.
+def batch_store(
+    db: Database, settings: Settings
+) -> Callable[[Sequence[InboundMail]], list[StoredMail | Exception]]:
+    """store_batch for the worker's writer, keeping the configuration between batches (Setup).
 
-    It keeps the configuration from one batch to the next (see _Setup); call it from one
-    thread at a time, as the writers do.
+    Call it from one thread at a time, as the writers do.
     """
-    setup = _Setup()
+    setup = Setup()
 
-    def store(mails: Sequence[InboundMail]) -> list[Accepted | BaseException]:
-        return [_accepted(r) for r in store_batch(db, settings, mails, setup)]
+    def store(mails: Sequence[InboundMail]) -> list[StoredMail | Exception]:
+        return store_batch(db, settings, mails, setup)
 
     return store
 
 
-def _accepted(result: StoredMail | Exception) -> Accepted | BaseException:
-    if isinstance(result, Exception):
-        return result
-    queue_id = ",".join(str(i) for i in result.message_ids) or "0"
-    return Accepted(queue_id=queue_id, processing_error="; ".join(result.processing_errors))
-
-
 def _store_mail(
-    batch: _Batch, mail: InboundMail, parsed: ParsedMessage | None, parse_error: str
-) -> list[_Delivery]:
+    batch: Batch, mail: InboundMail, parsed: ParsedMessage | None, parse_error: str
+) -> list[Delivery]:
     deliveries = [
         _deliver(batch, mail, parsed, parse_error, mailbox, rcpts)
         for mailbox, rcpts in batch.receiving(mail.rcpt_tos)
@@ -209,11 +163,11 @@ def _store_mail(
     return deliveries
 
 
-def _stored_mail(deliveries: list[_Delivery]) -> StoredMail:
+def _stored_mail(deliveries: list[Delivery]) -> StoredMail:
     """The result, once the batch is flushed and every row has its id."""
     return StoredMail(
-        message_ids=tuple(_id(d.message) for d in deliveries),  # type: ignore[misc]
-        conversation_ids=tuple(_id(d.conversation) for d in deliveries),  # type: ignore[misc]
+        message_ids=tuple(row_id(d.message) for d in deliveries),  # type: ignore[misc]
+        conversation_ids=tuple(row_id(d.conversation) for d in deliveries),  # type: ignore[misc]
         duplicate=bool(deliveries) and all(d.duplicate for d in deliveries),
         processing_errors=tuple(d.processing_error for d in deliveries if d.processing_error),
     )
@@ -235,29 +189,29 @@ def _connection_lost(exc: BaseException) -> bool:
 
 
 def _deliver(
-    batch: _Batch,
+    batch: Batch,
     mail: InboundMail,
     parsed: ParsedMessage | None,
     parse_error: str,
     mailbox: Mailbox,
     rcpts: tuple[str, ...],
-) -> _Delivery:
+) -> Delivery:
     if parsed is not None and not parse_error:
         if not batch.careful:  # any failure abandons the fast attempt (see store_batch)
-            return _store_parsed(batch, mail, parsed, mailbox, rcpts)
+            return deliver.store_parsed(batch, mail, parsed, mailbox, rcpts)
         try:
-            return _in_savepoint(batch, _store_parsed, mail, parsed, mailbox, rcpts)
+            return _in_savepoint(batch, deliver.store_parsed, mail, parsed, mailbox, rcpts)
         except Exception as exc:
             if _connection_lost(exc):
                 raise
             log.warning("storing the parsed message failed, keeping it raw: %s", exc)
             parse_error = f"{type(exc).__name__}: {exc}"
     if not batch.careful:
-        return _store_raw(batch, mail, parsed, mailbox, rcpts, parse_error)
-    return _in_savepoint(batch, _store_raw, mail, parsed, mailbox, rcpts, parse_error)
+        return deliver.store_raw(batch, mail, parsed, mailbox, rcpts, parse_error)
+    return _in_savepoint(batch, deliver.store_raw, mail, parsed, mailbox, rcpts, parse_error)
 
 
-def _in_savepoint(batch: _Batch, store: Callable[..., _Delivery], *args: Any) -> _Delivery:
+def _in_savepoint(batch: Batch, store: Callable[..., Delivery], *args: Any) -> Delivery:
     mark = batch.checkpoint()
     try:
         with batch.session.begin_nested():

@@ -16,15 +16,14 @@ from tui_helpdesk.db.models import Queue, RoutingRule
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import RoutingConditionRecord, RoutingRuleRecord, UserRecord
 from tui_helpdesk.services import audit, permissions
-from tui_helpdesk.services.routing_conditions import (
-    MATCH_MODES,
+from tui_helpdesk.services.routing.conditions import (
     validate_conditions,
     validate_name,
     validate_priority,
     validate_tag,
 )
-
-UNSET: Any = object()  # marks an argument that was not given ("leave it as it is")
+from tui_helpdesk.services.unset import UNSET
+from tui_helpdesk.services.vocabulary import MATCH_MODES
 
 
 def to_record(rule: RoutingRule, queue_name: str | None) -> RoutingRuleRecord:

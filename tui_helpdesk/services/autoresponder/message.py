@@ -13,7 +13,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from tui_helpdesk.services.autoresponder_rules import LOOP_HEADER
+from tui_helpdesk.services.autoresponder.rules import LOOP_HEADER
 
 MAX_SUBJECT = 255
 MAX_REFERENCES = 20

@@ -31,27 +31,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tui_helpdesk.db.models import Conversation, Queue, QueueMember, User
-from tui_helpdesk.services.assignment_admin import (
-    MAX_STICKY_DAYS,
-    MAX_WEIGHT,
-    UNSET,
-    assignment_record,
-    get_assignment,
-    set_assignment,
-)
-from tui_helpdesk.services.assignment_pickers import (
-    MAX_SLOTS,
-    RULES,
+from tui_helpdesk.services.assignment.pickers import (
     Candidate,
-    Slot,
     pick,
-    pick_least_busy,
-    pick_percentage,
-    pick_round_robin,
-    pick_time,
-    slot_covers,
     stored_slots,
-    validate_slots,
 )
 
 OPEN_STATUSES = ("open", "pending")
@@ -244,13 +227,3 @@ def choose_assignee(
     chosen = assigner.choose(contact_id, now)
     assigner.write()
     return chosen
-
-
-# The pure strategies and the admin service live in assignment_pickers and assignment_admin;
-# this module stays the one place callers import assignment from.
-__all__ = [
-    "MAX_SLOTS", "MAX_STICKY_DAYS", "MAX_WEIGHT", "OPEN_STATUSES", "RULES", "UNSET", "Candidate",
-    "QueueAssigner", "Slot", "assignment_record", "candidates_for", "choose_assignee",
-    "get_assignment", "pick", "pick_least_busy", "pick_percentage", "pick_round_robin",
-    "pick_time", "set_assignment", "slot_covers", "sticky_agent", "validate_slots",
-]  # fmt: skip

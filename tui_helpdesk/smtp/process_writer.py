@@ -10,22 +10,17 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from tui_helpdesk.mail.ingest_mail import (
-    Accepted,
-    InboundMail,
-    WriterStats,
-    count_outcomes,
-    settle,
-)
-from tui_helpdesk.mail.ingest_process import (
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.mail.parse import parse_message
+from tui_helpdesk.smtp.batches import Accepted, WriterStats, count_outcomes, settle
+from tui_helpdesk.smtp.store_process import (
     StoreFactory,
     StoreProcess,
     StoreRefused,
     StoreUnavailable,
 )
-from tui_helpdesk.mail.parse import parse_message
 
-log = logging.getLogger("tui_helpdesk.mail.ingest")
+log = logging.getLogger("tui_helpdesk.smtp")
 
 PARSE_IN_LOOP_MAX = 256 * 1024  # larger mail is parsed by the store process
 PARSE_AHEAD = 2  # mails parsed on the event loop while they wait for the next batch

@@ -1,7 +1,7 @@
 """What passes between the SMTP handler, a writer and the store: mail in, outcomes out.
 
-Shared by both writers (ingest_writer, ingest_process_writer) and the store process, so none of
-them imports another for these types.
+Shared by both writers (thread_writer, process_writer) and the store process, so none of them
+imports another for these types. The mail itself is mail.inbound.InboundMail.
 """
 
 from __future__ import annotations
@@ -12,22 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from tui_helpdesk.mail.parse import ParsedMessage
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMail:
-    """One SMTP transaction as received: the exact DATA bytes and the envelope.
-
-    `parsed` is parse_message(raw) when the writer parsed it already (ProcessWriter does, on
-    the event loop's core), else None and the store parses.
-    """
-
-    raw: bytes
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    received_at: datetime
-    parsed: ParsedMessage | None = None
+from tui_helpdesk.mail.inbound import InboundMail
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,10 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tui_helpdesk.mail.ingest_mail import Accepted, InboundMail, StoreBatch
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.smtp.batches import Accepted, StoreBatch
 
-log = logging.getLogger("tui_helpdesk.mail.ingest")
+log = logging.getLogger("tui_helpdesk.smtp")
 
 
 # In the store process: build the store (open the database) and return it. Must pickle, so a

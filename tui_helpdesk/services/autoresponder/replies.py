@@ -38,37 +38,18 @@ from tui_helpdesk.db.models import (
     Queue,
     User,
 )
-from tui_helpdesk.services.autoresponder_admin import (
-    MAX_BODY,
-    MAX_WINDOWS,
-    UNSET,
-    VALIDATORS,
-    configure,
-    get,
-    to_record,
-    validate_windows,
-)
-from tui_helpdesk.services.autoresponder_message import (
+from tui_helpdesk.services.autoresponder.message import (
     MAX_QUOTED_SUBJECT,
     MAX_REFERENCES,
-    MAX_SUBJECT,
     build_reply,
     clean_line,
     fill,
     reply_subject,
     safe_message_ids,
 )
-from tui_helpdesk.services.autoresponder_rules import (
-    AUTOMATED_LOCAL_PARTS,
-    AUTOREPLY_MARKERS,
-    LOOP_HEADER,
-    MAX_DELAY,
-    SUPPRESSING_PRECEDENCE,
-    WINDOW_FORMAT,
+from tui_helpdesk.services.autoresponder.rules import (
     ReplyChoice,
-    automated_local_part,
     choose_reply,
-    in_windows,
     mailbox_timezone,
     return_address,
     suppression_reason,
@@ -76,7 +57,7 @@ from tui_helpdesk.services.autoresponder_rules import (
 from tui_helpdesk.services.hours import describe_opening
 
 if TYPE_CHECKING:
-    from tui_helpdesk.mail.parse import ParsedMessage
+    from tui_helpdesk.mail.parsed import ParsedMessage
 
 
 def _own_addresses(session: Session, addresses: set[str]) -> frozenset[str]:
@@ -270,16 +251,3 @@ def _store_message(
         conversation.last_message_at = now
     session.flush()
     return reply
-
-
-# Deciding, building and administering live in autoresponder_rules, autoresponder_message and
-# autoresponder_admin; this module stays the one place callers import autoresponders from.
-__all__ = [
-    "AUTOMATED_LOCAL_PARTS", "AUTOREPLY_MARKERS", "LOOP_HEADER", "MAX_BODY", "MAX_DELAY",
-    "MAX_QUOTED_SUBJECT", "MAX_REFERENCES", "MAX_SUBJECT", "MAX_WINDOWS",
-    "SUPPRESSING_PRECEDENCE", "UNSET", "VALIDATORS", "WINDOW_FORMAT", "MailboxSetup",
-    "ReplyChoice", "answer", "automated_local_part", "build_reply", "choose_reply", "clean_line",
-    "configure", "display_name", "due_reply", "fill", "get", "in_windows", "load_setup",
-    "mailbox_timezone", "on_inbound", "recently_answered", "reply_subject", "return_address",
-    "suppression_reason", "to_record", "validate_windows",
-]  # fmt: skip

@@ -15,12 +15,13 @@ from tui_helpdesk.db.models import Organisation, Queue, QueueMember, User
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import AssignmentMemberRecord, AssignmentRecord, UserRecord
 from tui_helpdesk.services import audit, permissions, queues
-from tui_helpdesk.services.assignment_pickers import RULES, validate_slots
+from tui_helpdesk.services.assignment.pickers import validate_slots
 from tui_helpdesk.services.hours import zone
+from tui_helpdesk.services.unset import UNSET
+from tui_helpdesk.services.vocabulary import ASSIGNMENT_RULES
 
 MAX_STICKY_DAYS = 365
 MAX_WEIGHT = 100
-UNSET: Any = object()  # marks an argument that was not given ("leave it as it is")
 
 
 def assignment_record(session: Session, queue: Queue) -> AssignmentRecord:
@@ -130,8 +131,10 @@ def set_assignment(
 
 
 def _check_rule(rule: object) -> str:
-    if rule not in RULES:
-        raise Invalid(f"rule must be one of {', '.join(RULES)}, got {rule!r}", field="rule")
+    if rule not in ASSIGNMENT_RULES:
+        raise Invalid(
+            f"rule must be one of {', '.join(ASSIGNMENT_RULES)}, got {rule!r}", field="rule"
+        )
     return str(rule)
 
 

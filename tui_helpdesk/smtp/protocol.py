@@ -19,8 +19,8 @@ each for a measured reason (issue 3, point 6):
 Command lines keep aiosmtpd's limits and replies; tests/test_smtp_protocol.py sends the same
 scripts to plain aiosmtpd and to this class and compares the replies.
 
-HelpdeskSMTP is assembled here from smtp_commands (replies, timeout, command loop, addresses),
-smtp_data (the DATA reader) and smtp_tables (the introspection done once).
+HelpdeskSMTP is assembled here from commands (replies, timeout, command loop, addresses), data
+(the DATA reader) and tables (the introspection done once).
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ from aiosmtpd.smtp import (
 from aiosmtpd.smtp import __ident__ as AIOSMTPD_IDENT
 from aiosmtpd.smtp import log as aiosmtpd_log
 
-from tui_helpdesk.mail.smtp_commands import SMTPCommandLoop
-from tui_helpdesk.mail.smtp_data import END_OF_DATA, SMTPDataReader, unstuff
-from tui_helpdesk.mail.smtp_tables import BoundCommands, Tables, build_tables
+from tui_helpdesk.smtp.commands import SMTPCommandLoop
+from tui_helpdesk.smtp.data import END_OF_DATA, SMTPDataReader, unstuff
+from tui_helpdesk.smtp.tables import BoundCommands, Tables, build_tables
 
 __all__ = ["END_OF_DATA", "HelpdeskSMTP", "new_event_loop", "start_server", "unstuff"]
 

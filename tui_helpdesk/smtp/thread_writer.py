@@ -11,16 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tui_helpdesk.mail.ingest_mail import (
-    Accepted,
-    InboundMail,
-    StoreBatch,
-    WriterStats,
-    count_outcomes,
-    settle,
-)
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.smtp.batches import Accepted, StoreBatch, WriterStats, count_outcomes, settle
 
-log = logging.getLogger("tui_helpdesk.mail.ingest")
+log = logging.getLogger("tui_helpdesk.smtp")
 
 
 @dataclass(slots=True)

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from tui_helpdesk.errors import Invalid
-from tui_helpdesk.services.hours import DAYS, format_clock, parse_clock, zone
+from tui_helpdesk.services.hours import format_clock, parse_clock, zone
+from tui_helpdesk.services.vocabulary import DAYS
 
-RULES = ("round_robin", "least_busy", "manual", "percentage", "time")
 MAX_SLOTS = 28
 
 

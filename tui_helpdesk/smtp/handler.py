@@ -9,9 +9,10 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from tui_helpdesk.mail.ingest_mail import InboundMail, Writer
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.smtp.batches import Writer
 
-log = logging.getLogger("tui_helpdesk.mail.ingest")
+log = logging.getLogger("tui_helpdesk.smtp")
 
 TEMPORARY_FAILURE = "451 4.3.0 temporary failure, try again later"
 

@@ -1,4 +1,4 @@
-"""Rows of an ingest batch not written yet, and the bulk INSERTs that write them.
+"""The last step: the rows of an ingest batch, kept until written, and the bulk INSERTs.
 
 The writer stores many mails per transaction; new contacts, conversations, messages,
 attachments, participants and tags wait here and go in one executemany per table.
@@ -28,12 +28,21 @@ from tui_helpdesk.db.models import (
     ConversationTag,
     Message,
 )
-from tui_helpdesk.mail.parse import ParsedAttachment
-from tui_helpdesk.services.ingest_text import CONTENT_TYPE_MAX, MESSAGE_ID_MAX, _clean
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.mail.parsed import ParsedAttachment, ParsedMessage
+from tui_helpdesk.services.ingest.clean import (
+    ADDRESS_MAX,
+    CONTENT_TYPE_MAX,
+    MESSAGE_ID_MAX,
+    aware_utc,
+    clean_text,
+    format_addresses,
+    message_id_of,
+)
 
 
 @dataclass(eq=False, slots=True)
-class _NewContact:
+class NewContact:
     """A contact to INSERT when the batch flushes; `id` is set then."""
 
     values: dict[str, Any]
@@ -41,48 +50,91 @@ class _NewContact:
 
 
 @dataclass(eq=False, slots=True)
-class _NewConversation:
+class NewConversation:
     values: dict[str, Any]
-    contact: _NewContact | None  # set when the contact is new in this batch too
+    contact: NewContact | None  # set when the contact is new in this batch too
     id: int | None = None
 
 
-_ConversationRef = Conversation | _NewConversation
+ConversationRef = Conversation | NewConversation
 
 
 @dataclass(eq=False, slots=True)
-class _NewMessage:
+class NewMessage:
     values: dict[str, Any]
-    conversation: _ConversationRef
+    conversation: ConversationRef
     attachments: tuple[ParsedAttachment, ...]
     id: int | None = None
 
 
-_Ref = int | Conversation | Message | _NewContact | _NewConversation | _NewMessage
+_Ref = int | Conversation | Message | NewContact | NewConversation | NewMessage
 
 
-def _id(ref: _Ref | None) -> int | None:
+def row_id(ref: _Ref | None) -> int | None:
     """The database id of a row, stored or pending (a pending row has one after a flush)."""
     return ref if ref is None or isinstance(ref, int) else ref.id
 
 
 @dataclass(frozen=True, slots=True)
-class _Delivery:
-    message: int | Message | _NewMessage
-    conversation: int | _ConversationRef
+class Delivery:
+    message: int | Message | NewMessage
+    conversation: int | ConversationRef
     duplicate: bool = False
     processing_error: str = ""
 
 
-class _Pending:
+def inbound_message(
+    mail: InboundMail,
+    parsed: ParsedMessage,
+    mailbox_id: int,
+    rcpts: tuple[str, ...],
+    conversation: ConversationRef,
+    *,
+    kind: str,
+    bounce_recipient: str = "",
+) -> NewMessage:
+    """The row of one received copy, everything from mail cleaned for the database."""
+    sender = parsed.sender
+    values: dict[str, Any] = {
+        "conversation_id": None,  # set on flush
+        "mailbox_id": mailbox_id,
+        "direction": "inbound",
+        "kind": kind,
+        "message_id_header": message_id_of(parsed),
+        "in_reply_to": clean_text(" ".join(parsed.in_reply_to)),
+        "references": clean_text(" ".join(parsed.references)),
+        "subject": clean_text(parsed.subject),
+        "from_address": clean_text(sender.address if sender else "", ADDRESS_MAX),
+        "from_name": clean_text(sender.name if sender else ""),
+        "to_addresses": format_addresses(parsed.to),
+        "cc_addresses": format_addresses(parsed.cc),
+        "envelope_from": clean_text(mail.mail_from),
+        "envelope_to": clean_text(", ".join(rcpts)),
+        "date_header": clean_text(parsed.date_header),
+        "sent_at": aware_utc(parsed.date),
+        "received_at": mail.received_at,
+        "text_body": clean_text(parsed.text_body),
+        "html_body": clean_text(parsed.html_body),
+        "raw": mail.raw,
+        "raw_sha256": parsed.sha256,
+        "raw_size": len(mail.raw),
+        "defects": [clean_text(d) for d in parsed.defects],
+        "auto_submitted": clean_text(parsed.auto_submitted, 64),
+        "bounce_recipient": clean_text(bounce_recipient, ADDRESS_MAX),
+        "processing_error": "",
+    }
+    return NewMessage(values, conversation, parsed.attachments)
+
+
+class PendingRows:
     """New rows of the batch, INSERTed table by table (one executemany each) on flush."""
 
     def __init__(self) -> None:
-        self.contacts: list[_NewContact] = []
-        self.conversations: list[_NewConversation] = []
-        self.messages: list[_NewMessage] = []
-        self.participants: list[tuple[_ConversationRef, str]] = []
-        self.tags: list[tuple[_ConversationRef, str]] = []
+        self.contacts: list[NewContact] = []
+        self.conversations: list[NewConversation] = []
+        self.messages: list[NewMessage] = []
+        self.participants: list[tuple[ConversationRef, str]] = []
+        self.tags: list[tuple[ConversationRef, str]] = []
 
     def __bool__(self) -> bool:
         return bool(self.contacts or self.conversations or self.messages or self.participants
@@ -105,14 +157,14 @@ class _Pending:
                 conversation.values["contact_id"] = conversation.contact.id
         _insert_with_ids(connection, Conversation.__table__, self.conversations, next_ids)
         for message in self.messages:
-            message.values["conversation_id"] = _id(message.conversation)
+            message.values["conversation_id"] = row_id(message.conversation)
         _insert_with_ids(connection, Message.__table__, self.messages, next_ids)
         _add_attachments(connection, self.messages)
         _insert_ignore(connection, ConversationParticipant, [
-            {"conversation_id": _id(c), "email": e} for c, e in dict.fromkeys(self.participants)
+            {"conversation_id": row_id(c), "email": e} for c, e in dict.fromkeys(self.participants)
         ])  # fmt: skip
         _insert_ignore(connection, ConversationTag, [
-            {"conversation_id": _id(c), "tag": t} for c, t in dict.fromkeys(self.tags)
+            {"conversation_id": row_id(c), "tag": t} for c, t in dict.fromkeys(self.tags)
         ])  # fmt: skip
         self.clear()
 
@@ -121,7 +173,7 @@ def _next_ids(connection: Connection, tables: list[Table]) -> dict[Table, int]:
     """SQLite: the first free id of each table, in one query (see _insert_with_ids)."""
     if connection.dialect.name != "sqlite" or not tables:
         return {}
-    [row] = _sqlite_read(connection, _max_ids(tuple(tables)), ())
+    [row] = sqlite_read(connection, _max_ids(tuple(tables)), ())
     return {table: (last or 0) + 1 for table, last in zip(tables, row, strict=True)}
 
 
@@ -135,7 +187,7 @@ def _sqlite_sql(statement: Any) -> str:
     return str(statement.compile(dialect=sqlite_dialect.dialect()))
 
 
-def _sqlite_read(connection: Connection, statement: Any, parameters: Sequence[Any]) -> list[Any]:
+def sqlite_read(connection: Connection, statement: Any, parameters: Sequence[Any]) -> list[Any]:
     """Rows of a read-only query, run on the DBAPI connection of `connection` (SQLite only).
 
     For the few reads every batch makes, on columns that need no type conversion (ids and
@@ -159,7 +211,7 @@ def _insert(table: Table) -> Any:
 def _insert_with_ids(
     connection: Connection,
     table: Table,
-    rows: Sequence[_NewContact | _NewConversation | _NewMessage],
+    rows: Sequence[NewContact | NewConversation | NewMessage],
     next_ids: dict[Table, int],
 ) -> None:
     """One executemany INSERT for all rows, giving each row object its new id.
@@ -187,7 +239,7 @@ def _insert_returning(table: Table) -> Any:
     return table.insert().returning(table.c.id, sort_by_parameter_order=True)
 
 
-def _add_attachments(connection: Connection, messages: Sequence[_NewMessage]) -> None:
+def _add_attachments(connection: Connection, messages: Sequence[NewMessage]) -> None:
     """Attachment bytes go to blobs once per content (sha256), rows point at them."""
     parts = [(m, part) for m in messages for part in m.attachments]
     if not parts:
@@ -201,13 +253,13 @@ def _add_attachments(connection: Connection, messages: Sequence[_NewMessage]) ->
     rows = [
         {
             "message_id": message.id,
-            "filename": _clean(part.filename),
-            "content_type": _clean(part.content_type, CONTENT_TYPE_MAX)
+            "filename": clean_text(part.filename),
+            "content_type": clean_text(part.content_type, CONTENT_TYPE_MAX)
             or "application/octet-stream",
             "size": len(part.data),
             "sha256": digest,
             "disposition": "inline" if part.disposition == "inline" else "attachment",
-            "content_id": _clean(part.content_id, MESSAGE_ID_MAX),
+            "content_id": clean_text(part.content_id, MESSAGE_ID_MAX),
         }
         for (message, part), digest in zip(parts, digests, strict=True)
     ]

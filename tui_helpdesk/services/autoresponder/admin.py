@@ -15,12 +15,12 @@ from tui_helpdesk.db.models import Autoresponder, Mailbox
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import AutoresponderRecord, UserRecord
 from tui_helpdesk.services import audit, mailboxes, permissions
-from tui_helpdesk.services.autoresponder_message import CONTROL, MAX_SUBJECT
-from tui_helpdesk.services.autoresponder_rules import MAX_DELAY, WINDOW_FORMAT, mailbox_timezone
+from tui_helpdesk.services.autoresponder.message import CONTROL, MAX_SUBJECT
+from tui_helpdesk.services.autoresponder.rules import MAX_DELAY, WINDOW_FORMAT, mailbox_timezone
+from tui_helpdesk.services.unset import UNSET
 
 MAX_BODY = 20_000
 MAX_WINDOWS = 50
-UNSET: Any = object()  # marks an argument that was not given ("leave it as it is")
 
 
 def validate_windows(raw: object) -> list[dict[str, str]]:
