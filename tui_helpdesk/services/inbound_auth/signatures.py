@@ -9,6 +9,7 @@ that does not match.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import dkim
@@ -18,6 +19,12 @@ from tui_helpdesk.records import DkimSignatureRecord
 from tui_helpdesk.services.dns_lookup import DnsLookup, DnsUnavailable
 
 _LOOSE_TAG = re.compile(rb"(?:^|;)\s*([ds])\s*=\s*([^;\s]*)")
+
+# dkimpy logs every signature that does not verify at ERROR; for a helpdesk that is ordinary
+# mail, and the result record already says why, so its messages go nowhere.
+_DKIMPY_LOG = logging.getLogger(f"{__name__}.dkimpy")
+_DKIMPY_LOG.addHandler(logging.NullHandler())
+_DKIMPY_LOG.propagate = False
 
 
 class KeyFetch:
@@ -44,7 +51,7 @@ class KeyFetch:
 def verify_signatures(raw: bytes, lookup: DnsLookup) -> tuple[DkimSignatureRecord, ...]:
     """One result per DKIM-Signature header, topmost first; () when the message has none."""
     try:
-        verifier = dkim.DKIM(raw, timeout=lookup.timeout)
+        verifier = dkim.DKIM(raw, logger=_DKIMPY_LOG, timeout=lookup.timeout)
     except dkim.DKIMException:
         return ()  # no header section dkimpy can read: nothing it could verify either
     values = [value for name, value in verifier.headers if name.lower() == b"dkim-signature"]
