@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from factories import add_mailbox, add_queue, add_user, make_org
 from hypothesis import given
@@ -118,50 +116,15 @@ def test_first_match_by_position_disabled_rules_skipped() -> None:
 
 
 def test_a_stored_rule_that_no_longer_validates_is_skipped() -> None:
-    broken = rule(1, 1, [{"field": "subject", "op": "matches", "value": "(a+)+$"}])
+    broken = rule(1, 1, [{"field": "subject", "op": "matches", "value": r"(a)\1"}])
     fine = rule(2, 2, [{"field": "subject", "op": "contains", "value": "invoice"}])
-    assert (
-        routing_rules.first_match([broken, fine], mail(subject="aaaaaaaaaaaaaaaaaaaaaaaa!"), ())
-        is None
-    )
-    assert routing_rules.first_match([broken, fine], mail(), ()).id == 2
-
-
-# --- regex safety ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "pattern",
-    ["(a+)+$", "(a*)*b", "(x+x+)+y", r"(\w+\s?)*$", "((ab)*c*)+", "(a|b+)*", "(?:a{1,}){2,}"],
-)
-def test_nested_repetition_is_refused(pattern: str) -> None:
-    with pytest.raises(Invalid, match="repeats a repetition"):
-        patterns.compile_pattern(pattern)
-
-
-@pytest.mark.parametrize("pattern", ["(a|a)+x", "(?:foo|fo)+$", "(xy|x)*z"])
-def test_repeated_alternation_is_refused(pattern: str) -> None:
-    with pytest.raises(Invalid, match="repeats an alternation"):
-        patterns.compile_pattern(pattern)
-
-
-@pytest.mark.parametrize("pattern", ["a*a*c", r"\d+.*x", ".*invoice.*", r"\s*\s*\s*$"])
-def test_polynomial_backtracking_is_refused(pattern: str) -> None:
-    with pytest.raises(Invalid, match="at most one unbounded"):
-        patterns.compile_pattern(pattern)
-    # what the message suggests works: one unbounded repetition, no surrounding .*
-    patterns.compile_pattern("invoice")
-
-
-@pytest.mark.parametrize(
-    "pattern", [r"\binvoice\b", "(ab)+", "a{2,5}b", "[a-z]+@acme", "(?:re: )*x"]
-)
-def test_ordinary_patterns_are_accepted(pattern: str) -> None:
-    assert patterns.compile_pattern(pattern).pattern == pattern
+    assert routing_rules.first_match([broken, fine], mail(subject="aa invoice"), ()).id == 2
 
 
 def test_invalid_or_huge_patterns_are_refused_with_the_rule_named() -> None:
-    with pytest.raises(Invalid, match="rule 'VIP', condition 2: not a valid regular expression"):
+    with pytest.raises(
+        Invalid, match=r"rule 'VIP', condition 2: regular expression .* not accepted"
+    ):
         conditions.validate_conditions(
             [
                 {"field": "subject", "op": "contains", "value": "x"},
@@ -175,12 +138,11 @@ def test_invalid_or_huge_patterns_are_refused_with_the_rule_named() -> None:
         )
 
 
-def test_regex_scans_a_bounded_prefix_of_hostile_text() -> None:
+def test_regex_scans_a_bounded_prefix_keywords_the_whole_field() -> None:
     body = "x" * (patterns.MAX_REGEX_SCANNED + 10) + " invoice"
-    started = time.perf_counter()
     assert not matches("body", "matches", r"invoice", mail(body=body))  # beyond the regex window
     assert matches("body", "contains", "invoice", mail(body=body))  # keywords see it all
-    assert time.perf_counter() - started < 1.0
+    assert matches("body", "matches", r"in\w+ce", mail(body="x" * 100 + " invoice"))
 
 
 def test_condition_validation_messages() -> None:
@@ -339,23 +301,6 @@ def test_rule_services_validate_audit_and_check_permission(db, acme) -> None:  #
 # --- hostile input never breaks routing ------------------------------------------------------
 
 
-HOSTILE = ("a" * 5000, "ab" * 2500, "1" * 5000 + "!", " \t" * 2500)
-
-
-@hypothesis_settings(max_examples=150, deadline=None)
-@given(pattern=st.text(alphabet=st.sampled_from("ab1()*+?|{}[]^$\\.,0123-:sdw"), max_size=20))
-def test_any_pattern_is_refused_or_runs_in_bounded_time(pattern: str) -> None:
-    try:
-        patterns.compile_pattern(pattern)
-    except Invalid as exc:
-        assert exc.field == "value"
-        return
-    for text in HOSTILE:
-        started = time.perf_counter()
-        patterns.pattern_matches(pattern, text)
-        assert time.perf_counter() - started < 1.0, pattern
-
-
 @hypothesis_settings(max_examples=200, deadline=None)
 @given(raw=st.binary(max_size=400), keyword=st.text(min_size=1, max_size=8).filter(str.strip))
 def test_conditions_on_arbitrary_mail_never_raise(raw: bytes, keyword: str) -> None:
@@ -364,7 +309,3 @@ def test_conditions_on_arbitrary_mail_never_raise(raw: bytes, keyword: str) -> N
         for op in ("equals", "contains"):
             condition = Condition(field, op, keyword.strip())
             assert routing_rules.condition_matches(condition, parsed, RECIPIENTS) in (True, False)
-
-
-def test_single_character_alternation_is_a_set_and_allowed() -> None:
-    assert patterns.pattern_matches("(x|y)*z", "xyxyz")  # the parser makes it [xy]*: linear

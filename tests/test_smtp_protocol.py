@@ -371,12 +371,12 @@ async def test_idle_connection_is_closed_after_the_timeout() -> None:
 
 
 async def test_timeout_is_reset_by_each_command() -> None:
-    running = await serve(HelpdeskSMTP, timeout=0.3)
+    running = await serve(HelpdeskSMTP, timeout=1.0)
     try:
         reader, writer = await asyncio.open_connection(HOST, running.port)
         await read_reply(reader)
-        for _ in range(4):  # 0.6 s in all, but never 0.3 s without a command
-            await asyncio.sleep(0.15)
+        for _ in range(6):  # 1.5 s in all, but never 1 s without a command (room: 0.75 s)
+            await asyncio.sleep(0.25)
             writer.write(b"NOOP\r\n")
             assert await read_reply(reader) == "250 OK"
         assert await read_reply(reader) == "<closed>"

@@ -41,6 +41,8 @@ class SmtpSettings:
     max_message_size: int = 50 * 1024 * 1024
     data_timeout_seconds: int = 300
     batch_max_messages: int = 64
+    processing_budget_seconds: float = 5.0
+    drain_timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,18 @@ def _validate(settings: Settings) -> None:
     if not 0 <= settings.smtp.port <= 65535:
         raise ConfigError(
             f"{where}: smtp.port must be 0-65535, got {settings.smtp.port}", field="port"
+        )
+    if not settings.smtp.processing_budget_seconds > 0:
+        raise ConfigError(
+            f"{where}: smtp.processing_budget_seconds must be more than 0, "
+            f"got {settings.smtp.processing_budget_seconds}",
+            field="processing_budget_seconds",
+        )
+    if settings.smtp.drain_timeout_seconds < 0:
+        raise ConfigError(
+            f"{where}: smtp.drain_timeout_seconds must be 0 or more, "
+            f"got {settings.smtp.drain_timeout_seconds}",
+            field="drain_timeout_seconds",
         )
     if settings.limits.mailboxes_per_organisation < 1:
         raise ConfigError(

@@ -250,6 +250,20 @@ class AutoresponderRecord:
 
 
 @dataclass(frozen=True)
+class FailedMessageRecord:
+    """A message stored raw because processing it failed (F71, F76): what the admin sees."""
+
+    id: int
+    conversation_id: int | None
+    mailbox: str
+    received_at: datetime
+    envelope_from: str
+    subject: str
+    raw_size: int
+    error: str
+
+
+@dataclass(frozen=True)
 class DomainCheckRecord:
     """One DNS check of `domain check` (F2): what is published and what to publish instead."""
 

@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0  # each beat is a commit: on SQLite it wakes every open TUI
 ALIAS_MAX_AGE_SECONDS = 0.5
-DRAIN_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 15.0
 # The store process takes at most this many mails per transaction (or fewer, when
 # smtp.batch_max_messages says so). Larger batches made 32 SMTP sessions move in bursts, all
@@ -114,7 +113,7 @@ class WorkerRuntime:
                 timeout=smtp.data_timeout_seconds,
             )
         except BaseException:
-            await self._stop_writer(DRAIN_SECONDS)
+            await self._stop_writer(self.settings.smtp.drain_timeout_seconds)
             raise
         host, port = server.sockets[0].getsockname()[:2]
         self.address = f"{host}:{port}"
@@ -128,8 +127,9 @@ class WorkerRuntime:
     async def _shutdown(self, server: asyncio.Server, heartbeat: asyncio.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         server.close()
-        await self._stop_writer(DRAIN_SECONDS)
-        if not await self.handler.wait_idle(DRAIN_SECONDS):
+        drain = self.settings.smtp.drain_timeout_seconds
+        await self._stop_writer(drain)
+        if not await self.handler.wait_idle(drain):
             log.warning("some SMTP sessions were still waiting at shutdown")
         heartbeat.cancel()
         await loop.run_in_executor(None, self._beat_safely)
@@ -283,7 +283,7 @@ class EmbeddedWorker:
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop ended on its own meanwhile
                 loop.call_soon_threadsafe(stop.set)
-        self._thread.join(DRAIN_SECONDS * 2)
+        self._thread.join(self.settings.smtp.drain_timeout_seconds * 2)
         self._thread = None
         self._address = None
         if self._db is not None:

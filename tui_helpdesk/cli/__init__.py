@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from tui_helpdesk.cli import admin, conversation, inbound, mailbox, queue, routing, run
+from tui_helpdesk.cli import admin, conversation, inbound, mailbox, message, queue, routing, run
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 
 
@@ -34,7 +34,8 @@ def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
 
 for command in (
     admin.init, admin.org, admin.domain, admin.user, admin.audit_group,
-    mailbox.mailbox, queue.queue, conversation.conversation, routing.rule, run.worker,
+    mailbox.mailbox, queue.queue, conversation.conversation, message.message, routing.rule,
+    run.worker,
 ):  # fmt: skip
     cli.add_command(command)
 for command in inbound.QUEUE_COMMANDS:

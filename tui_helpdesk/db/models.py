@@ -338,6 +338,16 @@ class AutoReplyLog(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class AutoReplyClaim(Base):
+    """The last auto-reply per mailbox and recipient: the row the one-per-period rule (F72)
+    claims atomically, so two workers answering the same sender at once send one reply."""
+
+    __tablename__ = "auto_reply_claims"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
+    last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuditEntry(Base):
     """F61: who did what, when, with the state before and after."""
 

@@ -88,8 +88,13 @@ class ProcessWriter:
         return future
 
     async def aclose(self, timeout: float) -> None:
-        """Refuse new mail, store what is queued (within `timeout`), end the store process."""
+        """Refuse new mail, store what is queued, end the store process: all within `timeout`.
+
+        Whatever the store process is doing, it is killed when the time is up; what it held
+        was not committed, so those senders get 451 and retry.
+        """
         self._closed = True
+        deadline = time.monotonic() + timeout
         if self._idle is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout)
@@ -100,7 +105,7 @@ class ProcessWriter:
         self._fail(left, StoreUnavailable("the worker is stopping"))
         process, self._process = self._process, None
         if process is not None:
-            await process.close(timeout)
+            await process.close(max(0.0, deadline - time.monotonic()))
         if self._reading is not None:
             await asyncio.gather(self._reading, return_exceptions=True)
 

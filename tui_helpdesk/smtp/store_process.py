@@ -26,6 +26,7 @@ log = logging.getLogger("tui_helpdesk.smtp")
 # module-level function or a functools.partial of one.
 StoreFactory = Callable[[], StoreBatch]
 
+KILL_WAIT_SECONDS = 5.0  # for the kernel to end a killed store process
 _FRAME = struct.Struct("!Q")  # length of the pickle that follows
 _READY = "ready"
 
@@ -145,11 +146,12 @@ class StoreProcess:
         return pickle.loads(await self.reader.readexactly(size))
 
     async def close(self, timeout: float) -> None:
-        """Close the socket (the process ends at its next read) and wait for it to exit."""
+        """Close the socket (the process ends at its next read), wait up to `timeout` for it
+        to exit, then kill it: it may be busy with a batch that will not be committed."""
         self.writer.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.process.join, timeout)
         if self.process.is_alive():
-            log.warning("the store process did not end in %.0f s; terminating it", timeout)
-            self.process.terminate()
-            await loop.run_in_executor(None, self.process.join, timeout)
+            log.warning("the store process did not end in %.1f s; killing it", timeout)
+            self.process.kill()
+            await loop.run_in_executor(None, self.process.join, KILL_WAIT_SECONDS)

@@ -38,6 +38,11 @@ class GroupCommitWriter:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def closed(self) -> bool:
+        """True once stop() was called: from then on submit refuses mail."""
+        return self._closed
+
     def submit(self, mail: InboundMail) -> asyncio.Future[Accepted]:
         """Queue a mail; the future resolves after its transaction is committed (or fails)."""
         if self._closed or not self._thread.is_alive():

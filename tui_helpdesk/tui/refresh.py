@@ -30,6 +30,8 @@ class ChangePoller:
         self._lock = threading.Lock()
         self._timer: Timer | None = None
         self._stopped = False
+        self.polls = 0  # polls finished so far: the live tests count polls, not seconds
+        self.change_seen_at = 0  # the poll that last reported a change
 
     def start(self) -> None:
         self._arm()
@@ -53,6 +55,9 @@ class ChangePoller:
                 changed = True
             else:
                 changed = self._watcher.poll()
+            self.polls += 1
+            if changed:
+                self.change_seen_at = self.polls
         if changed:
             self._app.post_message(DataChanged())
 

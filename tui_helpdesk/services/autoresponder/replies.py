@@ -25,10 +25,13 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.models import (
+    AutoReplyClaim,
     AutoReplyLog,
     Autoresponder,
     Conversation,
@@ -73,23 +76,28 @@ def _own_addresses(session: Session, addresses: set[str]) -> frozenset[str]:
     return frozenset(a.lower() for row in rows for a in row if a and a.lower() in addresses)
 
 
-def recently_answered(
+def claim_reply(
     session: Session, mailbox_id: int, recipient: str, now: datetime, period_hours: int
 ) -> bool:
+    """Take the right to answer `recipient` from this mailbox now, in one atomic statement.
+
+    The claim row is inserted, or moved to `now` only when its last reply is older than the
+    period; a row comes back exactly when this transaction may answer. On PostgreSQL a second
+    worker's claim waits for the first transaction's row lock and then sees its reply, so two
+    workers never both answer (F72). Period 0 means no limit.
+    """
     if period_hours <= 0:
-        return False
-    return (
-        session.scalar(
-            select(AutoReplyLog.id)
-            .where(
-                AutoReplyLog.mailbox_id == mailbox_id,
-                AutoReplyLog.recipient == recipient,
-                AutoReplyLog.sent_at > now - timedelta(hours=period_hours),
-            )
-            .limit(1)
-        )
-        is not None
-    )
+        return True
+    table = AutoReplyClaim.__table__
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
+        table
+    ).values(mailbox_id=mailbox_id, recipient=recipient, last_sent_at=now)
+    claim = insert.on_conflict_do_update(
+        index_elements=[table.c.mailbox_id, table.c.recipient],
+        set_={"last_sent_at": insert.excluded.last_sent_at},
+        where=table.c.last_sent_at <= now - timedelta(hours=period_hours),
+    ).returning(table.c.mailbox_id)
+    return session.execute(claim).first() is not None
 
 
 def display_name(session: Session, mailbox: Mailbox) -> str:
@@ -173,7 +181,7 @@ def answer(
     )
     if reason is not None or target is None:
         return None
-    if recently_answered(
+    if not claim_reply(
         session, mailbox.id, target.lower(), now, settings.mail.autoreply_period_hours
     ):
         return None

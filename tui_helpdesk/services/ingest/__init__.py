@@ -9,7 +9,7 @@ the modules of this package:
 6. route: a new conversation, routed and assigned
 7. rows: the rows written, table by table, at the end
 
-clean holds the text cleaning every step shares.
+clean holds the text cleaning every step shares; budget the time each mail may take.
 """
 
 from tui_helpdesk.services.ingest.batch import (

@@ -34,10 +34,14 @@ from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parse import parse_message
 from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.services.ingest import deliver
+from tui_helpdesk.services.ingest.budget import TOO_LONG, Budget, ProcessingTooLong
 from tui_helpdesk.services.ingest.prepare import Batch, Setup
 from tui_helpdesk.services.ingest.rows import Delivery, row_id
 
 log = logging.getLogger(__name__)
+
+CONFLICT_RETRIES = 3  # attempts of a batch that a concurrent writer's locks aborted
+CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,10 @@ def store_inbound(
     savepoint is rolled back and the raw message is stored with processing_error instead.
     """
     parse_error = ""
+    budget = Budget(settings.smtp.processing_budget_seconds)
     if parsed is None:
-        parsed, parse_error = _parse(mail.raw)
-    batch = Batch(session, settings, careful=True)
+        parsed, parse_error = _parse(budget, mail.raw)
+    batch = Batch(session, settings, careful=True, budget=budget)
     batch.prepare([(mail, parsed)])
     deliveries = _store_mail(batch, mail, parsed, parse_error)
     batch.finish()
@@ -87,22 +92,52 @@ def store_batch(
     and retries) while the rest of the batch commits. An error of the connection or of the
     commit propagates.
 
+    A mail over its processing budget (see budget.py) fails the fast attempt too; the careful
+    one stores it raw at once, without spending its budget again.
+
+    Two workers on one PostgreSQL can deadlock on the rows both lock (an auto-reply claim,
+    a queue, a mailbox); the database then aborts one transaction, and that batch is simply
+    stored again (up to CONFLICT_RETRIES times) once the other has committed.
+
     `setup` carries configuration from one batch to the next (see Setup); the writer's
     `batch_store` keeps one.
     """
     setup = setup or Setup()
-    parsed = [(mail.parsed, "") if mail.parsed is not None else _parse(mail.raw) for mail in mails]
+    budget = Budget(settings.smtp.processing_budget_seconds)
+    parsed = [(m.parsed, "") if m.parsed is not None else _parse(budget, m.raw) for m in mails]
+    attempt = 1
+    while True:
+        try:
+            return _store_once(db, settings, setup, budget, mails, parsed)
+        except DBAPIError as exc:
+            if not _conflict(exc) or attempt >= CONFLICT_RETRIES:
+                raise
+            attempt += 1
+            log.warning("batch of %d mails met a concurrent writer (%s); again", len(mails), exc)
+
+
+def _store_once(
+    db: Database,
+    settings: Settings,
+    setup: Setup,
+    budget: Budget,
+    mails: Sequence[InboundMail],
+    parsed: Sequence[tuple[ParsedMessage | None, str]],
+) -> list[StoredMail | Exception]:
+    too_long: set[int] = set()
     try:
         try:
             with db.write() as session:
-                results = _store_all(session, settings, setup, mails, parsed, careful=False)
-        except Exception as exc:
+                batch = Batch(session, settings, careful=False, setup=setup, budget=budget)
+                results = _store_all(batch, mails, parsed, too_long)
+        except (Exception, ProcessingTooLong) as exc:
             setup.clear()
             if _connection_lost(exc):
                 raise
             log.warning("batch of %d mails failed (%s); storing each on its own", len(mails), exc)
             with db.write() as session:
-                results = _store_all(session, settings, setup, mails, parsed, careful=True)
+                batch = Batch(session, settings, careful=True, setup=setup, budget=budget)
+                results = _store_all(batch, mails, parsed, too_long)
     except BaseException:
         setup.clear()
         raise
@@ -111,28 +146,30 @@ def store_batch(
 
 
 def _store_all(
-    session: Session,
-    settings: Settings,
-    setup: Setup,
+    batch: Batch,
     mails: Sequence[InboundMail],
     parsed: Sequence[tuple[ParsedMessage | None, str]],
-    *,
-    careful: bool,
+    too_long: set[int],
 ) -> list[StoredMail | Exception]:
-    batch = Batch(session, settings, careful=careful, setup=setup)
+    """Every mail of the batch; `too_long` collects (fast) and skips (careful) slow mails."""
     batch.prepare([(mail, p) for mail, (p, _) in zip(mails, parsed, strict=True)])
     outcomes: list[list[Delivery] | Exception] = []
-    for mail, (message, parse_error) in zip(mails, parsed, strict=True):
+    for index, (mail, (message, parse_error)) in enumerate(zip(mails, parsed, strict=True)):
+        if index in too_long:
+            parse_error = TOO_LONG
         try:
             outcomes.append(_store_mail(batch, mail, message, parse_error))
+        except ProcessingTooLong:  # the fast attempt only: the careful one stores it raw
+            too_long.add(index)
+            raise
         except Exception as exc:
-            if not careful or _connection_lost(exc):
+            if not batch.careful or _connection_lost(exc):
                 raise
             log.error("mail from %r not stored: %s", mail.mail_from, exc)
             outcomes.append(exc)
     batch.finish()
     if batch.rolled_back:
-        setup.clear()
+        batch.setup.clear()
     return [o if isinstance(o, Exception) else _stored_mail(o) for o in outcomes]
 
 
@@ -173,12 +210,21 @@ def _stored_mail(deliveries: list[Delivery]) -> StoredMail:
     )
 
 
-def _parse(raw: bytes) -> tuple[ParsedMessage | None, str]:
+def _parse(budget: Budget, raw: bytes) -> tuple[ParsedMessage | None, str]:
     try:
-        return parse_message(raw), ""
+        with budget.limit():
+            return parse_message(raw), ""
+    except ProcessingTooLong:
+        log.warning("parsing a mail of %d bytes took too long; keeping it raw", len(raw))
+        return None, TOO_LONG
     except Exception as exc:  # parse_message promises not to raise; if it does, keep the raw
         log.exception("parse_message raised")
         return None, f"parse failed: {type(exc).__name__}: {exc}"
+
+
+def _conflict(exc: DBAPIError) -> bool:
+    """PostgreSQL aborted the transaction for a deadlock or a serialisation failure."""
+    return getattr(exc.orig, "sqlstate", None) in CONFLICT_STATES
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -198,9 +244,13 @@ def _deliver(
 ) -> Delivery:
     if parsed is not None and not parse_error:
         if not batch.careful:  # any failure abandons the fast attempt (see store_batch)
-            return deliver.store_parsed(batch, mail, parsed, mailbox, rcpts)
+            with batch.budget.limit():
+                return deliver.store_parsed(batch, mail, parsed, mailbox, rcpts)
         try:
-            return _in_savepoint(batch, deliver.store_parsed, mail, parsed, mailbox, rcpts)
+            return _in_savepoint(batch, _within_budget, mail, parsed, mailbox, rcpts)
+        except ProcessingTooLong:
+            log.warning("mail from %r took too long to process, keeping it raw", mail.mail_from)
+            parse_error = TOO_LONG
         except Exception as exc:
             if _connection_lost(exc):
                 raise
@@ -209,6 +259,12 @@ def _deliver(
     if not batch.careful:
         return deliver.store_raw(batch, mail, parsed, mailbox, rcpts, parse_error)
     return _in_savepoint(batch, deliver.store_raw, mail, parsed, mailbox, rcpts, parse_error)
+
+
+def _within_budget(batch: Batch, *args: Any) -> Delivery:
+    """The parsed path inside its savepoint, the budget around the processing only."""
+    with batch.budget.limit():
+        return deliver.store_parsed(batch, *args)
 
 
 def _in_savepoint(batch: Batch, store: Callable[..., Delivery], *args: Any) -> Delivery:

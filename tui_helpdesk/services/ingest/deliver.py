@@ -66,6 +66,7 @@ def _store_mail(
 ) -> Delivery:
     contact = contact_for(batch, mailbox.organisation_id, sender, sender_name, mail)
     found = threaded_conversation(batch, mailbox, parsed, sender)
+    batch.budget.check()
     conversation: ConversationRef
     if found is not None and found.status != "closed":
         conversation, queue = found, batch.queue(found.queue_id)
@@ -80,6 +81,7 @@ def _store_mail(
     batch.pending.messages.append(message)
     batch.pending.participants.extend((conversation, p) for p in people_of(parsed, sender))
     batch.touch(mailbox, mail.received_at)
+    batch.budget.check()
     choice = autoresponder.due_reply(batch.reply_setup(mailbox), queue, mail.received_at)
     if choice is not None:
         autoresponder.answer(

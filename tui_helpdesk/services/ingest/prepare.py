@@ -21,6 +21,7 @@ from tui_helpdesk.db.models import Conversation, Mailbox, Message, Organisation,
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.services import assignment, autoresponder, changes, contacts, routing
+from tui_helpdesk.services.ingest.budget import Budget
 from tui_helpdesk.services.ingest.clean import message_id_of, sender_of
 from tui_helpdesk.services.ingest.rows import (
     ConversationRef,
@@ -141,11 +142,18 @@ class Batch:
     """
 
     def __init__(
-        self, session: Session, settings: Settings, *, careful: bool, setup: Setup | None = None
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        careful: bool,
+        setup: Setup | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
         self.careful = careful  # one savepoint per stored copy, flushed at its end
+        self.budget = budget or Budget(settings.smtp.processing_budget_seconds)
         self.setup = setup or Setup()
         self.setup.begin(session)
         self.pending = PendingRows()
