@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from dkim_keys import DkimKey, make_dkim_key
+from dns_server import ZoneServer, silent_port
 from sqlalchemy import text
 
 from tui_helpdesk.config import Settings, load_settings
@@ -115,3 +117,24 @@ def make_key(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return path.with_suffix(".pub")
 
     return make
+
+
+@pytest.fixture
+def dns_server() -> Iterator[ZoneServer]:
+    """An authoritative DNS server on 127.0.0.1 (UDP and TCP); load zones with .load()."""
+    server = ZoneServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def silent_dns_port() -> Iterator[int]:
+    """A loopback port where a nameserver receives queries and never answers (DNS down)."""
+    with silent_port() as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def dkim_key() -> DkimKey:
+    """A 2048-bit RSA key (made once per run): its TXT record needs the DNS server's TCP path."""
+    return make_dkim_key()

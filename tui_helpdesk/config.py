@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +68,25 @@ class OutboundSettings:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    """The resolver every DNS check asks (F2 domain check, F75 inbound SPF/DKIM/DMARC)."""
+
+    nameservers: tuple[str, ...] = ()
+    port: int = 53
+    timeout_seconds: float = 5.0
+    dkim_selector: str = "helpdesk"
+    spf_include: str = ""
+
+
+@dataclass(frozen=True)
+class InboundAuthSettings:
+    """F75 behind an MTA: whose Authentication-Results header is believed for SPF."""
+
+    trusted_relays: tuple[str, ...] = ()
+    authserv_id: str = ""
+
+
+@dataclass(frozen=True)
 class LimitSettings:
     mailboxes_per_organisation: int = 50
     mailboxes_per_queue: int = 20
@@ -94,6 +115,8 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    inbound_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -111,7 +134,18 @@ class Settings:
 SECTIONS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "source"}
 
 
+def _coerce_list(value: Any, where: str) -> tuple[str, ...]:
+    """A TOML list of strings, or (from the environment) one string split at commas/spaces."""
+    if isinstance(value, str):
+        return tuple(item for item in re.split(r"[,\s]+", value) if item)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: expected a list of strings, got {value!r}", field=where)
+
+
 def _coerce(value: Any, target: type, where: str) -> Any:
+    if target is tuple:
+        return _coerce_list(value, where)
     if target is bool:
         if isinstance(value, bool):
             return value
@@ -147,7 +181,7 @@ def _coerce(value: Any, target: type, where: str) -> Any:
 
 
 def _section_types(section_cls: type) -> dict[str, type]:
-    names = {"str": str, "int": int, "float": float, "bool": bool}
+    names = {"str": str, "int": int, "float": float, "bool": bool, "tuple[str, ...]": tuple}
     return {f.name: names[str(f.type)] for f in dataclasses.fields(section_cls)}
 
 
@@ -229,6 +263,8 @@ def _validate(settings: Settings) -> None:
     _one_of(where, "worker.log_level", settings.worker.log_level.upper(), LOG_LEVELS)
     if settings.tui.ssh_escape_delay_ms < 1:
         raise ConfigError(f"{where}: tui.ssh_escape_delay_ms must be at least 1", field="tui")
+    _validate_dns(settings.dns, where)
+    _validate_inbound_auth(settings.inbound_auth, where)
 
 
 def _one_of(where: str, name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -236,6 +272,57 @@ def _one_of(where: str, name: str, value: str, allowed: tuple[str, ...]) -> None
         raise ConfigError(
             f"{where}: {name} must be one of {', '.join(allowed)}, got {value!r}",
             field=name.partition(".")[2],
+        )
+
+
+DNS_LABELS = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*$")
+
+
+def _validate_dns(dns: DnsSettings, where: str) -> None:
+    for server in dns.nameservers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: dns.nameservers must be IP addresses, got {server!r}",
+                field="nameservers",
+            ) from None
+    if not 1 <= dns.port <= 65535:
+        raise ConfigError(f"{where}: dns.port must be 1-65535, got {dns.port}", field="port")
+    if dns.timeout_seconds <= 0:
+        raise ConfigError(
+            f"{where}: dns.timeout_seconds must be more than 0, got {dns.timeout_seconds}",
+            field="timeout_seconds",
+        )
+    if not DNS_LABELS.match(dns.dkim_selector):
+        raise ConfigError(
+            f"{where}: dns.dkim_selector must be DNS labels (letters, digits, hyphens, dots), "
+            f"got {dns.dkim_selector!r}",
+            field="dkim_selector",
+        )
+    if dns.spf_include and not DNS_LABELS.match(dns.spf_include):
+        raise ConfigError(
+            f"{where}: dns.spf_include must be a domain name like _spf.relay.example, "
+            f"got {dns.spf_include!r}",
+            field="spf_include",
+        )
+
+
+def _validate_inbound_auth(auth: InboundAuthSettings, where: str) -> None:
+    for relay in auth.trusted_relays:
+        try:
+            ipaddress.ip_network(relay, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: inbound_auth.trusted_relays must be IP addresses or networks "
+                f"(192.0.2.25, 2001:db8::/64), got {relay!r}",
+                field="trusted_relays",
+            ) from None
+    if auth.trusted_relays and not auth.authserv_id.strip():
+        raise ConfigError(
+            f"{where}: inbound_auth.authserv_id must name the authserv-id your trusted relays "
+            "write in Authentication-Results when trusted_relays is set",
+            field="authserv_id",
         )
 
 
