@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from dkim_keys import DkimKey, make_dkim_key
+from dns_server import ZoneServer, silent_port
 from sqlalchemy import text
 
 from tui_helpdesk.config import Settings, load_settings
@@ -115,3 +118,41 @@ def settings(db_url: str) -> Settings:
             "TUI_HELPDESK_SMTP_PORT": "0",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def make_key(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`make_key("ed25519")` → a new public key file made by the real ssh-keygen."""
+    folder = tmp_path_factory.mktemp("keys")
+    count = iter(range(10_000))
+
+    def make(kind: str = "ed25519", *extra: str, comment: str = "laptop") -> Path:
+        path = folder / f"key{next(count)}"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", comment, "-f", str(path)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return path.with_suffix(".pub")
+
+    return make
+
+
+@pytest.fixture
+def dns_server() -> Iterator[ZoneServer]:
+    """An authoritative DNS server on 127.0.0.1 (UDP and TCP); load zones with .load()."""
+    server = ZoneServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def silent_dns_port() -> Iterator[int]:
+    """A loopback port where a nameserver receives queries and never answers (DNS down)."""
+    with silent_port() as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def dkim_key() -> DkimKey:
+    """A 2048-bit RSA key (made once per run): its TXT record needs the DNS server's TCP path."""
+    return make_dkim_key()

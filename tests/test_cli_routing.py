@@ -128,8 +128,8 @@ def test_rule_text_output(acme: Cli) -> None:
 
 def test_rule_invalid_input_names_the_field(acme: Cli) -> None:
     add = ("rule", "add", "R", "--tag", "t", *ADA)
-    message = acme.invalid(*add, "--when", "subject", "matches", "(a+)+", field="conditions")
-    assert "condition 1" in message and "exponential" in message
+    message = acme.invalid(*add, "--when", "subject", "matches", r"(.*)\1x", field="conditions")
+    assert "condition 1" in message and "back-references" in message and "RE2" in message
     acme.invalid(*add, "--when", "subject", "like", "x", field="conditions")
     acme.invalid(*add, field="conditions")  # no condition at all
     acme.invalid(*add, "--when", "colour", "equals", "red", field="conditions")

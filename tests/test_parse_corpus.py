@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS_ENV
 
-from tui_helpdesk.mail.parse import ParsedMessage, parse_message
+from tui_helpdesk.mail.parse import parse_message
+from tui_helpdesk.mail.parsed import ParsedMessage
 
 SKIP_NAMES = {"README.md", "PROVENANCE.tsv"}
 _MBOX_SPLIT = re.compile(rb"\n(?=From )")

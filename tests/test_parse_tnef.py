@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from tnefparse.mapi import IMESSAGE_SIG
 from tnefparse.tnef import TNEF
 
-from tui_helpdesk.mail.parse import ParsedMessage, parse_message
+from tui_helpdesk.mail.parse import parse_message
+from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.mail.rtf import rtf_text
 
 # --- building TNEF -------------------------------------------------------------------------------
