@@ -17,7 +17,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tui_helpdesk.mail.smtp_protocol import new_event_loop, start_server
+from tui_helpdesk.smtp.protocol import new_event_loop, start_server
 
 HOSTNAME = "bare.bench.test"
 SIZE_LIMIT = 50 * 1024 * 1024

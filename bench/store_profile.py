@@ -26,9 +26,9 @@ from sqlalchemy import event
 
 from tui_helpdesk.config import load_settings
 from tui_helpdesk.db.engine import Database
-from tui_helpdesk.mail.ingest import InboundMail
+from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parse import parse_message
-from tui_helpdesk.services.ingest import batch_store
+from tui_helpdesk.worker import smtp_store
 
 
 def statement_kind(sql: str) -> str:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, db_url: str) -> None:
     if args.sql:  # the listener itself costs time: counted in a separate run from the timing
         event.listen(db.engine, "before_cursor_execute", _count)
 
-    store = batch_store(db, settings)  # as the worker's writer calls it (configuration kept)
+    store = smtp_store(db, settings)  # as the worker's writer calls it (configuration kept)
     warm = mails(50, args.size, rcpt, "warm")
     store(warm)
     statements.clear()

@@ -13,7 +13,8 @@ from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Contact, Conversation, Queue, QueueMember
 from tui_helpdesk.errors import Invalid, NotFound, PermissionDenied
 from tui_helpdesk.services import assignment, audit, queues, users
-from tui_helpdesk.services.assignment import Candidate, Slot
+from tui_helpdesk.services.assignment import pickers
+from tui_helpdesk.services.assignment.pickers import Candidate, Slot
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 AGENTS = ("bob@acme.test", "carol@acme.test", "dave@acme.test")
@@ -66,12 +67,12 @@ def names(ids: dict[str, int], picks: list[int | None]) -> list[str | None]:
 
 def test_pure_round_robin_wraps_and_survives_a_missing_pointer() -> None:
     people = [Candidate(3), Candidate(7), Candidate(9)]
-    assert assignment.pick_round_robin(people, None) == 3
-    assert assignment.pick_round_robin(people, 3) == 7
-    assert assignment.pick_round_robin(people, 9) == 3
-    assert assignment.pick_round_robin(people, 8) == 9  # user 8 left the queue
-    assert assignment.pick_round_robin(people, 42) == 3
-    assert assignment.pick_round_robin([], 3) is None
+    assert pickers.pick_round_robin(people, None) == 3
+    assert pickers.pick_round_robin(people, 3) == 7
+    assert pickers.pick_round_robin(people, 9) == 3
+    assert pickers.pick_round_robin(people, 8) == 9  # user 8 left the queue
+    assert pickers.pick_round_robin(people, 42) == 3
+    assert pickers.pick_round_robin([], 3) is None
 
 
 def test_pure_least_busy_tie_breaks() -> None:
@@ -81,19 +82,19 @@ def test_pure_least_busy_tie_breaks() -> None:
         Candidate(2, open_count=1, last_assigned_at=late),
         Candidate(3, open_count=1, last_assigned_at=early),
     ]
-    assert assignment.pick_least_busy(people) == 3  # equal load: waited longest
+    assert pickers.pick_least_busy(people) == 3  # equal load: waited longest
     people.append(Candidate(4, open_count=1))  # never assigned here: waited longest of all
-    assert assignment.pick_least_busy(people) == 4
-    assert assignment.pick_least_busy([Candidate(5, open_count=1), Candidate(4, open_count=1)]) == 4
+    assert pickers.pick_least_busy(people) == 4
+    assert pickers.pick_least_busy([Candidate(5, open_count=1), Candidate(4, open_count=1)]) == 4
 
 
 def test_pure_time_slot_boundaries() -> None:
     slot = Slot(frozenset({"mon"}), 9 * 60, 13 * 60)
     paris = ZoneInfo("Europe/Paris")
-    assert assignment.slot_covers(slot, datetime(2026, 11, 23, 9, 0, tzinfo=paris))
-    assert assignment.slot_covers(slot, datetime(2026, 11, 23, 12, 59, tzinfo=paris))
-    assert not assignment.slot_covers(slot, datetime(2026, 11, 23, 13, 0, tzinfo=paris))
-    assert not assignment.slot_covers(slot, datetime(2026, 11, 24, 10, 0, tzinfo=paris))
+    assert pickers.slot_covers(slot, datetime(2026, 11, 23, 9, 0, tzinfo=paris))
+    assert pickers.slot_covers(slot, datetime(2026, 11, 23, 12, 59, tzinfo=paris))
+    assert not pickers.slot_covers(slot, datetime(2026, 11, 23, 13, 0, tzinfo=paris))
+    assert not pickers.slot_covers(slot, datetime(2026, 11, 24, 10, 0, tzinfo=paris))
 
 
 # --- round robin -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from tui_helpdesk.db.models import (
 from tui_helpdesk.errors import Invalid, PermissionDenied
 from tui_helpdesk.mail.parse import parse_message
 from tui_helpdesk.services import audit, autoresponder, hours
+from tui_helpdesk.services.autoresponder import rules as autoresponder_rules
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # Monday 11:00 in Paris
 
@@ -226,7 +227,7 @@ def test_suppressed(db, settings, acme, case: str) -> None:  # type: ignore[no-u
     assert deliver(db, settings, raw_mail(**fields), envelope_from=envelope) is None
     assert log_count(db) == 0
     own = frozenset({"sales@acme.test", "support@acme.test"})
-    reason = autoresponder.suppression_reason(
+    reason = autoresponder_rules.suppression_reason(
         parse_message(raw_mail(**fields)), envelope, own_addresses=own,
         platform_domain=settings.mail.platform_domain,
     )  # fmt: skip
@@ -251,7 +252,7 @@ def test_our_own_alias_is_never_answered(db, settings, acme) -> None:  # type: i
 
 def test_suppression_reason_names_the_cause() -> None:
     def reason(raw: bytes, envelope: str = "jane@example.com") -> str | None:
-        return autoresponder.suppression_reason(
+        return autoresponder_rules.suppression_reason(
             parse_message(raw), envelope, own_addresses=frozenset(), platform_domain="in.x.test"
         )
 

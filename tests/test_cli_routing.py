@@ -117,7 +117,7 @@ def test_rule_text_output(acme: Cli) -> None:
         "urgent",
         *ADA,
     ).stdout
-    assert "\x1b" not in shown and "VIP[2J" in shown
+    assert "\x1b" not in shown and "[2J" not in shown and "VIP" in shown
     assert "Conditions (all must hold)" in shown
     assert "1. sender_address equals 'ceo@big.test'" in shown
     listing = acme("rule", "list", *ADA).stdout
@@ -128,8 +128,8 @@ def test_rule_text_output(acme: Cli) -> None:
 
 def test_rule_invalid_input_names_the_field(acme: Cli) -> None:
     add = ("rule", "add", "R", "--tag", "t", *ADA)
-    message = acme.invalid(*add, "--when", "subject", "matches", "(a+)+", field="conditions")
-    assert "condition 1" in message and "exponential" in message
+    message = acme.invalid(*add, "--when", "subject", "matches", r"(.*)\1x", field="conditions")
+    assert "condition 1" in message and "back-references" in message and "RE2" in message
     acme.invalid(*add, "--when", "subject", "like", "x", field="conditions")
     acme.invalid(*add, field="conditions")  # no condition at all
     acme.invalid(*add, "--when", "colour", "equals", "red", field="conditions")
@@ -290,7 +290,7 @@ def test_hours_text_output(acme: Cli) -> None:
     lines = text.splitlines()
     assert "working hours:         on" in lines and "timezone:              Europe/Madrid" in lines
     assert "mon  09:00-12:00, 13:00-17:00" in lines and "sun  closed" in lines
-    assert "\x1b" not in text and "  Closed [5mnow" in lines and "  See you" in lines
+    assert "\x1b" not in text and "  Closed now" in lines and "  See you" in lines
 
 
 def test_hours_invalid_input_and_permissions(acme: Cli, tmp_path: Path) -> None:
@@ -353,7 +353,7 @@ def test_autoresponder_text_output(acme: Cli) -> None:
     assert "enabled:    yes" in lines and "Windows (Europe/Madrid)" in lines
     assert "2026-12-24 00:00  2026-12-27 00:00" in lines
     assert "\x1b" not in text and "\x07" not in text
-    assert "  Away]0;owned until Monday" in lines and "  Regards" in lines
+    assert "  Away until Monday" in lines and "  Regards" in lines
     empty = acme("mailbox", "set-autoresponder", "support@acme.test", "--clear-windows", *ADA)
     assert "(none: active whenever enabled)" in empty.stdout
 

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import inspect, select, text
 
-from tui_helpdesk.db.engine import Database
+from tui_helpdesk.db.engine import Database, alembic_config
 from tui_helpdesk.db.models import Base, Organisation
+from tui_helpdesk.db.revisions import head_revision, known_revisions
 
 
 def test_migrations_create_every_model_table(db: Database) -> None:
@@ -22,6 +23,23 @@ def test_migrate_is_idempotent(db: Database) -> None:
     with db.read() as session:
         version = session.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert version.startswith("2026")
+
+
+def test_the_head_read_from_the_files_is_alembics_head(db: Database) -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == script.get_current_head()
+    assert known_revisions() == {r.revision: r.down_revision for r in script.walk_revisions()}
+    assert db.schema_revision() == head_revision()
+
+
+def test_a_database_never_migrated_has_no_revision(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    empty = Database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    try:
+        assert empty.schema_revision() is None
+    finally:
+        empty.dispose()
 
 
 def test_sqlite_pragmas(db: Database, backend: str) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tui_helpdesk.errors import Invalid, NotFound, PermissionDenied
 from tui_helpdesk.services import audit, hours
+from tui_helpdesk.services.vocabulary import DAYS
 
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = {
@@ -86,7 +87,7 @@ def test_holidays_are_dates_in_the_queue_timezone() -> None:
 
 
 def test_opening_hours_follow_the_wall_clock_across_dst() -> None:
-    queue = FakeQueue(schedule={d: [["09:00", "17:00"]] for d in hours.DAYS})
+    queue = FakeQueue(schedule={d: [["09:00", "17:00"]] for d in DAYS})
     # Paris: CET (UTC+1) until 2026-03-29 02:00, then CEST (UTC+2).
     assert hours.is_within_hours(queue, datetime(2026, 3, 28, 8, 0, tzinfo=UTC))  # 09:00 CET
     assert not hours.is_within_hours(queue, datetime(2026, 3, 29, 6, 59, tzinfo=UTC))  # 08:59

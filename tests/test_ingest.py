@@ -32,8 +32,12 @@ from tui_helpdesk.db.models import (
     Mailbox,
     Message,
 )
-from tui_helpdesk.mail.parse import BounceInfo, ParsedAttachment, parse_message
-from tui_helpdesk.services import ingest, mailboxes
+from tui_helpdesk.mail.parse import parse_message
+from tui_helpdesk.mail.parsed import BounceInfo, ParsedAttachment
+from tui_helpdesk.services import ingest, mailboxes, routing
+from tui_helpdesk.services.ingest import batch as ingest_batch
+from tui_helpdesk.services.ingest import deliver as ingest_deliver
+from tui_helpdesk.services.ingest.clean import MESSAGE_ID_MAX, UNREADABLE_SUBJECT
 
 
 @pytest.fixture
@@ -247,7 +251,7 @@ def test_a_failure_after_parsing_keeps_the_raw_message_with_its_error(
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise ValueError("routing exploded")
 
-    monkeypatch.setattr(ingest.routing, "decide", broken)
+    monkeypatch.setattr(routing, "decide", broken)
     raw = build_mail()
     result = deliver(db, settings, raw, desk.support.alias)
     assert "routing exploded" in result.processing_errors[0]
@@ -265,12 +269,12 @@ def test_a_parser_crash_keeps_the_raw_message(db, settings, desk, monkeypatch) -
     def crash(raw: bytes):  # type: ignore[no-untyped-def]
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr(ingest, "parse_message", crash)
+    monkeypatch.setattr(ingest_batch, "parse_message", crash)
     raw = b"\x00\xff garbage \r\n"
     result = deliver(db, settings, raw, desk.support.alias)
     [message] = messages_in(db, only_conversation(result))
     assert message.raw == raw and "parser bug" in message.processing_error
-    assert conversation(db, only_conversation(result)).subject == ingest.UNREADABLE_SUBJECT
+    assert conversation(db, only_conversation(result)).subject == UNREADABLE_SUBJECT
 
 
 def test_text_no_database_accepts_is_cleaned_not_refused(db, settings, desk) -> None:  # type: ignore[no-untyped-def]
@@ -287,7 +291,7 @@ def test_text_no_database_accepts_is_cleaned_not_refused(db, settings, desk) -> 
     [message] = messages_in(db, only_conversation(result))
     assert message.processing_error == ""
     assert message.subject == "nul and ? surrogate" and message.text_body == "body"
-    assert len(message.message_id_header) == ingest.MESSAGE_ID_MAX
+    assert len(message.message_id_header) == MESSAGE_ID_MAX
 
 
 def test_store_batch_commits_the_rest_when_one_mail_hits_a_database_error(
@@ -304,8 +308,8 @@ def test_store_batch_commits_the_rest_when_one_mail_hits_a_database_error(
 
         return flaky
 
-    for name in ("_store_parsed", "_store_raw"):  # both the parsed and the raw attempt fail
-        monkeypatch.setattr(ingest, name, poisoned(getattr(ingest, name)))
+    for name in ("store_parsed", "store_raw"):  # both the parsed and the raw attempt fail
+        monkeypatch.setattr(ingest_deliver, name, poisoned(getattr(ingest_deliver, name)))
     mails = [inbound(build_mail(), desk.support.alias), inbound(poison, desk.support.alias),
              inbound(build_mail(), desk.sales.alias)]  # fmt: skip
     results = ingest.store_batch(db, settings, mails)

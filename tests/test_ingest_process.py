@@ -20,14 +20,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tui_helpdesk.mail.ingest import (
-    Accepted,
-    InboundMail,
-    ProcessWriter,
-    StoreBatch,
-    StoreRefused,
-    StoreUnavailable,
-)
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.smtp.batches import Accepted, StoreBatch
+from tui_helpdesk.smtp.process_writer import ProcessWriter
+from tui_helpdesk.smtp.store_process import StoreRefused, StoreUnavailable
 
 
 def mail(raw: bytes) -> InboundMail:
@@ -64,8 +60,8 @@ async def test_mail_is_stored_in_the_store_process_in_batches_after_it_parsed() 
     writer = ProcessWriter(describing_store, batch_max=4, parse_max=100, parse_ahead=3)
     await writer.start()
     try:
-        first = writer.submit(mail(b"slow first\r\n"))  # holds the store process 0.3 s
-        await asyncio.sleep(0.1)
+        # The batch of `first` is in flight as soon as it is submitted: the rest queue behind.
+        first = writer.submit(mail(b"slow first\r\n"))
         waiting = [writer.submit(mail(f"m{n}\r\n".encode())) for n in range(2)]
         big = writer.submit(mail(b"x" * 200 + b"\r\n"))  # over parse_max
         waiting += [writer.submit(mail(f"m{n}\r\n".encode())) for n in range(2, 6)]

@@ -7,10 +7,16 @@ that the bytes stored are the bytes sent.
 from __future__ import annotations
 
 import itertools
+import os
+import re
 import smtplib
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from factories import Org, add_mailbox, add_queue, add_user, make_org
 from sqlalchemy import select
@@ -19,8 +25,9 @@ from sqlalchemy.orm import undefer
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Conversation, Message
+from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.records import MailboxRecord, QueueRecord
-from tui_helpdesk.services.ingest import InboundMail, StoredMail, store_inbound
+from tui_helpdesk.services.ingest import StoredMail, store_inbound
 
 _counter = itertools.count(1)
 BASE_TIME = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -180,3 +187,82 @@ def dsn(original_id: str, failed: str) -> bytes:
         "",
     ]
     return "\r\n".join(lines).encode()
+
+
+LISTENING = re.compile(r"listening on (127\.0\.0\.1):(\d+)")
+
+
+def start_worker_process(
+    db_url: str, **settings: str
+) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+    """`tui-helpdesk worker` as a process on a free port; settings are TUI_HELPDESK_* names."""
+    env = dict(os.environ, TUI_HELPDESK_DATABASE_URL=db_url, **settings)
+    env.pop("TUI_HELPDESK_CONFIG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_helpdesk", "worker", "--smtp-host", "127.0.0.1",
+         "--smtp-port", "0"],
+        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        found = LISTENING.search(line)
+        if found:
+            return process, (found.group(1), int(found.group(2)))
+    process.kill()
+    raise AssertionError("worker did not report its port:\n" + "".join(seen))
+
+
+def store_processes(pid: int) -> list[int]:
+    """The worker's child processes started by multiprocessing's spawn (not its helpers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and b"spawn_main" in command:
+                found.append(int(entry.name))
+    return found
+
+
+def wait_until_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} still running")
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process so far, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def busy_store_process(worker_pid: int, timeout: float = 60) -> int:
+    """The worker's store process, once it is seen working (CPU time growing by 0.3 s)."""
+    deadline = time.monotonic() + timeout
+    start: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        for pid in store_processes(worker_pid):
+            try:
+                ticks = cpu_ticks(pid)
+            except OSError:
+                continue
+            if ticks - start.setdefault(pid, ticks) >= 30:
+                return pid
+        time.sleep(0.05)
+    raise AssertionError("the store process never got busy")

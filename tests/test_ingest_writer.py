@@ -15,14 +15,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from tui_helpdesk.mail.ingest import (
-    TEMPORARY_FAILURE,
-    Accepted,
-    AliasCache,
-    GroupCommitWriter,
-    InboundMail,
-    IngestHandler,
-)
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.smtp.batches import Accepted
+from tui_helpdesk.smtp.handler import TEMPORARY_FAILURE, AliasCache, IngestHandler
+from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
 
 
 def mail(n: int) -> InboundMail:
@@ -96,7 +92,10 @@ async def test_stop_stores_what_is_queued_and_refuses_the_rest() -> None:
     writer.start()
     futures = [writer.submit(mail(n)) for n in range(5)]
     stopping = asyncio.ensure_future(asyncio.to_thread(writer.stop, 10))
-    await asyncio.sleep(0.05)
+    for _ in range(3000):  # until the stop has begun in its thread (30 s at most)
+        if writer.closed:
+            break
+        await asyncio.sleep(0.01)
     with pytest.raises(RuntimeError):
         writer.submit(mail(9))
     store.open.set()

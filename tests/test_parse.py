@@ -10,14 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui_helpdesk.mail.parse import (
-    Address,
-    ParsedMessage,
-    _simple_addresses,
-    _stdlib_addresses,
-    normalise_message_id,
-    parse_message,
-)
+from tui_helpdesk.mail.headers import normalise_message_id, simple_addresses, stdlib_addresses
+from tui_helpdesk.mail.parse import parse_message
+from tui_helpdesk.mail.parsed import Address, ParsedMessage
 
 CRLF = "\r\n"
 
@@ -347,9 +342,9 @@ def simple_mailbox(draw: st.DrawFn) -> str:
 @given(st.lists(simple_mailbox(), min_size=1, max_size=4))
 def test_fast_address_path_agrees_with_stdlib(mailboxes: list[str]) -> None:
     value = ", ".join(mailboxes)
-    fast = _simple_addresses(value)
+    fast = simple_addresses(value)
     assert fast is not None
-    assert fast == _stdlib_addresses("To", value)
+    assert fast == stdlib_addresses("To", value)
 
 
 # --- dates ---------------------------------------------------------------------------------------
@@ -592,29 +587,6 @@ def test_inline_image_in_related() -> None:
     (logo,) = parsed.attachments
     assert (logo.filename, logo.disposition, logo.content_id) == ("logo.png", "inline", "<logo@x>")
     assert logo.data == b"\x89PNG data"
-
-
-def test_tnef_is_left_as_attachment() -> None:
-    tnef = b"\x78\x9f\x3e\x22" + bytes(100)
-    raw = multipart(
-        "multipart/mixed",
-        [
-            part("Content-Type: text/plain", body="Outlook body"),
-            part(
-                "Content-Type: application/ms-tnef",
-                "Content-Transfer-Encoding: base64",
-                body=base64.encodebytes(tnef),
-            ),
-        ],
-    )
-    parsed = parse_message(raw)
-    assert parsed.text_body == "Outlook body"
-    (winmail,) = parsed.attachments
-    assert (winmail.filename, winmail.content_type, winmail.data) == (
-        "winmail.dat",
-        "application/ms-tnef",
-        tnef,
-    )
 
 
 def test_attachment_only_mail_has_empty_text() -> None:

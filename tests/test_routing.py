@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from factories import add_mailbox, add_queue, add_user, make_org
 from hypothesis import given
@@ -13,9 +11,13 @@ from hypothesis import strategies as st
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Mailbox, Organisation, Queue, RoutingRule
 from tui_helpdesk.errors import Invalid, NotFound, PermissionDenied
-from tui_helpdesk.mail.parse import ParsedMessage, parse_message
+from tui_helpdesk.mail.parse import parse_message
+from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.services import audit, routing
-from tui_helpdesk.services.routing import Condition
+from tui_helpdesk.services.routing import conditions, patterns
+from tui_helpdesk.services.routing import rules as routing_rules
+from tui_helpdesk.services.routing.conditions import Condition
+from tui_helpdesk.services.vocabulary import ROUTING_FIELDS
 
 RECIPIENTS = ("k3x9q2ab@in.helpdesk.localhost", "support@acme.test")
 
@@ -40,8 +42,8 @@ def rule(rule_id: int, position: int, conditions: list[dict[str, str]], **fields
 
 
 def matches(field: str, op: str, value: str, parsed: ParsedMessage | None = None) -> bool:
-    condition = routing.validate_condition({"field": field, "op": op, "value": value}, where="t")
-    return routing.condition_matches(condition, parsed or mail(), RECIPIENTS)
+    condition = conditions.validate_condition({"field": field, "op": op, "value": value}, where="t")
+    return routing_rules.condition_matches(condition, parsed or mail(), RECIPIENTS)
 
 
 # --- conditions ------------------------------------------------------------------------------
@@ -91,8 +93,8 @@ def test_match_all_and_any() -> None:
         Condition("subject", "contains", "invoice"),
         Condition("sender_domain", "equals", "other.test"),
     ]
-    assert not routing.rule_matches("all", conditions, mail(), RECIPIENTS)
-    assert routing.rule_matches("any", conditions, mail(), RECIPIENTS)
+    assert not routing_rules.rule_matches("all", conditions, mail(), RECIPIENTS)
+    assert routing_rules.rule_matches("any", conditions, mail(), RECIPIENTS)
 
 
 # --- first match wins ------------------------------------------------------------------------
@@ -107,57 +109,23 @@ def test_first_match_by_position_disabled_rules_skipped() -> None:
         rule(3, 1, billing, enabled=False),
         rule(4, 2, example),  # same position as rule 2: the lower id comes first
     ]
-    assert routing.first_match(rules, mail(), RECIPIENTS).id == 2
+    assert routing_rules.first_match(rules, mail(), RECIPIENTS).id == 2
     rules[1].enabled = False
-    assert routing.first_match(rules, mail(), RECIPIENTS).id == 4
-    assert routing.first_match(rules, mail(sender="x@other.test"), RECIPIENTS) is None
+    assert routing_rules.first_match(rules, mail(), RECIPIENTS).id == 4
+    assert routing_rules.first_match(rules, mail(sender="x@other.test"), RECIPIENTS) is None
 
 
 def test_a_stored_rule_that_no_longer_validates_is_skipped() -> None:
-    broken = rule(1, 1, [{"field": "subject", "op": "matches", "value": "(a+)+$"}])
+    broken = rule(1, 1, [{"field": "subject", "op": "matches", "value": r"(a)\1"}])
     fine = rule(2, 2, [{"field": "subject", "op": "contains", "value": "invoice"}])
-    assert (
-        routing.first_match([broken, fine], mail(subject="aaaaaaaaaaaaaaaaaaaaaaaa!"), ()) is None
-    )
-    assert routing.first_match([broken, fine], mail(), ()).id == 2
-
-
-# --- regex safety ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "pattern",
-    ["(a+)+$", "(a*)*b", "(x+x+)+y", r"(\w+\s?)*$", "((ab)*c*)+", "(a|b+)*", "(?:a{1,}){2,}"],
-)
-def test_nested_repetition_is_refused(pattern: str) -> None:
-    with pytest.raises(Invalid, match="repeats a repetition"):
-        routing.compile_pattern(pattern)
-
-
-@pytest.mark.parametrize("pattern", ["(a|a)+x", "(?:foo|fo)+$", "(xy|x)*z"])
-def test_repeated_alternation_is_refused(pattern: str) -> None:
-    with pytest.raises(Invalid, match="repeats an alternation"):
-        routing.compile_pattern(pattern)
-
-
-@pytest.mark.parametrize("pattern", ["a*a*c", r"\d+.*x", ".*invoice.*", r"\s*\s*\s*$"])
-def test_polynomial_backtracking_is_refused(pattern: str) -> None:
-    with pytest.raises(Invalid, match="at most one unbounded"):
-        routing.compile_pattern(pattern)
-    # what the message suggests works: one unbounded repetition, no surrounding .*
-    routing.compile_pattern("invoice")
-
-
-@pytest.mark.parametrize(
-    "pattern", [r"\binvoice\b", "(ab)+", "a{2,5}b", "[a-z]+@acme", "(?:re: )*x"]
-)
-def test_ordinary_patterns_are_accepted(pattern: str) -> None:
-    assert routing.compile_pattern(pattern).pattern == pattern
+    assert routing_rules.first_match([broken, fine], mail(subject="aa invoice"), ()).id == 2
 
 
 def test_invalid_or_huge_patterns_are_refused_with_the_rule_named() -> None:
-    with pytest.raises(Invalid, match="rule 'VIP', condition 2: not a valid regular expression"):
-        routing.validate_conditions(
+    with pytest.raises(
+        Invalid, match=r"rule 'VIP', condition 2: regular expression .* not accepted"
+    ):
+        conditions.validate_conditions(
             [
                 {"field": "subject", "op": "contains", "value": "x"},
                 {"field": "subject", "op": "matches", "value": "(unclosed"},
@@ -165,17 +133,16 @@ def test_invalid_or_huge_patterns_are_refused_with_the_rule_named() -> None:
             rule="VIP",
         )
     with pytest.raises(Invalid, match="value must be 1-500"):
-        routing.validate_conditions(
+        conditions.validate_conditions(
             [{"field": "subject", "op": "matches", "value": "a" * 501}], rule="VIP"
         )
 
 
-def test_regex_scans_a_bounded_prefix_of_hostile_text() -> None:
-    body = "x" * (routing.MAX_REGEX_SCANNED + 10) + " invoice"
-    started = time.perf_counter()
+def test_regex_scans_a_bounded_prefix_keywords_the_whole_field() -> None:
+    body = "x" * (patterns.MAX_REGEX_SCANNED + 10) + " invoice"
     assert not matches("body", "matches", r"invoice", mail(body=body))  # beyond the regex window
     assert matches("body", "contains", "invoice", mail(body=body))  # keywords see it all
-    assert time.perf_counter() - started < 1.0
+    assert matches("body", "matches", r"in\w+ce", mail(body="x" * 100 + " invoice"))
 
 
 def test_condition_validation_messages() -> None:
@@ -190,10 +157,10 @@ def test_condition_validation_messages() -> None:
     ]
     for condition, message in bad:
         with pytest.raises(Invalid) as caught:
-            routing.validate_conditions([condition], rule="Billing")
+            conditions.validate_conditions([condition], rule="Billing")
         assert message in caught.value.message and "rule 'Billing'" in caught.value.message
     with pytest.raises(Invalid, match="at least one condition"):
-        routing.validate_conditions([], rule="Billing")
+        conditions.validate_conditions([], rule="Billing")
 
 
 # --- route_inbound and the admin services, on both backends ----------------------------------
@@ -334,32 +301,11 @@ def test_rule_services_validate_audit_and_check_permission(db, acme) -> None:  #
 # --- hostile input never breaks routing ------------------------------------------------------
 
 
-HOSTILE = ("a" * 5000, "ab" * 2500, "1" * 5000 + "!", " \t" * 2500)
-
-
-@hypothesis_settings(max_examples=150, deadline=None)
-@given(pattern=st.text(alphabet=st.sampled_from("ab1()*+?|{}[]^$\\.,0123-:sdw"), max_size=20))
-def test_any_pattern_is_refused_or_runs_in_bounded_time(pattern: str) -> None:
-    try:
-        routing.compile_pattern(pattern)
-    except Invalid as exc:
-        assert exc.field == "value"
-        return
-    for text in HOSTILE:
-        started = time.perf_counter()
-        routing.pattern_matches(pattern, text)
-        assert time.perf_counter() - started < 1.0, pattern
-
-
 @hypothesis_settings(max_examples=200, deadline=None)
 @given(raw=st.binary(max_size=400), keyword=st.text(min_size=1, max_size=8).filter(str.strip))
 def test_conditions_on_arbitrary_mail_never_raise(raw: bytes, keyword: str) -> None:
     parsed = parse_message(raw)
-    for field in (*routing.FIELDS, "header:Subject"):
+    for field in (*ROUTING_FIELDS, "header:Subject"):
         for op in ("equals", "contains"):
             condition = Condition(field, op, keyword.strip())
-            assert routing.condition_matches(condition, parsed, RECIPIENTS) in (True, False)
-
-
-def test_single_character_alternation_is_a_set_and_allowed() -> None:
-    assert routing.pattern_matches("(x|y)*z", "xyxyz")  # the parser makes it [xy]*: linear
+            assert routing_rules.condition_matches(condition, parsed, RECIPIENTS) in (True, False)

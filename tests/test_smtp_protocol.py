@@ -22,7 +22,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui_helpdesk.mail.smtp_protocol import HelpdeskSMTP, start_server, unstuff
+from tui_helpdesk.smtp.data import unstuff
+from tui_helpdesk.smtp.protocol import HelpdeskSMTP, start_server
 
 HOST = "127.0.0.1"
 HOSTNAME = "mx.helpdesk.test"
@@ -370,12 +371,12 @@ async def test_idle_connection_is_closed_after_the_timeout() -> None:
 
 
 async def test_timeout_is_reset_by_each_command() -> None:
-    running = await serve(HelpdeskSMTP, timeout=0.3)
+    running = await serve(HelpdeskSMTP, timeout=1.0)
     try:
         reader, writer = await asyncio.open_connection(HOST, running.port)
         await read_reply(reader)
-        for _ in range(4):  # 0.6 s in all, but never 0.3 s without a command
-            await asyncio.sleep(0.15)
+        for _ in range(6):  # 1.5 s in all, but never 1 s without a command (room: 0.75 s)
+            await asyncio.sleep(0.25)
             writer.write(b"NOOP\r\n")
             assert await read_reply(reader) == "250 OK"
         assert await read_reply(reader) == "<closed>"

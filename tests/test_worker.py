@@ -3,50 +3,28 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from test_ingest_support import build_mail, make_desk, send
+from test_ingest_support import (
+    build_mail,
+    make_desk,
+    send,
+    start_worker_process,
+    store_processes,
+    wait_until_dead,
+)
 
 from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.db.models import Message, WorkerStatus
 from tui_helpdesk.worker import EmbeddedWorker, run_worker
 
-LISTENING = re.compile(r"listening on (127\.0\.0\.1):(\d+)")
-
-
-def _start_worker_process(db_url: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
-    env = dict(os.environ, TUI_HELPDESK_DATABASE_URL=db_url)
-    env.pop("TUI_HELPDESK_CONFIG", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui_helpdesk", "worker", "--smtp-host", "127.0.0.1",
-         "--smtp-port", "0"],
-        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    seen = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
-        found = LISTENING.search(line)
-        if found:
-            return process, (found.group(1), int(found.group(2)))
-    process.kill()
-    raise AssertionError("worker did not report its port:\n" + "".join(seen))
-
 
 def test_worker_process_stores_mail_and_exits_0_on_sigterm(db, settings, db_url) -> None:  # type: ignore[no-untyped-def]
     desk = make_desk(db, settings)
-    process, address = _start_worker_process(db_url)
+    process, address = start_worker_process(db_url)
     try:
         raw = build_mail()
         code, reply = send(*address, raw, [desk.support.alias])
@@ -66,45 +44,17 @@ def test_worker_process_stores_mail_and_exits_0_on_sigterm(db, settings, db_url)
     assert status.last_accepted_at is not None and status.heartbeat_at >= status.last_accepted_at
 
 
-def _store_processes(pid: int) -> list[int]:
-    """The worker's child processes started by multiprocessing's spawn (not its helpers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and b"spawn_main" in command:
-                found.append(int(entry.name))
-    return found
-
-
-def _wait_until_dead(pid: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return
-        if state == "Z":
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} still running")
-
-
 def test_a_killed_store_process_is_replaced_and_stopping_ends_it(db, settings, db_url) -> None:  # type: ignore[no-untyped-def]
     desk = make_desk(db, settings)
-    process, address = _start_worker_process(db_url)
+    process, address = start_worker_process(db_url)
     try:
         assert send(*address, build_mail(), [desk.support.alias])[0] == 250
-        [store] = _store_processes(process.pid)  # parsing and storing run in this process
+        [store] = store_processes(process.pid)  # parsing and storing run in this process
         os.kill(store, signal.SIGKILL)
-        _wait_until_dead(store)
+        wait_until_dead(store)
         raw = build_mail(subject="After the crash")
         assert send(*address, raw, [desk.support.alias])[0] == 250
-        [replacement] = _store_processes(process.pid)
+        [replacement] = store_processes(process.pid)
         assert replacement != store
         with db.read() as session:
             assert raw in session.scalars(select(Message.raw)).all()

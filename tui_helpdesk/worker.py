@@ -2,7 +2,7 @@
 
 `run_worker` is the `tui-helpdesk worker` process: it stops cleanly on SIGTERM/SIGINT (stop
 accepting, let the writer commit what it holds so those senders get their 250, exit 0). Its
-parsing and storing run in a store process of its own (mail.ingest.ProcessWriter), so the SMTP
+parsing and storing run in a store process of its own (smtp.process_writer), so the SMTP
 sessions and the database work each get a core. `EmbeddedWorker` runs the same server in a
 background thread of the TUI, with the writer as a thread (no extra process per TUI).
 """
@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,22 +26,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
-from tui_helpdesk.mail.ingest import (
-    AliasCache,
-    GroupCommitWriter,
-    IngestHandler,
-    ProcessWriter,
-    StoreBatch,
-    StoreUnavailable,
-)
-from tui_helpdesk.mail.smtp_protocol import new_event_loop, start_server
+from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.services import ingest
+from tui_helpdesk.smtp.batches import Accepted, StoreBatch
+from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
+from tui_helpdesk.smtp.process_writer import ProcessWriter
+from tui_helpdesk.smtp.protocol import new_event_loop, start_server
+from tui_helpdesk.smtp.store_process import StoreUnavailable
+from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
+from tui_helpdesk.worker_control import WorkerControl
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0  # each beat is a commit: on SQLite it wakes every open TUI
 ALIAS_MAX_AGE_SECONDS = 0.5
-DRAIN_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 15.0
 # The store process takes at most this many mails per transaction (or fewer, when
 # smtp.batch_max_messages says so). Larger batches made 32 SMTP sessions move in bursts, all
@@ -49,10 +47,27 @@ START_TIMEOUT_SECONDS = 15.0
 STORE_BATCH_MAX = 16
 
 
+def smtp_store(db: Database, settings: Settings) -> StoreBatch:
+    """Ingest's batch store as the SMTP writers call it: each stored mail becomes Accepted."""
+    store = ingest.batch_store(db, settings)
+
+    def store_for_smtp(mails: Sequence[InboundMail]) -> list[Accepted | BaseException]:
+        return [_accepted(result) for result in store(mails)]
+
+    return store_for_smtp
+
+
+def _accepted(result: ingest.StoredMail | Exception) -> Accepted | BaseException:
+    if isinstance(result, Exception):
+        return result
+    queue_id = ",".join(str(i) for i in result.message_ids) or "0"
+    return Accepted(queue_id=queue_id, processing_error="; ".join(result.processing_errors))
+
+
 def open_store(settings: Settings) -> StoreBatch:
     """In the store process: its logging, its own database engine, and ingest's batch store."""
-    _configure_logging()
-    return ingest.batch_store(Database.from_settings(settings), settings)
+    _configure_logging(settings.worker.log_level)
+    return smtp_store(Database.from_settings(settings), settings)
 
 
 class WorkerRuntime:
@@ -72,12 +87,14 @@ class WorkerRuntime:
                 batch_max=min(batch_max, STORE_BATCH_MAX),
             )
             if store_process
-            else GroupCommitWriter(ingest.batch_store(db, settings), batch_max=batch_max)
+            else GroupCommitWriter(smtp_store(db, settings), batch_max=batch_max)
         )
         self.handler = IngestHandler(
             self.writer, AliasCache(self._load_aliases, max_age=ALIAS_MAX_AGE_SECONDS)
         )
         self.name = f"worker@{socket.gethostname()}:{os.getpid()}"
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+        self.on_beat: Callable[[], None] = lambda: None  # e.g. the systemd watchdog ping
         self.address = ""
         self.started_at = datetime.now(UTC)
 
@@ -99,7 +116,7 @@ class WorkerRuntime:
                 timeout=smtp.data_timeout_seconds,
             )
         except BaseException:
-            await self._stop_writer(DRAIN_SECONDS)
+            await self._stop_writer(self.settings.smtp.drain_timeout_seconds)
             raise
         host, port = server.sockets[0].getsockname()[:2]
         self.address = f"{host}:{port}"
@@ -113,8 +130,9 @@ class WorkerRuntime:
     async def _shutdown(self, server: asyncio.Server, heartbeat: asyncio.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         server.close()
-        await self._stop_writer(DRAIN_SECONDS)
-        if not await self.handler.wait_idle(DRAIN_SECONDS):
+        drain = self.settings.smtp.drain_timeout_seconds
+        await self._stop_writer(drain)
+        if not await self.handler.wait_idle(drain):
             log.warning("some SMTP sessions were still waiting at shutdown")
         heartbeat.cancel()
         await loop.run_in_executor(None, self._beat_safely)
@@ -140,7 +158,8 @@ class WorkerRuntime:
         loop = asyncio.get_running_loop()
         while True:
             await loop.run_in_executor(None, self._beat_safely)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self.on_beat()
+            await asyncio.sleep(self.heartbeat_seconds)
 
     def _beat_safely(self) -> None:
         try:
@@ -166,9 +185,9 @@ class WorkerRuntime:
             row.last_error = stats.last_error
 
 
-def _configure_logging() -> None:
+def _configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
-        level=logging.INFO,
+        level=level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
@@ -177,7 +196,7 @@ def _configure_logging() -> None:
 
 def run_worker(settings: Settings) -> int:
     """The blocking `tui-helpdesk worker`; returns the process exit code."""
-    _configure_logging()
+    _configure_logging(settings.worker.log_level)
     db = Database.from_settings(settings)
     try:
         if db.is_empty():
@@ -201,13 +220,24 @@ def run_worker(settings: Settings) -> int:
 
 
 async def _serve_until_signal(runtime: WorkerRuntime) -> None:
+    """SIGTERM/SIGINT drain and stop, SIGHUP reloads; systemd hears of each (worker_control)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    control = WorkerControl(runtime.settings)
+
+    def stopping() -> None:
+        control.stopping()
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stopping)
+    loop.add_signal_handler(signal.SIGHUP, control.reload)
+    runtime.on_beat = control.alive
+    runtime.heartbeat_seconds = control.heartbeat_seconds(HEARTBEAT_SECONDS)
 
     def announce(host: str, port: int) -> None:
         print(f"listening on {host}:{port}", file=sys.stderr, flush=True)
+        control.ready(f"listening on {host}:{port}")
 
     await runtime.serve(stop, announce)
 
@@ -268,7 +298,7 @@ class EmbeddedWorker:
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop ended on its own meanwhile
                 loop.call_soon_threadsafe(stop.set)
-        self._thread.join(DRAIN_SECONDS * 2)
+        self._thread.join(self.settings.smtp.drain_timeout_seconds * 2)
         self._thread = None
         self._address = None
         if self._db is not None:

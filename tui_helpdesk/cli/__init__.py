@@ -12,11 +12,15 @@ from tui_helpdesk.cli import (
     admin,
     conversation,
     conversation_actions,
+    database,
     inbound,
+    keys,
     mailbox,
+    message,
     queue,
     routing,
     run,
+    ssh_session,
 )
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 
@@ -36,16 +40,20 @@ from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
     """Shared-inbox email helpdesk in the terminal. Without a command: open the TUI."""
-    ctx.obj = Cx(config_path)
+    if not isinstance(ctx.obj, Cx):  # ssh-session (and tests) hand in who is at the keyboard
+        ctx.obj = Cx(config_path)
     if ctx.invoked_subcommand is None:
         ctx.exit(run.start_tui(ctx.obj, no_worker=no_worker))
 
 
 for command in (
     admin.init, admin.org, admin.domain, admin.user, admin.audit_group,
-    mailbox.mailbox, queue.queue, conversation.conversation, routing.rule, run.worker,
+    mailbox.mailbox, queue.queue, conversation.conversation, message.message, routing.rule,
+    run.worker, database.db, keys.ssh, ssh_session.ssh_session,
 ):  # fmt: skip
     cli.add_command(command)
+for command in (keys.user_add_key, keys.user_keys, keys.user_remove_key, keys.user_whoami):
+    admin.user.add_command(command)
 for command in inbound.QUEUE_COMMANDS:
     queue.queue.add_command(command)
 for command in inbound.MAILBOX_COMMANDS:

@@ -7,26 +7,25 @@ command line. Service errors become exit codes in `HelpdeskGroup.invoke`.
 
 from __future__ import annotations
 
-import getpass
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
-from tui_helpdesk.cli import output
+from tui_helpdesk.cli import identity, output
 from tui_helpdesk.config import Settings, load_settings
-from tui_helpdesk.db.engine import Database, alembic_config
 from tui_helpdesk.errors import HelpdeskError, Invalid, PermissionDenied
 from tui_helpdesk.records import UserRecord
-from tui_helpdesk.services import permissions, users
+from tui_helpdesk.terminal_text import clean
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from tui_helpdesk.db.engine import Database
 
 JSON_KEY = "tui_helpdesk.json"
 AS_KEY = "tui_helpdesk.as"
@@ -64,6 +63,8 @@ def emit(value: Any, text: Callable[[Any], str]) -> None:
 
 
 def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -76,23 +77,40 @@ class HelpdeskGroup(click.Group):
         except HelpdeskError as error:
             _report(ctx, error.message, error.as_dict())
             ctx.exit(error.exit_code)
-        except OperationalError as error:
-            message = f"cannot use the database: {str(error.orig or error).splitlines()[0]}"
+        except Exception as error:
+            if not _database_unusable(error):
+                raise
+            cause = getattr(error, "orig", None) or error
+            message = f"cannot use the database: {str(cause).splitlines()[0]}"
             _report(ctx, message, {"error": "database", "message": message, "field": None})
             ctx.exit(1)
 
 
+def _database_unusable(error: Exception) -> bool:
+    """An OperationalError of SQLAlchemy (imported only by commands that used the database)."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.OperationalError)
+
+
 def _report(ctx: click.Context, message: str, payload: dict[str, Any]) -> None:
-    click.echo(f"error: {output.clean(message)}", err=True)
+    click.echo(f"error: {clean(message, one_line=True)}", err=True)
     if ctx.meta.get(JSON_KEY):
         click.echo(json.dumps(payload))
 
 
 class Cx:
-    """The state of one command line: the config path, and lazily settings and database."""
+    """The state of one command line: the config path, who runs it, settings and database.
 
-    def __init__(self, config_path: str | None) -> None:
+    `uid` is the account at the keyboard (default: the effective uid); `ssh_key_id` is set by
+    `ssh-session` so the key, not `--as` or the OS login, decides who acts.
+    """
+
+    def __init__(
+        self, config_path: str | None, *, uid: int | None = None, ssh_key_id: int | None = None
+    ) -> None:
         self.config_path = config_path
+        self.uid = identity.effective_uid() if uid is None else uid
+        self.ssh_key_id = ssh_key_id
         self._settings: Settings | None = None
         self._db: Database | None = None
         self._schema_checked = False
@@ -108,6 +126,8 @@ class Cx:
             url = self.settings().database.url
             if check:
                 _require_sqlite_file(url)
+            from tui_helpdesk.db.engine import Database
+
             self._db = Database.from_settings(self.settings())
             click.get_current_context().call_on_close(self._db.dispose)
         if check and not self._schema_checked:
@@ -125,6 +145,8 @@ class Cx:
             yield session, self._actor(session, bootstrap=bootstrap)
 
     def _actor(self, session: Session, *, bootstrap: bool) -> UserRecord | None:
+        from tui_helpdesk.services import permissions, users
+
         if not permissions.has_users(session):
             if bootstrap:
                 return None
@@ -135,23 +157,51 @@ class Cx:
                 field="as",
             )
         email = click.get_current_context().meta.get(AS_KEY)
-        return users.resolve_actor(session, email=email, os_user=None if email else os_login())
+        if self.ssh_key_id is not None:
+            return self._ssh_actor(session, email)
+        if email:
+            owner = identity.database_owner(self.settings())
+            if not identity.may_act_as_anyone(owner, self.uid):
+                raise PermissionDenied(identity.owner_refusal(owner, self.uid), field="as")
+            return users.resolve_actor(session, email=email, os_user=None)
+        return users.resolve_actor(session, email=None, os_user=identity.os_login(self.uid))
+
+    def _ssh_actor(self, session: Session, email: str | None) -> UserRecord:
+        if email:
+            raise PermissionDenied(
+                "--as is refused over SSH: your key decides who you are", field="as"
+            )
+        from tui_helpdesk.services.ssh_keys import user_for_key
+
+        return user_for_key(session, self.ssh_key_id or 0)
 
 
-def os_login() -> str | None:
+def read_text(path: str, *, field: str) -> str:
+    """A UTF-8 file ("-" = standard input): long bodies do not belong on a command line.
+
+    Over SSH only standard input is read: a path would be read as the helpdesk account, which
+    can read the config and its database password.
+    """
+    cx = click.get_current_context().find_object(Cx)
+    if cx is not None and cx.ssh_key_id is not None and path != "-":
+        raise PermissionDenied(
+            f"{field}: over SSH give the text on standard input (-), not a path", field=field
+        )
+    with click.open_file(path, "rb") as stream:
+        data = stream.read()
     try:
-        return getpass.getuser()
-    except (OSError, KeyError, ImportError):
-        return None
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"{field}: {path} is not UTF-8 text", field=field) from None
 
 
-NOT_INITIALISED = (
-    "the database at {url} is not initialised (or older than this version): run `tui-helpdesk init`"
-)
+NOT_INITIALISED = "the database at {url} is not initialised: run `tui-helpdesk init`"
 
 
 def _require_sqlite_file(url: str) -> None:
     """Do not create an empty SQLite file just by running some command against it."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return
@@ -160,8 +210,9 @@ def _require_sqlite_file(url: str) -> None:
 
 
 def _require_current_schema(db: Database) -> None:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with db.engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    if current != head:
-        raise Invalid(NOT_INITIALISED.format(url=safe_url(db.url)), field="database")
+    """Older: run `db upgrade`; newer: this version must not touch it (db/schema.py)."""
+    from tui_helpdesk.db.schema import schema_problem, schema_status
+
+    problem = schema_problem(schema_status(db), safe_url(db.url))
+    if problem is not None:
+        raise Invalid(problem, field="database")

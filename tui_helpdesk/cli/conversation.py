@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit
-from tui_helpdesk.cli.output import clean, fmt, key_values, record_pairs, table
+from tui_helpdesk.cli.output import fmt, key_values, record_pairs, table
 from tui_helpdesk.records import (
     ConversationDetail,
     ConversationRecord,
@@ -15,6 +15,8 @@ from tui_helpdesk.records import (
     SearchPage,
     to_jsonable,
 )
+from tui_helpdesk.services.vocabulary import CONVERSATION_STATUSES
+from tui_helpdesk.terminal_text import clean
 
 pass_cx = click.make_pass_decorator(Cx)
 DEFAULT_LIMIT = 50
@@ -27,7 +29,7 @@ def conversation() -> None:
 
 
 @conversation.command("list")
-@click.option("--status", type=click.Choice(["open", "pending", "closed"]),
+@click.option("--status", type=click.Choice(CONVERSATION_STATUSES),
               help="Only this status (default: every status).")  # fmt: skip
 @click.option("--queue", metavar="NAME")
 @click.option("--mailbox", metavar="ADDRESS")
@@ -126,5 +128,5 @@ def _message_text(number: int, message: MessageRecord) -> str:
         ("attachments", [f"{a.filename} ({a.content_type}, {a.size} bytes)"
                          for a in message.attachments]),
     ])  # fmt: skip
-    body = clean(message.text_body, single_line=False).rstrip()
+    body = clean(message.text_body).rstrip()
     return f"--- message {number} ({fmt(message.id)}) ---\n{head}\n\n{body}"

@@ -14,7 +14,7 @@ import click
 from tui_helpdesk.cli.context import Cx, common, emit
 from tui_helpdesk.cli.output import key_values, record_pairs
 from tui_helpdesk.records import ConversationRecord
-from tui_helpdesk.services.conversations.fields import PRIORITIES
+from tui_helpdesk.services.vocabulary import PRIORITIES
 
 pass_cx = click.make_pass_decorator(Cx)
 ID = click.argument("conversation_id", metavar="ID", type=int)

@@ -13,13 +13,13 @@ from typing import Any
 
 import click
 
-from tui_helpdesk.cli.context import Cx, common, emit
-from tui_helpdesk.cli.output import clean, key_values, table
+from tui_helpdesk.cli.context import Cx, common, emit, read_text
+from tui_helpdesk.cli.output import key_values, table
 from tui_helpdesk.cli.routing import acting
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import AssignmentRecord, AutoresponderRecord, QueueHoursRecord
-from tui_helpdesk.services import assignment, autoresponder, hours
-from tui_helpdesk.services.hours import DAYS
+from tui_helpdesk.services.vocabulary import ASSIGNMENT_RULES, DAYS
+from tui_helpdesk.terminal_text import clean
 
 pass_cx = click.make_pass_decorator(Cx)
 QUEUE = click.argument("queue_name", metavar="QUEUE")
@@ -32,6 +32,7 @@ NOTHING = "nothing to change: give at least one option (see --help)"
 
 def parse_days(text: str, *, field: str) -> list[str]:
     """ "mon,wed-fri" → ["mon", "wed", "thu", "fri"]; a range may wrap around (fri-mon)."""
+
     chosen: set[str] = set()
     for part in text.lower().split(","):
         first, _, last = part.strip().partition("-")
@@ -117,21 +118,12 @@ def parse_window(spec: str) -> dict[str, str]:
     return {"start": start, "end": end}
 
 
-def read_text(path: str, *, field: str) -> str:
-    """A UTF-8 file ("-" = standard input): long bodies do not belong on a command line."""
-    with click.open_file(path, "rb") as stream:
-        data = stream.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid(f"{field}: {path} is not UTF-8 text", field=field) from None
-
-
 # --- text ------------------------------------------------------------------------------------
 
 
 def days_text(days: list[str]) -> str:
     """["mon", "tue", "wed", "sat"] → "mon-wed,sat": runs of three or more as ranges."""
+
     runs: list[list[str]] = []
     for day in (d for d in DAYS if d in days):
         if runs and DAYS.index(runs[-1][-1]) + 1 == DAYS.index(day):
@@ -164,7 +156,7 @@ def assignment_text(record: AssignmentRecord) -> str:
 
 def _body(title: str, body: str) -> str:
     """A titled block of text, indented; mail-like text keeps its lines, loses control codes."""
-    lines = clean(body, single_line=False).split("\n") if body.strip() else ["(empty)"]
+    lines = clean(body).split("\n") if body.strip() else ["(empty)"]
     return title + "\n" + "\n".join(f"  {line}".rstrip() for line in lines)
 
 
@@ -204,13 +196,16 @@ def autoresponder_text(record: AutoresponderRecord) -> str:
 @pass_cx
 def queue_assignment(cx: Cx, queue_name: str) -> None:
     """Show who gets new conversations: rule, fallback, sticky days, weights and slots."""
+
+    from tui_helpdesk.services import assignment
+
     with acting(cx) as (session, actor):
         emit(assignment.get_assignment(session, actor, queue_name), assignment_text)
 
 
 @click.command("set-assignment")
 @QUEUE
-@click.option("--rule", type=click.Choice(assignment.RULES), help="How new work is shared out.")
+@click.option("--rule", type=click.Choice(ASSIGNMENT_RULES), help="How new work is shared out.")
 @click.option("--fallback", metavar="EMAIL|none", help="Who gets work nobody else can take.")
 @click.option("--sticky-days", type=int, help="Back to the contact's last agent within N days.")
 @click.option("--weight", "weights", multiple=True, metavar="EMAIL=N",
@@ -225,6 +220,9 @@ def queue_set_assignment(
     weights: tuple[str, ...], slots: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Change the queue's assignment set-up (queue admins)."""
+
+    from tui_helpdesk.services import assignment
+
     changes: dict[str, Any] = {"rule": rule, "sticky_days": sticky_days}
     changes = {key: value for key, value in changes.items() if value is not None}
     if fallback is not None:
@@ -249,6 +247,9 @@ def queue_set_assignment(
 @pass_cx
 def queue_hours(cx: Cx, queue_name: str) -> None:
     """Show the queue's working hours, holidays and outside-hours message."""
+
+    from tui_helpdesk.services import hours
+
     with acting(cx) as (session, actor):
         emit(hours.get_hours(session, actor, queue_name), hours_text)
 
@@ -276,6 +277,9 @@ def queue_set_hours(
     clear_holidays: bool, outside_hours_body_file: str | None, **fields: Any,
 ) -> None:  # fmt: skip
     """Change working hours and the outside-hours message (queue admins)."""
+
+    from tui_helpdesk.services import hours
+
     changes = {key: value for key, value in fields.items() if value is not None}
     if outside_hours_body_file is not None:
         if "outside_hours_body" in changes:
@@ -307,6 +311,9 @@ def queue_set_hours(
 @pass_cx
 def mailbox_autoresponder(cx: Cx, address: str) -> None:
     """Show the mailbox's automatic reply."""
+
+    from tui_helpdesk.services import autoresponder
+
     with acting(cx) as (session, actor):
         emit(autoresponder.get(session, actor, address), autoresponder_text)
 
@@ -330,6 +337,9 @@ def mailbox_set_autoresponder(
     **fields: Any,
 ) -> None:  # fmt: skip
     """Set up the mailbox's automatic reply (admins). No windows = whenever enabled."""
+
+    from tui_helpdesk.services import autoresponder
+
     changes = {key: value for key, value in fields.items() if value is not None}
     if body_file is not None:
         if "body" in changes:

@@ -10,8 +10,6 @@ from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit, wants_json
 from tui_helpdesk.cli.output import key_values, record_pairs, table
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import MailboxRecord
-from tui_helpdesk.services import mailboxes
-from tui_helpdesk.services.mailboxes import MailboxChanges
 
 pass_cx = click.make_pass_decorator(Cx)
 ADDRESS = click.argument("address")
@@ -50,6 +48,9 @@ def mailbox() -> None:
 @pass_cx
 def mailbox_create(cx: Cx, organisation: str | None, **fields: str | None) -> None:
     """Create a mailbox; its alias is generated once and never changes."""
+
+    from tui_helpdesk.services import mailboxes
+
     for required in ("display_name", "local_part", "domain"):
         if fields[required] is None:
             raise click.UsageError(f"missing option --{required.replace('_', '-')}")
@@ -71,6 +72,9 @@ def mailbox_create(cx: Cx, organisation: str | None, **fields: str | None) -> No
 @pass_cx
 def mailbox_list(cx: Cx, status: str | None) -> None:
     """Every mailbox not deleted."""
+
+    from tui_helpdesk.services import mailboxes
+
     with cx.session() as (session, actor):
         records = mailboxes.list_mailboxes(session, actor, status=status)
     headers = ["address", "status", "display name", "alias", "queues"]
@@ -85,6 +89,9 @@ def mailbox_list(cx: Cx, status: str | None) -> None:
 @pass_cx
 def mailbox_show(cx: Cx, address: str) -> None:
     """Show a mailbox by its address (or alias)."""
+
+    from tui_helpdesk.services import mailboxes
+
     with cx.session() as (session, actor):
         emit(mailboxes.get(session, actor, address), mailbox_text)
 
@@ -96,6 +103,10 @@ def mailbox_show(cx: Cx, address: str) -> None:
 @pass_cx
 def mailbox_update(cx: Cx, address: str, **fields: str | None) -> None:
     """Change any field but the alias; "" resets timezone/language/responsible."""
+
+    from tui_helpdesk.services import mailboxes
+    from tui_helpdesk.services.mailboxes import MailboxChanges
+
     if all(value is None for value in fields.values()):
         raise click.UsageError("nothing to change: give at least one option such as --display-name")
     with cx.session(write=True) as (session, actor):
@@ -108,6 +119,8 @@ def mailbox_update(cx: Cx, address: str, **fields: str | None) -> None:
 @common
 @pass_cx
 def mailbox_activate(cx: Cx, address: str) -> None:
+    from tui_helpdesk.services import mailboxes
+
     with cx.session(write=True) as (session, actor):
         emit(mailboxes.activate(session, actor, address), mailbox_text)
 
@@ -118,6 +131,9 @@ def mailbox_activate(cx: Cx, address: str) -> None:
 @pass_cx
 def mailbox_deactivate(cx: Cx, address: str) -> None:
     """Keep the history, refuse new mail; refused while the default of a queue."""
+
+    from tui_helpdesk.services import mailboxes
+
     with cx.session(write=True) as (session, actor):
         emit(mailboxes.deactivate(session, actor, address), mailbox_text)
 
@@ -129,6 +145,9 @@ def mailbox_deactivate(cx: Cx, address: str) -> None:
 @pass_cx
 def mailbox_delete(cx: Cx, address: str, yes: bool) -> None:
     """Delete a mailbox linked to no queue. Cannot be undone; conversations stay readable."""
+
+    from tui_helpdesk.services import mailboxes
+
     if not yes:
         if wants_json():
             raise Invalid("deleting cannot be undone: pass --yes to confirm", field="yes")

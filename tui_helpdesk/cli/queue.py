@@ -7,7 +7,7 @@ import click
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit
 from tui_helpdesk.cli.output import key_values, table
 from tui_helpdesk.records import QueueRecord
-from tui_helpdesk.services import queues
+from tui_helpdesk.services.vocabulary import MEMBER_ROLES
 
 pass_cx = click.make_pass_decorator(Cx)
 
@@ -43,6 +43,8 @@ def queue() -> None:
 def queue_create(
     cx: Cx, name: str, description: str, colour: str, organisation: str | None
 ) -> None:
+    from tui_helpdesk.services import queues
+
     with cx.session(write=True) as (session, actor):
         record = queues.create(
             session, actor, name=name, description=description, colour=colour,
@@ -55,6 +57,8 @@ def queue_create(
 @common
 @pass_cx
 def queue_list(cx: Cx) -> None:
+    from tui_helpdesk.services import queues
+
     with cx.session() as (session, actor):
         records = queues.list_queues(session, actor)
     headers = ["name", "default mailbox", "mailboxes", "members", "colour"]
@@ -68,6 +72,8 @@ def queue_list(cx: Cx) -> None:
 @common
 @pass_cx
 def queue_show(cx: Cx, name: str) -> None:
+    from tui_helpdesk.services import queues
+
     with cx.session() as (session, actor):
         emit(queues.get(session, actor, name), queue_text)
 
@@ -79,6 +85,9 @@ def queue_show(cx: Cx, name: str) -> None:
 @pass_cx
 def queue_add_mailbox(cx: Cx, name: str, address: str) -> None:
     """Link a mailbox (at most 20); the first linked becomes the default."""
+
+    from tui_helpdesk.services import queues
+
     with cx.session(write=True) as (session, actor):
         emit(queues.add_mailbox(session, cx.settings(), actor, name, address), queue_text)
 
@@ -90,6 +99,9 @@ def queue_add_mailbox(cx: Cx, name: str, address: str) -> None:
 @pass_cx
 def queue_remove_mailbox(cx: Cx, name: str, address: str) -> None:
     """Unlink a mailbox; if it was the default, the next linked one becomes default."""
+
+    from tui_helpdesk.services import queues
+
     with cx.session(write=True) as (session, actor):
         emit(queues.remove_mailbox(session, actor, name, address), queue_text)
 
@@ -101,6 +113,9 @@ def queue_remove_mailbox(cx: Cx, name: str, address: str) -> None:
 @pass_cx
 def queue_set_default(cx: Cx, name: str, address: str) -> None:
     """Make a linked, active mailbox the queue's sender."""
+
+    from tui_helpdesk.services import queues
+
     with cx.session(write=True) as (session, actor):
         emit(queues.set_default(session, actor, name, address), queue_text)
 
@@ -108,11 +123,14 @@ def queue_set_default(cx: Cx, name: str, address: str) -> None:
 @queue.command("add-member")
 @click.argument("name", metavar="QUEUE")
 @click.argument("email")
-@click.option("--role", type=click.Choice(queues.MEMBER_ROLES), default="agent", show_default=True)
+@click.option("--role", type=click.Choice(MEMBER_ROLES), default="agent", show_default=True)
 @common
 @pass_cx
 def queue_add_member(cx: Cx, name: str, email: str, role: str) -> None:
     """Add a member, or change the role of one."""
+
+    from tui_helpdesk.services import queues
+
     with cx.session(write=True) as (session, actor):
         emit(queues.add_member(session, actor, name, email, role), queue_text)
 
@@ -123,5 +141,7 @@ def queue_add_member(cx: Cx, name: str, email: str, role: str) -> None:
 @common
 @pass_cx
 def queue_remove_member(cx: Cx, name: str, email: str) -> None:
+    from tui_helpdesk.services import queues
+
     with cx.session(write=True) as (session, actor):
         emit(queues.remove_member(session, actor, name, email), queue_text)

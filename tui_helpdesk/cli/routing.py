@@ -9,25 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.orm import Session
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit, wants_json
-from tui_helpdesk.cli.output import clean, key_values, table
+from tui_helpdesk.cli.output import key_values, table
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import RoutingConditionRecord, RoutingRuleRecord, UserRecord
-from tui_helpdesk.services import permissions, routing
+from tui_helpdesk.services.vocabulary import MATCH_MODES, PRIORITIES, ROUTING_FIELDS, ROUTING_OPS
+from tui_helpdesk.terminal_text import clean
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 pass_cx = click.make_pass_decorator(Cx)
 RULE_ID = click.argument("rule_id", metavar="ID", type=int)
-FIELDS_HELP = f"{', '.join(routing.FIELDS)} or header:NAME"
+FIELDS_HELP = f"{', '.join(ROUTING_FIELDS)} or header:NAME"
 
 
 @contextmanager
 def acting(cx: Cx, *, write: bool = False) -> Iterator[tuple[Session, UserRecord]]:
     """cx.session for commands that always need someone acting (never the bootstrap case)."""
+
+    from tui_helpdesk.services import permissions
+
     with cx.session(write=write) as (session, actor):
         yield session, permissions.require_actor(actor)
 
@@ -35,7 +41,7 @@ def acting(cx: Cx, *, write: bool = False) -> Iterator[tuple[Session, UserRecord
 def _when_option(help_suffix: str) -> Any:
     return click.option(
         "--when", "conditions", nargs=3, multiple=True, metavar="FIELD OP VALUE",
-        help=f"A condition; FIELD is {FIELDS_HELP}, OP is {', '.join(routing.OPS)}."
+        help=f"A condition; FIELD is {FIELDS_HELP}, OP is {', '.join(ROUTING_OPS)}."
         f" Repeatable.{help_suffix}",
     )  # fmt: skip
 
@@ -43,10 +49,10 @@ def _when_option(help_suffix: str) -> Any:
 def action_options(command: Any) -> Any:
     """Match mode and actions, shared by add and update ("" clears an action on update)."""
     for option in reversed([
-        click.option("--match", type=click.Choice(routing.MATCH_MODES),
+        click.option("--match", type=click.Choice(MATCH_MODES),
                      help="all conditions must hold (default), or any one."),
         click.option("--queue", metavar="NAME", help="Send matching mail to this queue."),
-        click.option("--priority", metavar="|".join(routing.PRIORITIES),
+        click.option("--priority", metavar="|".join(PRIORITIES),
                      help="Give matching conversations this priority."),
         click.option("--tag", help="Tag matching conversations."),
     ]):  # fmt: skip
@@ -70,7 +76,8 @@ def rule_text(record: RoutingRuleRecord) -> str:
         ("created at", record.created_at), ("updated at", record.updated_at),
     ])  # fmt: skip
     how = "all must hold" if record.match == "all" else "any one is enough"
-    lines = [f"  {n}. {clean(condition_text(c))}" for n, c in enumerate(record.conditions, 1)]
+    conditions = [clean(condition_text(c), one_line=True) for c in record.conditions]
+    lines = [f"  {n}. {condition}" for n, condition in enumerate(conditions, 1)]
     return f"{head}\n\nConditions ({how})\n" + "\n".join(lines)
 
 
@@ -98,6 +105,9 @@ def rule() -> None:
 @pass_cx
 def rule_list(cx: Cx) -> None:
     """Every rule in the order it is tried."""
+
+    from tui_helpdesk.services import routing
+
     with acting(cx) as (session, actor):
         emit(routing.list_rules(session, actor), rules_text)
 
@@ -107,6 +117,8 @@ def rule_list(cx: Cx) -> None:
 @common
 @pass_cx
 def rule_show(cx: Cx, rule_id: int) -> None:
+    from tui_helpdesk.services import routing
+
     with acting(cx) as (session, actor):
         emit(routing.get_rule(session, actor, rule_id), rule_text)
 
@@ -124,6 +136,9 @@ def rule_add(
     position: int | None, disabled: bool, **actions: str | None,
 ) -> None:  # fmt: skip
     """Add a rule; it needs a condition and an action (--queue, --priority or --tag)."""
+
+    from tui_helpdesk.services import routing
+
     with acting(cx, write=True) as (session, actor):
         record = routing.create_rule(
             session, actor,
@@ -145,6 +160,9 @@ def rule_update(
     cx: Cx, rule_id: int, conditions: tuple[tuple[str, str, str], ...], **fields: Any
 ) -> None:
     """Change some fields of a rule ("" clears --queue, --priority or --tag)."""
+
+    from tui_helpdesk.services import routing
+
     changes = {key: value for key, value in fields.items() if value is not None}
     if conditions:
         changes["conditions"] = _conditions(conditions)
@@ -162,6 +180,9 @@ def rule_update(
 @pass_cx
 def rule_move(cx: Cx, rule_id: int, position: int) -> None:
     """Put a rule at POSITION (1 = tried first); prints the new order."""
+
+    from tui_helpdesk.services import routing
+
     with acting(cx, write=True) as (session, actor):
         records = routing.move_rule(session, actor, rule_id, position)
     emit(records, rules_text)
@@ -174,6 +195,9 @@ def rule_move(cx: Cx, rule_id: int, position: int) -> None:
 @pass_cx
 def rule_delete(cx: Cx, rule_id: int, yes: bool) -> None:
     """Delete a rule; the ones after it move up. Prints the deleted rule."""
+
+    from tui_helpdesk.services import routing
+
     if not yes:
         if wants_json():
             raise Invalid("deleting cannot be undone: pass --yes to confirm", field="yes")
@@ -181,4 +205,4 @@ def rule_delete(cx: Cx, rule_id: int, yes: bool) -> None:
     with acting(cx, write=True) as (session, actor):
         record = routing.get_rule(session, actor, rule_id)
         routing.delete_rule(session, actor, rule_id)
-    emit(record, lambda r: f"Deleted routing rule {r.id} ({clean(r.name)}).")
+    emit(record, lambda r: f"Deleted routing rule {r.id} ({clean(r.name, one_line=True)}).")

@@ -8,8 +8,9 @@ read, never changed.
 
 The parts: charsets (bytes → text with fallbacks, safe strings), headers (RFC 2047 words,
 addresses, Message-IDs, dates), parts (one MIME part's accessors), bodies (the MIME walk: text,
-HTML, attachments), bounces (delivery status → BounceInfo), policy (the configured stdlib parser).
-Callers import from here only.
+HTML, attachments), tnef (winmail.dat: its files and body, checked first by tnef_stream; an RTF
+body read by rtf), bounces (delivery status → BounceInfo), policy (the configured stdlib parser).
+What parsing returns (ParsedMessage and its parts) is defined in parsed.
 
 Output strings are safe to store: no NUL characters and no lone surrogates (PostgreSQL text
 rejects both); header values contain no control characters (no header injection when a subject
@@ -21,11 +22,10 @@ from __future__ import annotations
 
 import hashlib
 
-from tui_helpdesk.mail.bodies import Segment, Walker, html_to_text, segments_text
+from tui_helpdesk.mail.bodies import Segment, Walker
 from tui_helpdesk.mail.charsets import clean_body_text
 from tui_helpdesk.mail.headers import (
     addresses,
-    decode_words,
     fix_header,
     header_text,
     keyword,
@@ -34,24 +34,8 @@ from tui_helpdesk.mail.headers import (
     parse_date,
     unfold,
 )
-
-# The fast address path and the stdlib reading, compared by a property test.
-from tui_helpdesk.mail.headers import simple_addresses as _simple_addresses  # noqa: F401
-from tui_helpdesk.mail.headers import stdlib_addresses as _stdlib_addresses  # noqa: F401
-from tui_helpdesk.mail.parsed import Address, BounceInfo, ParsedAttachment, ParsedMessage
+from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.mail.policy import parse_tree
-
-__all__ = [
-    "Address",
-    "BounceInfo",
-    "ParsedAttachment",
-    "ParsedMessage",
-    "Segment",
-    "decode_words",
-    "html_to_text",
-    "normalise_message_id",
-    "parse_message",
-]
 
 _MAX_DEFECTS = 60
 
@@ -116,7 +100,7 @@ def _assemble(
         reply_to=addresses("Reply-To", first.get("reply-to", ""), notes),
         date=date,
         date_header=decoded.get("date", ""),
-        text_body=segments_text(segments),
+        text_body=walker.text(segments),
         html_body="\n".join(walker.html),
         attachments=tuple(walker.attachments),
         defects=tuple(dict.fromkeys(notes))[:_MAX_DEFECTS],

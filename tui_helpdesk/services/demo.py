@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Organisation, User
-from tui_helpdesk.mail.ingest import InboundMail
+from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.records import UserRecord
 from tui_helpdesk.services import (
     assignment,

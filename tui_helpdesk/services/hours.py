@@ -22,8 +22,9 @@ from tui_helpdesk.db.models import Organisation, Queue
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import QueueHoursRecord, UserRecord
 from tui_helpdesk.services import audit, organisations, permissions, queues
+from tui_helpdesk.services.unset import UNSET
+from tui_helpdesk.services.vocabulary import DAYS
 
-DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_INTERVALS_PER_DAY = 12
 MAX_HOLIDAYS = 400
 MAX_SUBJECT = 255
@@ -229,9 +230,6 @@ def describe_opening(queue: HoursLike, now: datetime) -> str:
 
 
 # --- admin service ---------------------------------------------------------------------------
-
-
-UNSET: Any = object()  # marks an argument that was not given ("leave it as it is")
 
 
 def hours_record(queue: Queue) -> QueueHoursRecord:

@@ -23,8 +23,8 @@ from tui_helpdesk.records import (
 )
 from tui_helpdesk.services import audit, mailboxes, organisations, users
 from tui_helpdesk.services.permissions import require_actor, require_admin, require_queue_admin
+from tui_helpdesk.services.vocabulary import MEMBER_ROLES
 
-MEMBER_ROLES = ("agent", "admin")
 COLOUR = re.compile(r"^(#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}|[a-z]+)$")
 
 

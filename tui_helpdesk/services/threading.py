@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Conversation, ConversationParticipant, Mailbox, Message
-from tui_helpdesk.mail.parse import ParsedMessage
+from tui_helpdesk.mail.parsed import ParsedMessage
 
 MESSAGE_ID_MAX = 998
 MAX_REFERENCES = 100  # a References header can be huge; the newest ones are what matter

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from textual.app import App
@@ -10,16 +9,16 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from tui_helpdesk.config import Settings
+from tui_helpdesk.terminal_text import clean
 from tui_helpdesk.tui.commands import HelpdeskCommands, PaletteCommand
 from tui_helpdesk.tui.data import HelpdeskData
+from tui_helpdesk.tui.host import Clock
 from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
 from tui_helpdesk.tui.refresh import ChangePoller
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.screens.inbox import InboxScreen
-
-Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
@@ -78,7 +77,7 @@ class HelpdeskApp(App[int]):
         if event.state == WorkerState.ERROR and event.worker.group != POLL_GROUP:
             error = event.worker.error
             self.notify(
-                f"{type(error).__name__}: {error}", title="Background task failed",
+                clean(f"{type(error).__name__}: {error}"), title="Background task failed",
                 severity="error", markup=False,
             )  # fmt: skip
 

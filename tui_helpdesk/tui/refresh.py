@@ -30,6 +30,8 @@ class ChangePoller:
         self._lock = threading.Lock()
         self._timer: Timer | None = None
         self._stopped = False
+        self.polls = 0  # polls started so far (numbered 1, 2, ...): tests count, not time
+        self.change_seen_at = 0  # the number of the poll that last reported a change
 
     def start(self) -> None:
         self._arm()
@@ -46,11 +48,14 @@ class ChangePoller:
         with self._lock:
             if self._stopped:
                 return
+            self.polls += 1
             if self._watcher is None:
                 # The first watcher was made before the screens' first reads (HelpdeskData),
                 # so its first poll reports exactly what was committed since: no extra reload.
                 self._watcher = self._make_watcher()
             changed = self._watcher.poll()
+            if changed:
+                self.change_seen_at = self.polls
         if changed:
             self._app.post_message(DataChanged())
 

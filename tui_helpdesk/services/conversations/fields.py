@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 from tui_helpdesk.errors import Invalid
+from tui_helpdesk.services.vocabulary import CONVERSATION_STATUSES as STATUSES
+from tui_helpdesk.services.vocabulary import PRIORITIES
 
-STATUSES = ("open", "pending", "closed")
-PRIORITIES = ("low", "normal", "high", "urgent")
 TAG_MAX = 64
-TAG = re.compile(r"^\w[\w.:/+-]{0,63}$")
+TAG = re.compile(r"^\w[\w.:/+-]{0,63}$")  # routing rules add tags under the same rule
 
 
 def validate_status(value: str) -> str:

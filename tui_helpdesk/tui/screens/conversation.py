@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -15,12 +13,10 @@ from textual.widgets import Footer, Static
 from tui_helpdesk.errors import HelpdeskError
 from tui_helpdesk.records import ConversationDetail, ConversationRecord
 from tui_helpdesk.tui.commands import PaletteCommand
+from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.messages import ConversationLoaded, DataChanged, LoadFailed
 from tui_helpdesk.tui.widgets.message_view import MessageView
 from tui_helpdesk.tui.widgets.safe_text import safe_text
-
-if TYPE_CHECKING:
-    from tui_helpdesk.tui.app import HelpdeskApp
 
 
 def title_text(conversation: ConversationRecord) -> Text:
@@ -70,8 +66,8 @@ class ConversationScreen(Screen[None]):
         self.detail: ConversationDetail | None = None
 
     @property
-    def helpdesk(self) -> HelpdeskApp:
-        return self.app  # type: ignore[return-value]
+    def helpdesk(self) -> Helpdesk:
+        return host(self)
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Conversation #{self.conversation_id}"), id="conversation-title")
@@ -113,7 +109,7 @@ class ConversationScreen(Screen[None]):
     async def on_load_failed(self, message: LoadFailed) -> None:
         thread = self.query_one(Thread)
         await thread.remove_children()
-        await thread.mount(Static(Text(message.text, style="bold red"), classes="error"))
+        await thread.mount(Static(safe_text(message.text, "bold red"), classes="error"))
 
     def on_data_changed(self, _message: DataChanged) -> None:
         self.load()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -17,6 +16,7 @@ from tui_helpdesk.records import ConversationRecord, UserRecord
 from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.data import ListFilter
 from tui_helpdesk.tui.format import when
+from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.messages import (
     DataChanged,
     InboxLoaded,
@@ -26,9 +26,6 @@ from tui_helpdesk.tui.messages import (
 )
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList, sender_of
 from tui_helpdesk.tui.widgets.safe_text import safe_text
-
-if TYPE_CHECKING:
-    from tui_helpdesk.tui.app import HelpdeskApp
 
 AGE_REFRESH_SECONDS = 30
 
@@ -102,8 +99,8 @@ class InboxScreen(Screen[None]):
         self._cursor_at_reload = 0
 
     @property
-    def helpdesk(self) -> HelpdeskApp:
-        return self.app  # type: ignore[return-value]
+    def helpdesk(self) -> Helpdesk:
+        return host(self)
 
     def compose(self) -> ComposeResult:
         yield Static(identity_text(self.helpdesk.data.actor), id="identity")
@@ -206,7 +203,7 @@ class InboxScreen(Screen[None]):
         self.conversation_list.add_page(message.generation, message.page)
 
     def on_load_failed(self, message: LoadFailed) -> None:
-        self.query_one("#status-line", Static).update(Text(message.text, style="bold red"))
+        self.query_one("#status-line", Static).update(safe_text(message.text, "bold red"))
 
     def on_data_changed(self, _message: DataChanged) -> None:
         self.reload()

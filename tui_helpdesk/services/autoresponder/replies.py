@@ -1,0 +1,260 @@
+"""Automatic replies without loops (F19, F33, F72, RFC 3834).
+
+An inbound message may get one automatic answer: the mailbox's autoresponder when it is
+enabled and `now` is inside one of its windows (mailbox timezone; no windows = always), else
+the queue's outside-hours message when the queue is closed. It is never sent when the global
+switch is off, when the message looks automated (Auto-Submitted other than "no", Precedence
+bulk/list/junk, List-* headers, a bounce, MAILER-DAEMON-like or no-reply senders, an empty
+return path), when it is our own mail (one of our mailbox addresses or aliases, the platform
+domain, or our loop header), or when this sender already got one from this mailbox within
+settings.mail.autoreply_period_hours (0 = no limit). Answering every inbound message, not only
+new conversations, is deliberate: the period limit keeps it to one per sender, and a holiday
+notice must reach someone who writes into an open conversation too.
+
+The reply goes to the envelope sender (the Return-Path, RFC 3834 section 4), carries
+Auto-Submitted: auto-replied and our loop header, and is stored as an outbound Message of the
+conversation plus a queued OutboxJob (sending is the outbox's job) and an AutoReplyLog row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from tui_helpdesk.config import Settings
+from tui_helpdesk.db.models import (
+    AutoReplyClaim,
+    AutoReplyLog,
+    Autoresponder,
+    Conversation,
+    Mailbox,
+    Message,
+    OutboxJob,
+    Queue,
+    User,
+)
+from tui_helpdesk.services import outbox
+from tui_helpdesk.services.autoresponder.message import (
+    MAX_QUOTED_SUBJECT,
+    MAX_REFERENCES,
+    build_reply,
+    clean_line,
+    fill,
+    reply_subject,
+    safe_message_ids,
+)
+from tui_helpdesk.services.autoresponder.rules import (
+    ReplyChoice,
+    choose_reply,
+    mailbox_timezone,
+    return_address,
+    suppression_reason,
+)
+from tui_helpdesk.services.hours import describe_opening
+
+if TYPE_CHECKING:
+    from tui_helpdesk.mail.parsed import ParsedMessage
+
+
+def _own_addresses(session: Session, addresses: set[str]) -> frozenset[str]:
+    """Which of these addresses belong to any of our mailboxes (address or alias, any state)."""
+    rows = session.execute(
+        select(Mailbox.email_address, Mailbox.alias).where(
+            or_(
+                func.lower(Mailbox.email_address).in_(addresses),
+                func.lower(Mailbox.alias).in_(addresses),
+            )
+        )
+    )
+    return frozenset(a.lower() for row in rows for a in row if a and a.lower() in addresses)
+
+
+def claim_reply(
+    session: Session, mailbox_id: int, recipient: str, now: datetime, period_hours: int
+) -> bool:
+    """Take the right to answer `recipient` from this mailbox now, in one atomic statement.
+
+    The claim row is inserted, or moved to `now` only when its last reply is older than the
+    period; a row comes back exactly when this transaction may answer. On PostgreSQL a second
+    worker's claim waits for the first transaction's row lock and then sees its reply, so two
+    workers never both answer (F72). Period 0 means no limit.
+    """
+    if period_hours <= 0:
+        return True
+    table = AutoReplyClaim.__table__
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
+        table
+    ).values(mailbox_id=mailbox_id, recipient=recipient, last_sent_at=now)
+    claim = insert.on_conflict_do_update(
+        index_elements=[table.c.mailbox_id, table.c.recipient],
+        set_={"last_sent_at": insert.excluded.last_sent_at},
+        where=table.c.last_sent_at <= now - timedelta(hours=period_hours),
+    ).returning(table.c.mailbox_id)
+    return session.execute(claim).first() is not None
+
+
+def display_name(session: Session, mailbox: Mailbox) -> str:
+    """The mailbox display name with {{first_name}}/{{last_name}} of its responsible user."""
+    user = session.get(User, mailbox.responsible_user_id) if mailbox.responsible_user_id else None
+    values = {"first_name": user.first_name, "last_name": user.last_name} if user else {}
+    values = {"first_name": "", "last_name": ""} | values
+    return clean_line(fill(mailbox.display_name, values), 255)
+
+
+@dataclass(frozen=True)
+class MailboxSetup:
+    """A mailbox's automatic-reply configuration, read once per write transaction (batch)."""
+
+    autoresponder: Autoresponder | None
+    timezone: str | None  # only looked up when the autoresponder is enabled
+
+
+def load_setup(session: Session, settings: Settings, mailbox: Mailbox) -> MailboxSetup | None:
+    """None when automatic replies are switched off globally: nothing more to read."""
+    if not settings.mail.autoresponders_enabled:
+        return None
+    row = session.get(Autoresponder, mailbox.id)
+    active = row is not None and row.enabled
+    return MailboxSetup(row, mailbox_timezone(session, mailbox) if active else None)
+
+
+def due_reply(setup: MailboxSetup | None, queue: Queue | None, now: datetime) -> ReplyChoice | None:
+    """The automatic message configured and due now (no query): the cheap first question."""
+    if setup is None:
+        return None
+    return choose_reply(setup.autoresponder, setup.timezone, queue, now)
+
+
+def on_inbound(
+    session: Session,
+    settings: Settings,
+    *,
+    mailbox: Mailbox,
+    queue: Queue | None,
+    conversation: Conversation,
+    message: Message,
+    parsed: ParsedMessage,
+    now: datetime,
+) -> OutboxJob | None:
+    """Queue the automatic reply to one stored inbound message, if one is due (see module doc).
+
+    The cheap question comes first (is any automatic message configured and due?), so mail to
+    a mailbox without one costs a single primary-key lookup.
+    """
+    choice = due_reply(load_setup(session, settings, mailbox), queue, now)
+    if choice is None:
+        return None
+    return answer(
+        session, settings, choice, mailbox=mailbox, queue=queue, conversation=conversation,
+        envelope_from=message.envelope_from or "", parsed=parsed, now=now,
+    )  # fmt: skip
+
+
+def answer(
+    session: Session,
+    settings: Settings,
+    choice: ReplyChoice,
+    *,
+    mailbox: Mailbox,
+    queue: Queue | None,
+    conversation: Conversation,
+    envelope_from: str,
+    parsed: ParsedMessage,
+    now: datetime,
+) -> OutboxJob | None:
+    """Send the due `choice` unless the message must not be answered (loops, RFC 3834, period)."""
+    target = return_address(envelope_from)
+    sender = parsed.sender.address.lower() if parsed.sender else ""
+    candidates = {a for a in (target.lower() if target else "", sender) if a}
+    reason = suppression_reason(
+        parsed,
+        envelope_from,
+        own_addresses=_own_addresses(session, candidates),
+        platform_domain=settings.mail.platform_domain,
+    )
+    if reason is not None or target is None:
+        return None
+    if not claim_reply(
+        session, mailbox.id, target.lower(), now, settings.mail.autoreply_period_hours
+    ):
+        return None
+    return _queue_reply(
+        session, settings, mailbox, queue, conversation, parsed, target, choice, now
+    )
+
+
+def _queue_reply(
+    session: Session,
+    settings: Settings,
+    mailbox: Mailbox,
+    queue: Queue | None,
+    conversation: Conversation,
+    parsed: ParsedMessage,
+    target: str,
+    choice: ReplyChoice,
+    now: datetime,
+) -> OutboxJob:
+    token = f"[{settings.mail.subject_token_prefix}#{conversation.id}]"
+    values = {
+        "subject": clean_line(parsed.subject, MAX_QUOTED_SUBJECT),
+        "conversation_id": str(conversation.id),
+        "next_opening": describe_opening(queue, now) if queue is not None else "",
+    }
+    subject = reply_subject(choice.subject, parsed.subject, token, values)
+    name = display_name(session, mailbox)
+    body = fill(choice.body, values)
+    raw, message_id = build_reply(
+        from_name=name, from_address=mailbox.email_address, to_address=target, subject=subject,
+        body=body, in_reply_to=parsed.message_id, references=parsed.references, now=now,
+    )  # fmt: skip
+    reply = _store_message(session, mailbox, conversation, parsed, raw, message_id, now)
+    reply.subject, reply.from_name, reply.to_addresses, reply.envelope_to = (
+        subject, name, target, target
+    )  # fmt: skip
+    reply.text_body = body
+    job = outbox.enqueue(
+        session, mailbox=mailbox, kind="auto_reply", mail_from=mailbox.email_address,
+        rcpt_to=[target], raw=raw, not_before=now + timedelta(seconds=choice.delay_seconds),
+        conversation_id=conversation.id, message_id=reply.id,
+    )  # fmt: skip
+    session.add(
+        AutoReplyLog(mailbox_id=mailbox.id, recipient=target.lower(), kind=choice.kind, sent_at=now)
+    )
+    session.flush()
+    return job
+
+
+def _store_message(
+    session: Session,
+    mailbox: Mailbox,
+    conversation: Conversation,
+    parsed: ParsedMessage,
+    raw: bytes,
+    message_id: str,
+    now: datetime,
+) -> Message:
+    references = safe_message_ids([*parsed.references, parsed.message_id or ""])
+    reply = Message(
+        conversation_id=conversation.id, mailbox_id=mailbox.id, direction="outbound",
+        kind="auto_reply", message_id_header=message_id,
+        in_reply_to=parsed.message_id if safe_message_ids([parsed.message_id or ""]) else "",
+        references=" ".join(references[-MAX_REFERENCES:]),
+        from_address=mailbox.email_address, envelope_from=mailbox.email_address,
+        date_header=format_datetime(now), received_at=now, raw=raw,
+        raw_sha256=hashlib.sha256(raw).hexdigest(), raw_size=len(raw),
+        auto_submitted="auto-replied", defects=[],
+    )  # fmt: skip
+    session.add(reply)
+    conversation.message_count = (conversation.message_count or 0) + 1
+    if conversation.last_message_at is None or conversation.last_message_at < now:
+        conversation.last_message_at = now
+    session.flush()
+    return reply

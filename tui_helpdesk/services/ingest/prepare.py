@@ -1,0 +1,352 @@
+"""The first step: what one ingest transaction looks up once (configuration, duplicates,
+contacts), and the Batch every later step works on.
+
+Setup may outlive a batch (SQLite, while nobody else writes); Batch lives for one
+transaction and journals what a rolled-back savepoint must forget.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from tui_helpdesk.config import Settings
+from tui_helpdesk.db.models import Conversation, Mailbox, Message, Organisation, Queue
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.mail.parsed import ParsedMessage
+from tui_helpdesk.services import assignment, audit, autoresponder, changes, contacts, routing
+from tui_helpdesk.services.ingest import locks
+from tui_helpdesk.services.ingest.budget import Budget
+from tui_helpdesk.services.ingest.clean import message_id_of, sender_of
+from tui_helpdesk.services.ingest.rows import (
+    ConversationRef,
+    Delivery,
+    NewContact,
+    NewConversation,
+    PendingRows,
+    row_id,
+    sqlite_read,
+)
+
+CONTACTS_KEPT = 50_000  # contacts remembered from batch to batch (SQLite; see Setup)
+
+
+_STORED_COLUMNS = (
+    Message.mailbox_id, Message.message_id_header, Message.raw_sha256, Message.id,
+    Message.conversation_id,
+)  # fmt: skip
+_STORED = select(*_STORED_COLUMNS).where(
+    Message.message_id_header.in_(bindparam("ids", expanding=True))
+)
+
+
+@functools.cache
+def _stored_among(count: int) -> Any:
+    """The duplicate lookup for exactly `count` Message-IDs (SQLite's DBAPI path)."""
+    ids = [bindparam(f"id{n}") for n in range(count)]
+    return select(*_STORED_COLUMNS).where(Message.message_id_header.in_(ids))
+
+
+_MAILBOX_SEEN = (
+    Mailbox.__table__.update()
+    .where(
+        Mailbox.__table__.c.id == bindparam("mailbox_id"),
+        # another worker may have stored later mail meanwhile: the time only moves forward
+        or_(
+            Mailbox.__table__.c.last_inbound_at.is_(None),
+            Mailbox.__table__.c.last_inbound_at < bindparam("when"),
+        ),
+    )
+    .values(last_inbound_at=bindparam("when"))
+)
+
+
+# --- configuration: read once per batch, on SQLite kept while nobody else writes --------------
+
+
+class Setup:
+    """The configuration batches read: mailboxes and their organisations, routing, queues with
+    their assigners (members, rotation pointer), autoresponders.
+
+    Read once per batch. On SQLite it is kept for the next batch when nothing but our batches
+    wrote in between: `PRAGMA data_version` on the writer's connection changes exactly when
+    another connection commits, its `total_changes` when anyone else wrote through that very
+    connection, and our own batches change only what the kept rows carry (rotation pointers,
+    last_inbound_at). On PostgreSQL other workers write all the time, so it is kept while the
+    configuration version (bumped by every configuration change, services/audit.py) stays the
+    same, and the assigners (the queue lock, its rotation pointer, available members) are made
+    again for every batch. Any rollback drops it.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.seen: tuple[int, int, int] | None = None  # connection, data_version, total_changes
+        self.config_version: int | None = None  # PostgreSQL: the version the rows were read at
+        self.mailboxes: dict[str, Mailbox] = {}  # by lowercased alias
+        self.organisations: dict[int, Organisation] = {}
+        self.queues: dict[int, Queue | None] = {}
+        self.routings: dict[int, routing.InboundRouting] = {}
+        self.assigners: dict[int, assignment.QueueAssigner] = {}
+        self.replies: dict[int, autoresponder.MailboxSetup | None] = {}
+        self.contacts: dict[tuple[int, str], tuple[int, str]] = {}  # (org, email) → (id, name)
+        self._writer: tuple[Any, int] | None = None  # this batch's DBAPI connection, version
+
+    def remember_contacts(self, known: dict[tuple[int, str], tuple[int | NewContact, str]]) -> None:
+        """Keep the batch's contacts (written by now) for the next batches, up to a bound."""
+        if len(self.contacts) > CONTACTS_KEPT:
+            self.contacts.clear()
+        for key, (contact, name) in known.items():
+            contact_id = row_id(contact)
+            if contact_id is not None:
+                self.contacts[key] = (contact_id, name)
+
+    def begin(self, session: Session) -> None:
+        """Keep or drop what earlier batches read, at the start of a write transaction.
+
+        Kept rows stay detached: ingest only reads them, and writes the two columns it changes
+        (rotation pointer, last_inbound_at) with UPDATEs of its own.
+        """
+        connection = session.connection()
+        if connection.dialect.name != "sqlite":
+            self._begin_shared(session)
+            return
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.execute("PRAGMA data_version")  # read-only; the DBAPI call is cheaper
+        version = cursor.fetchone()[0]
+        cursor.close()
+        if (id(dbapi), version, dbapi.total_changes) != self.seen:
+            self.clear()
+        self._writer = (dbapi, version)
+        for assigner in self.assigners.values():
+            assigner.bind(session)
+
+    def _begin_shared(self, session: Session) -> None:
+        """PostgreSQL: keep the configuration while its version holds; never the assigners."""
+        version = audit.config_version(session)
+        if version != self.config_version:
+            self.clear()
+            self.config_version = version
+        self.assigners.clear()
+
+    def committed(self) -> None:
+        """Our batch committed: what is kept is what the database holds (see the class)."""
+        if self._writer is not None:
+            dbapi, version = self._writer
+            self.seen = (id(dbapi), version, dbapi.total_changes)
+            self._writer = None
+
+
+# --- the batch: what one transaction looks up once -------------------------------------------
+
+_MISSING = object()
+
+
+class Batch:
+    """Lookups shared by the mails of one transaction, its pending rows, and what to do once
+    at its end.
+
+    The writer stores up to a few dozen mails per transaction; asking the database for each
+    one's mailbox, duplicates, contact, routing rules, queue members and autoresponder
+    separately would cost more than storing it. Entries learnt inside a savepoint are
+    journaled, so a rolled-back savepoint forgets them too.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        careful: bool,
+        setup: Setup | None = None,
+        budget: Budget | None = None,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.careful = careful  # one savepoint per stored copy, flushed at its end
+        self.budget = budget or Budget(settings.smtp.processing_budget_seconds)
+        self.setup = setup or Setup()
+        self.setup.begin(session)
+        self.pending = PendingRows()
+        self.stored: dict[tuple[int, str, str], Delivery] = {}
+        self.contacts: dict[tuple[int, str], tuple[int | NewContact, str]] = {}
+        self.last_inbound: dict[int, tuple[Mailbox, datetime]] = {}
+        self.attached: dict[NewConversation, Conversation] = {}
+        self.changed = False
+        self.rolled_back = False  # a savepoint was rolled back: the kept setup may be stale
+        self._journal: list[tuple[dict[Any, Any] | None, Any, Any]] = []
+
+    def prepare(self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]) -> None:
+        aliases = {r.strip().lower() for mail, _ in mails for r in mail.rcpt_tos}
+        missing = [a for a in aliases if a not in self.setup.mailboxes]
+        if missing:
+            # The organisations come along and stay referenced: the session's identity map
+            # holds rows only weakly, and services called per message look them up.
+            rows = self.session.execute(
+                select(Mailbox, Organisation)
+                .join(Organisation, Organisation.id == Mailbox.organisation_id)
+                .where(func.lower(Mailbox.alias).in_(missing))
+            ).all()
+            for mailbox, organisation in rows:
+                self.setup.mailboxes[mailbox.alias.lower()] = mailbox
+                self.setup.organisations[organisation.id] = organisation
+        parsed = [p for _, p in mails if p is not None]
+        senders = {s for mail, p in mails if p is not None and (s := sender_of(p, mail)[0])}
+        receiving = (self.setup.mailboxes.get(a) for a in aliases)
+        organisations = {m.organisation_id for m in receiving if m is not None}
+        unknown = {
+            organisation_id: [s for s in senders if (organisation_id, s) not in self.setup.contacts]
+            for organisation_id in organisations
+        }
+        locks.take(self.session, [
+            *(k for p in parsed for k in locks.message_keys(p)),
+            *(locks.contact_key(o, s) for o, emails in unknown.items() for s in emails),
+        ])  # fmt: skip
+        self._load_stored([i for p in parsed if (i := message_id_of(p)) is not None])
+        for organisation_id, emails in unknown.items():
+            for sender in senders:
+                kept = self.setup.contacts.get((organisation_id, sender))
+                if kept is not None:
+                    self.contacts[(organisation_id, sender)] = kept
+            known = contacts.known_ids(self.session, organisation_id, emails)
+            for email, entry in known.items():
+                self.contacts[(organisation_id, email)] = entry
+
+    def _load_stored(self, message_ids: list[str]) -> None:
+        if not message_ids:
+            return
+        ids = list(dict.fromkeys(message_ids))
+        connection = self.session.connection()
+        if connection.dialect.name == "sqlite":
+            rows: Iterable[Any] = sqlite_read(connection, _stored_among(len(ids)), ids)
+        else:
+            rows = connection.execute(_STORED, {"ids": ids})
+        for mailbox_id, message_id, sha, stored_id, conversation_id in rows:
+            if mailbox_id is not None:
+                key = (mailbox_id, message_id, sha)
+                self.stored.setdefault(key, Delivery(stored_id, conversation_id, duplicate=True))
+
+    # configuration, read once per batch
+
+    def queue(self, queue_id: int | None) -> Queue | None:
+        if queue_id is None:
+            return None
+        queues = self.setup.queues
+        if queue_id not in queues:
+            queues[queue_id] = self.session.get(Queue, queue_id)
+        return queues[queue_id]
+
+    def routing(self, mailbox: Mailbox) -> routing.InboundRouting:
+        routings = self.setup.routings
+        if mailbox.id not in routings:
+            routings[mailbox.id] = routing.load_inbound_routing(self.session, mailbox)
+        return routings[mailbox.id]
+
+    def assignee(self, queue: Queue, contact: int | NewContact | None, now: datetime) -> int | None:
+        assigner = self.setup.assigners.get(queue.id)
+        if assigner is None:
+            if queue not in self.session:  # kept from an earlier batch; the lock is re-taken
+                self.session.add(queue)
+            assigner = assignment.QueueAssigner(self.session, queue)
+            self.setup.assigners[queue.id] = assigner
+        if assigner.reads_history(contact is not None):
+            self.flush()  # sticky routing and counts must see this batch's conversations
+        return assigner.choose(row_id(contact), now)
+
+    def reply_setup(self, mailbox: Mailbox) -> autoresponder.MailboxSetup | None:
+        replies = self.setup.replies
+        if mailbox.id not in replies:
+            replies[mailbox.id] = autoresponder.load_setup(self.session, self.settings, mailbox)
+        return replies[mailbox.id]
+
+    def receiving(self, rcpt_tos: Sequence[str]) -> list[tuple[Mailbox, tuple[str, ...]]]:
+        """Each mailbox addressed by the envelope once, with the recipients that named it.
+
+        Status is not checked again here: RCPT accepted these, and mail answered 250 must be
+        kept even if its mailbox was deactivated a moment later.
+        """
+        by_mailbox: dict[int, tuple[Mailbox, list[str]]] = {}
+        for rcpt in rcpt_tos:
+            mailbox = self.setup.mailboxes.get(rcpt.strip().lower())
+            if mailbox is not None:
+                by_mailbox.setdefault(mailbox.id, (mailbox, []))[1].append(rcpt)
+        return [(mailbox, tuple(rcpts)) for mailbox, rcpts in by_mailbox.values()]
+
+    # pending rows
+
+    def flush(self) -> None:
+        """Write the pending rows and the queues' rotation pointers."""
+        self.pending.flush(self.session)
+        for assigner in self.setup.assigners.values():
+            assigner.write()
+
+    def orm(self, conversation: ConversationRef) -> Conversation:
+        """An ORM object for a conversation, flushed first if it is new in this batch.
+
+        Built from the values we inserted (no read-back); the autoresponder works on it.
+        """
+        if isinstance(conversation, Conversation):
+            return conversation
+        self.flush()
+        found = self.attached.get(conversation)
+        if found is None:
+            found = Conversation(**conversation.values)
+            make_transient_to_detached(found)
+            self.session.add(found)
+            self.remember(self.attached, conversation, found)
+            self._journal.append((None, found, None))
+        return found
+
+    # the journal of what a savepoint may have to forget
+
+    def remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        self._journal.append((table, key, table.get(key, _MISSING)))
+        table[key] = value
+
+    def checkpoint(self) -> int:
+        return len(self._journal)
+
+    def forget_since(self, mark: int) -> None:
+        """Undo what was learnt since `mark`, and drop rows not written yet.
+
+        The assigners go too: the queue row lock (PostgreSQL) and the rotation pointer of the
+        rolled-back savepoint are gone, so the next choice locks and reads the queue again.
+        """
+        self.rolled_back = True
+        self.setup.assigners.clear()
+        self.pending.clear()
+        while len(self._journal) > mark:
+            table, key, previous = self._journal.pop()
+            if table is None:
+                if key in self.session:
+                    self.session.expunge(key)
+            elif previous is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = previous
+
+    def touch(self, mailbox: Mailbox, when: datetime) -> None:
+        self.changed = True
+        _, latest = self.last_inbound.get(mailbox.id, (mailbox, None))
+        if latest is None or when > latest:
+            self.last_inbound[mailbox.id] = (mailbox, when)
+
+    def finish(self) -> None:
+        self.flush()
+        for mailbox, when in self.last_inbound.values():
+            if mailbox.last_inbound_at is None or when > mailbox.last_inbound_at:
+                self.session.connection().execute(
+                    _MAILBOX_SEEN, {"mailbox_id": mailbox.id, "when": when}
+                )
+                set_committed_value(mailbox, "last_inbound_at", when)
+        if self.changed:
+            changes.notify(self.session)
+        self.setup.remember_contacts(self.contacts)

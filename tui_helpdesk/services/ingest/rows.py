@@ -1,0 +1,278 @@
+"""The last step: the rows of an ingest batch, kept until written, and the bulk INSERTs.
+
+The writer stores many mails per transaction; new contacts, conversations, messages,
+attachments, participants and tags wait here and go in one executemany per table.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from tui_helpdesk.db.models import (
+    Attachment,
+    Blob,
+    Contact,
+    Conversation,
+    ConversationParticipant,
+    ConversationTag,
+    Message,
+)
+from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.mail.parsed import ParsedAttachment, ParsedMessage
+from tui_helpdesk.services.ingest.clean import (
+    ADDRESS_MAX,
+    CONTENT_TYPE_MAX,
+    MESSAGE_ID_MAX,
+    aware_utc,
+    clean_text,
+    format_addresses,
+    message_id_of,
+)
+
+
+@dataclass(eq=False, slots=True)
+class NewContact:
+    """A contact to INSERT when the batch flushes; `id` is set then."""
+
+    values: dict[str, Any]
+    id: int | None = None
+
+
+@dataclass(eq=False, slots=True)
+class NewConversation:
+    values: dict[str, Any]
+    contact: NewContact | None  # set when the contact is new in this batch too
+    id: int | None = None
+
+
+ConversationRef = Conversation | NewConversation
+
+
+@dataclass(eq=False, slots=True)
+class NewMessage:
+    values: dict[str, Any]
+    conversation: ConversationRef
+    attachments: tuple[ParsedAttachment, ...]
+    id: int | None = None
+
+
+_Ref = int | Conversation | Message | NewContact | NewConversation | NewMessage
+
+
+def row_id(ref: _Ref | None) -> int | None:
+    """The database id of a row, stored or pending (a pending row has one after a flush)."""
+    return ref if ref is None or isinstance(ref, int) else ref.id
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    message: int | Message | NewMessage
+    conversation: int | ConversationRef
+    duplicate: bool = False
+    processing_error: str = ""
+
+
+def inbound_message(
+    mail: InboundMail,
+    parsed: ParsedMessage,
+    mailbox_id: int,
+    rcpts: tuple[str, ...],
+    conversation: ConversationRef,
+    *,
+    kind: str,
+    bounce_recipient: str = "",
+) -> NewMessage:
+    """The row of one received copy, everything from mail cleaned for the database."""
+    sender = parsed.sender
+    values: dict[str, Any] = {
+        "conversation_id": None,  # set on flush
+        "mailbox_id": mailbox_id,
+        "direction": "inbound",
+        "kind": kind,
+        "message_id_header": message_id_of(parsed),
+        "in_reply_to": clean_text(" ".join(parsed.in_reply_to)),
+        "references": clean_text(" ".join(parsed.references)),
+        "subject": clean_text(parsed.subject),
+        "from_address": clean_text(sender.address if sender else "", ADDRESS_MAX),
+        "from_name": clean_text(sender.name if sender else ""),
+        "to_addresses": format_addresses(parsed.to),
+        "cc_addresses": format_addresses(parsed.cc),
+        "envelope_from": clean_text(mail.mail_from),
+        "envelope_to": clean_text(", ".join(rcpts)),
+        "date_header": clean_text(parsed.date_header),
+        "sent_at": aware_utc(parsed.date),
+        "received_at": mail.received_at,
+        "text_body": clean_text(parsed.text_body),
+        "html_body": clean_text(parsed.html_body),
+        "raw": mail.raw,
+        "raw_sha256": parsed.sha256,
+        "raw_size": len(mail.raw),
+        "defects": [clean_text(d) for d in parsed.defects],
+        "auto_submitted": clean_text(parsed.auto_submitted, 64),
+        "bounce_recipient": clean_text(bounce_recipient, ADDRESS_MAX),
+        "processing_error": "",
+    }
+    return NewMessage(values, conversation, parsed.attachments)
+
+
+class PendingRows:
+    """New rows of the batch, INSERTed table by table (one executemany each) on flush."""
+
+    def __init__(self) -> None:
+        self.contacts: list[NewContact] = []
+        self.conversations: list[NewConversation] = []
+        self.messages: list[NewMessage] = []
+        self.participants: list[tuple[ConversationRef, str]] = []
+        self.tags: list[tuple[ConversationRef, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.contacts or self.conversations or self.messages or self.participants
+                    or self.tags)  # fmt: skip
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def flush(self, session: Session) -> None:
+        """Write everything pending, parents first; afterwards every pending row has its id."""
+        if not self:
+            return
+        connection = session.connection()
+        tables = [(Contact.__table__, self.contacts), (Conversation.__table__, self.conversations),
+                  (Message.__table__, self.messages)]  # fmt: skip
+        next_ids = _next_ids(connection, [t for t, rows in tables if rows])
+        _insert_with_ids(connection, Contact.__table__, self.contacts, next_ids)
+        for conversation in self.conversations:
+            if conversation.contact is not None:
+                conversation.values["contact_id"] = conversation.contact.id
+        _insert_with_ids(connection, Conversation.__table__, self.conversations, next_ids)
+        for message in self.messages:
+            message.values["conversation_id"] = row_id(message.conversation)
+        _insert_with_ids(connection, Message.__table__, self.messages, next_ids)
+        _add_attachments(connection, self.messages)
+        _insert_ignore(connection, ConversationParticipant, [
+            {"conversation_id": row_id(c), "email": e} for c, e in dict.fromkeys(self.participants)
+        ])  # fmt: skip
+        _insert_ignore(connection, ConversationTag, [
+            {"conversation_id": row_id(c), "tag": t} for c, t in dict.fromkeys(self.tags)
+        ])  # fmt: skip
+        self.clear()
+
+
+def _next_ids(connection: Connection, tables: list[Table]) -> dict[Table, int]:
+    """SQLite: the first free id of each table, in one query (see _insert_with_ids)."""
+    if connection.dialect.name != "sqlite" or not tables:
+        return {}
+    [row] = sqlite_read(connection, _max_ids(tuple(tables)), ())
+    return {table: (last or 0) + 1 for table, last in zip(tables, row, strict=True)}
+
+
+@functools.cache
+def _max_ids(tables: tuple[Table, ...]) -> Any:
+    return select(*(select(func.max(t.c.id)).scalar_subquery() for t in tables))
+
+
+@functools.cache
+def _sqlite_sql(statement: Any) -> str:
+    return str(statement.compile(dialect=sqlite_dialect.dialect()))
+
+
+def sqlite_read(connection: Connection, statement: Any, parameters: Sequence[Any]) -> list[Any]:
+    """Rows of a read-only query, run on the DBAPI connection of `connection` (SQLite only).
+
+    For the few reads every batch makes, on columns that need no type conversion (ids and
+    text): SQLAlchemy's per-statement work costs several times SQLite's own here. The SQL is
+    SQLAlchemy's, compiled once; `parameters` are positional, in the statement's order.
+    """
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.execute(_sqlite_sql(statement), tuple(parameters))
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+@functools.cache
+def _insert(table: Table) -> Any:
+    return table.insert()
+
+
+def _insert_with_ids(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[NewContact | NewConversation | NewMessage],
+    next_ids: dict[Table, int],
+) -> None:
+    """One executemany INSERT for all rows, giving each row object its new id.
+
+    PostgreSQL returns the ids in the order of the rows (INSERT … RETURNING, sorted by
+    parameter order). SQLite cannot promise that order, so there the ids are given: the write
+    transaction began IMMEDIATE, nobody else can insert meanwhile, and max(id) + 1 onwards is
+    exactly what SQLite itself would choose for a table without AUTOINCREMENT.
+    """
+    if not rows:
+        return
+    values = [row.values for row in rows]
+    if table in next_ids:
+        for new_id, row in enumerate(rows, start=next_ids[table]):
+            row.id = row.values["id"] = new_id
+        connection.execute(_insert(table), values)
+        return
+    ids = connection.execute(_insert_returning(table), values).scalars().all()
+    for row, new_id in zip(rows, ids, strict=True):
+        row.id = row.values["id"] = new_id
+
+
+@functools.cache
+def _insert_returning(table: Table) -> Any:
+    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
+
+
+def _add_attachments(connection: Connection, messages: Sequence[NewMessage]) -> None:
+    """Attachment bytes go to blobs once per content (sha256), rows point at them."""
+    parts = [(m, part) for m in messages for part in m.attachments]
+    if not parts:
+        return
+    digests = [hashlib.sha256(part.data).hexdigest() for _, part in parts]
+    blobs = dict(zip(digests, (part.data for _, part in parts), strict=True))
+    # The blobs first: attachment rows reference them.
+    _insert_ignore(connection, Blob, [
+        {"sha256": d, "size": len(data), "data": data} for d, data in blobs.items()
+    ])  # fmt: skip
+    rows = [
+        {
+            "message_id": message.id,
+            "filename": clean_text(part.filename),
+            "content_type": clean_text(part.content_type, CONTENT_TYPE_MAX)
+            or "application/octet-stream",
+            "size": len(part.data),
+            "sha256": digest,
+            "disposition": "inline" if part.disposition == "inline" else "attachment",
+            "content_id": clean_text(part.content_id, MESSAGE_ID_MAX),
+        }
+        for (message, part), digest in zip(parts, digests, strict=True)
+    ]
+    connection.execute(_insert(Attachment.__table__), rows)
+
+
+def _insert_ignore(connection: Connection, model: type, rows: list[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: a row that exists already is simply kept."""
+    if rows:
+        connection.execute(_insert_ignoring(connection.dialect.name, model), rows)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, model: type) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
