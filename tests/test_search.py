@@ -184,12 +184,9 @@ def test_full_text_syntax_from_a_user_is_only_text(db, settings, desk) -> None: 
            suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(query=st.text(max_size=60))
 def test_no_query_raises_a_database_error(db: Database, query: str) -> None:
-    with db.read() as session:
-        ada = session.scalars(select(Message.id)).first()  # any read: the session works
-        who = _admin(db)
-        with contextlib.suppress(Invalid):
-            search(session, who, query)
-    assert ada is None or ada > 0
+    who = _admin(db)
+    with db.read() as session, contextlib.suppress(Invalid):
+        search(session, who, query)  # a database error would propagate and fail the test
 
 
 def _admin(db: Database) -> UserRecord:

@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tui_helpdesk.errors import Invalid
-from tui_helpdesk.records import SearchCursor
 from tui_helpdesk.services.search.fulltext import postgresql_query, sqlite_match
 from tui_helpdesk.services.search.query import Filter, Term, parse
 from tui_helpdesk.services.search.snippets import hit_pattern, snippet
@@ -116,7 +115,3 @@ def test_any_text_parses_or_is_refused_with_invalid(text: str) -> None:
         return
     sqlite_match(parsed.positive)
     postgresql_query(parsed.positive)
-
-
-def test_a_cursor_is_a_plain_record() -> None:
-    assert SearchCursor(message_id=5) == SearchCursor(message_id=5, key=None)
