@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_helpdesk.config import Settings, load_settings
+from tui_helpdesk.config import SECTIONS, Settings, load_settings
 from tui_helpdesk.errors import ConfigError
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "helpdesk.example.toml"
@@ -24,7 +24,7 @@ def test_example_file_documents_every_setting_with_its_default() -> None:
     text = EXAMPLE.read_text()
     defaults = Settings()
     from_example = load_settings(EXAMPLE, environ={})
-    for section in ("database", "smtp", "mail", "outbound", "limits", "tui"):
+    for section in SECTIONS:
         assert f"[{section}]" in text
         for key, value in vars(getattr(defaults, section)).items():
             assert f"{key} =" in text, f"{section}.{key} missing from the example config"
@@ -57,6 +57,8 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[smtp\nport = 25\n", "not valid TOML"),
         ("[smtp]\nport = 70000\n", "smtp.port must be 0-65535"),
         ("[outbound]\nsecurity = 'ssl'\n", "outbound.security must be none, starttls or tls"),
+        ("[outbox]\nconcurrency = 0\n", "outbox.concurrency must be at least 1"),
+        ("[outbox]\nlease_seconds = 0\n", "outbox.lease_seconds must be more than 0"),
     ],
 )
 def test_invalid_config_names_file_key_and_problem(

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import click
 
-from tui_helpdesk.cli import admin, conversation, inbound, mailbox, message, queue, routing, run
+from tui_helpdesk.cli import (
+    admin,
+    conversation,
+    inbound,
+    mailbox,
+    message,
+    queue,
+    routing,
+    run,
+    sending,
+)  # fmt: skip
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 
 
@@ -35,12 +45,12 @@ def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
 for command in (
     admin.init, admin.org, admin.domain, admin.user, admin.audit_group,
     mailbox.mailbox, queue.queue, conversation.conversation, message.message, routing.rule,
-    run.worker,
+    run.worker, sending.outbox,
 ):  # fmt: skip
     cli.add_command(command)
 for command in inbound.QUEUE_COMMANDS:
     queue.queue.add_command(command)
-for command in inbound.MAILBOX_COMMANDS:
+for command in (*inbound.MAILBOX_COMMANDS, *sending.MAILBOX_COMMANDS):
     mailbox.mailbox.add_command(command)
 
 
