@@ -94,8 +94,9 @@ class CaptureServer:
         if self.tls is not None and not self.implicit_tls:
             options.update(tls_context=self.tls, require_starttls=True)
         if self.logins is not None:  # (aiosmtpd sees STARTTLS only; SMTPS is TLS all along)
+            starttls = self.tls is not None and not self.implicit_tls
             options.update(authenticator=self._authenticate, auth_required=True,
-                           auth_require_tls=self.tls is not None and not self.implicit_tls)  # fmt: skip
+                           auth_require_tls=starttls)  # fmt: skip
         return SMTP(self, **options)
 
     def _serve(self) -> None:

@@ -28,10 +28,12 @@ from tui_helpdesk.services import autoresponder, transports
 def test_queued_jobs_leave_byte_for_byte_over_one_reused_connection(db, settings) -> None:  # type: ignore[no-untyped-def]
     desk = make_desk(db, settings)
     made = queue_replies(db, desk.org.admin, "support@acme.test", 20, size=2048)
-    with CaptureServer() as server:
-        with running_sender(sending_settings(settings, server.port), clock=Clock()) as sender:
-            wait_for(lambda: statuses(db) == {"sent": 20}, what="20 jobs sent")
-            assert sender.pool.opened == 1
+    with (
+        CaptureServer() as server,
+        running_sender(sending_settings(settings, server.port), clock=Clock()) as sender,
+    ):
+        wait_for(lambda: statuses(db) == {"sent": 20}, what="20 jobs sent")
+        assert sender.pool.opened == 1
     raws = {job.id: job.raw for job in _with_raw(db)}
     assert [r.data for r in server.received] == [raws[job_id] for job_id, _ in made]
     assert {r.mail_from for r in server.received} == {"support@acme.test"}
@@ -52,15 +54,17 @@ def test_a_4xx_is_retried_after_the_backoff_on_the_senders_clock(db, settings) -
     desk = make_desk(db, settings)
     queue_replies(db, desk.org.admin, "support@acme.test", 1)
     clock = Clock()
-    with CaptureServer(answers=["451 4.3.0 greylisted, come back later"]) as server:
-        with running_sender(sending_settings(settings, server.port), clock=clock):
-            wait_for(lambda: statuses(db) == {"retrying": 1}, what="the 451")
-            [job] = jobs(db)
-            assert job.last_error == "451 4.3.0 greylisted, come back later"
-            assert T0 + timedelta(seconds=15) <= job.next_attempt_at <= T0 + timedelta(seconds=30)
-            assert server.received == []
-            clock.now = job.next_attempt_at  # due now: the next poll sends it
-            wait_for(lambda: statuses(db) == {"sent": 1}, what="the second attempt")
+    with (
+        CaptureServer(answers=["451 4.3.0 greylisted, come back later"]) as server,
+        running_sender(sending_settings(settings, server.port), clock=clock),
+    ):
+        wait_for(lambda: statuses(db) == {"retrying": 1}, what="the 451")
+        [job] = jobs(db)
+        assert job.last_error == "451 4.3.0 greylisted, come back later"
+        assert T0 + timedelta(seconds=15) <= job.next_attempt_at <= T0 + timedelta(seconds=30)
+        assert server.received == []
+        clock.now = job.next_attempt_at  # due now: the next poll sends it
+        wait_for(lambda: statuses(db) == {"sent": 1}, what="the second attempt")
     [job] = jobs(db)
     assert (job.attempts, job.last_error) == (2, "")
     assert len(server.received) == 1
@@ -74,9 +78,9 @@ def test_a_5xx_fails_the_job_and_the_conversation_shows_the_answer(db, settings,
     conversation_id = only_conversation(
         deliver(db, settings, build_mail(), desk.support.alias, at=T0)
     )
-    with CaptureServer(answers=["550 5.7.1 relaying denied for support@acme.test"]) as server:
-        with running_sender(sending_settings(settings, server.port), clock=Clock()):
-            wait_for(lambda: statuses(db) == {"failed": 1}, what="the 550")
+    refusing = CaptureServer(answers=["550 5.7.1 relaying denied for support@acme.test"])
+    with refusing, running_sender(sending_settings(settings, refusing.port), clock=Clock()):
+        wait_for(lambda: statuses(db) == {"failed": 1}, what="the 550")
     shown = Cli(db_url)("conversation", "show", str(conversation_id), "--as", "ada@acme.test")
     assert "delivery:    failed: 550 5.7.1 relaying denied for support@acme.test" in shown.stdout
     data = Cli(db_url).json("conversation", "show", str(conversation_id), "--as", "ada@acme.test")
