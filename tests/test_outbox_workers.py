@@ -18,8 +18,9 @@ NOW = datetime.now(UTC)  # the workers run on the real clock
 def _worker(db_url: str, port: int, **extra: str):  # type: ignore[no-untyped-def]
     process, _ = start_worker_process(
         db_url, TUI_HELPDESK_OUTBOUND_RELAY_HOST="127.0.0.1",
-        TUI_HELPDESK_OUTBOUND_RELAY_PORT=str(port), TUI_HELPDESK_OUTBOX_POLL_INTERVAL_SECONDS="0.05",
-        TUI_HELPDESK_OUTBOX_BATCH_SIZE="20", **extra,
+        TUI_HELPDESK_OUTBOUND_RELAY_PORT=str(port),
+        TUI_HELPDESK_OUTBOX_POLL_INTERVAL_SECONDS="0.05", TUI_HELPDESK_OUTBOX_BATCH_SIZE="20",
+        **extra,
     )  # fmt: skip
     return process
 
