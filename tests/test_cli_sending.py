@@ -5,9 +5,24 @@ from __future__ import annotations
 
 import json
 
-from test_cli import ADA, BOB, Cli, acme, run  # noqa: F401  (fixtures)
+import pytest
+from test_cli import ADA, BOB, Cli
 
 PASSWORD = "correct-horse-battery-staple-9z"
+
+
+@pytest.fixture
+def acme(db_url: str) -> Cli:
+    """Acme with admin ada, agent bob and support@acme.test, made through the CLI."""
+    run = Cli(db_url)
+    run("init")
+    run("org", "create", "Acme", "--timezone", "UTC", "--language", "en")
+    run("user", "add", "ada@acme.test", "--name", "Ada Lovelace", "--role", "admin")
+    run("user", "add", "bob@acme.test", "--name", "Bob", "--role", "agent", *ADA)
+    run("domain", "add", "acme.test", *ADA)
+    run("mailbox", "create", "--display-name", "Support", "--local-part", "support",
+        "--domain", "acme.test", *ADA)  # fmt: skip
+    return run
 
 
 def test_set_transport_stores_the_password_and_never_prints_it(acme: Cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -43,7 +58,8 @@ def test_set_transport_refuses_bad_input_with_the_field(acme: Cli, tmp_path) -> 
                "--port", "25", "--security", "none", "--json", *ADA, code=2)  # fmt: skip
     assert json.loads(bad.stdout)["field"] == "host"
     lonely = acme("mailbox", "set-transport", "support@acme.test", "--host", "smtp.acme.test",
-                  "--port", "25", "--security", "none", "--username", "u", *ADA, code=2)  # fmt: skip
+                  "--port", "25", "--security", "none", "--username", "u", *ADA,
+                  code=2)  # fmt: skip
     assert "both a username and a password" in lonely.stderr
     acme("mailbox", "set-transport", "support@acme.test", "--platform", "--host", "h", *ADA,
          code=2)  # fmt: skip
