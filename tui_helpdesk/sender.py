@@ -24,7 +24,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,8 +57,11 @@ def utc_now() -> datetime:
 
 
 def sender_database(settings: Settings) -> Database:
-    """The sender's own engine. On SQLite its commits skip the fsync (synchronous=NORMAL):
-    a commit lost in a power cut only means sending again, see outbox.claim.relaxed_commit."""
+    """The sender's own engine, whose commits do not wait for the disk (SQLite
+    synchronous=NORMAL, PostgreSQL synchronous_commit off). What it writes - claims, leases,
+    results - is lost only in a crash of the machine or the database server, never of a
+    worker, and then a job is merely sent again (at-least-once), never lost: the job itself
+    was committed durably by the service that queued it."""
     db = settings.database
     return Database(db.url, busy_timeout_ms=db.busy_timeout_ms, synchronous="NORMAL")
 
@@ -71,8 +73,9 @@ class Recorder:
         self._write = write
         self._pending: list[tuple[JobResult, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="outbox-record")
+        self._stopping = False
         self.commits = 0
+        self.recorded = 0  # results written so far
 
     def add(self, result: JobResult) -> asyncio.Future[None]:
         future = asyncio.get_running_loop().create_future()
@@ -80,22 +83,26 @@ class Recorder:
         self._wake.set()
         return future
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Commit until `stop` is set and nothing is left to write."""
-        while not (stop.is_set() and not self._pending):
+    async def run(self) -> None:
+        """Commit until stopped and nothing is left to write."""
+        while self._pending or not self._stopping:
             if not self._pending:
                 self._wake.clear()
-                await _first(self._wake.wait(), stop.wait())
+                await self._wake.wait()
                 continue
             batch, self._pending = self._pending, []
             await self._commit(batch)
 
+    def stop(self) -> None:
+        """Write what is left, then end `run`."""
+        self._stopping = True
+        self._wake.set()
+
     async def _commit(self, batch: list[tuple[JobResult, asyncio.Future[None]]]) -> None:
-        loop = asyncio.get_running_loop()
         results = [result for result, _ in batch]
         for delay in (*RECORD_RETRY_SECONDS, None):
             try:
-                await loop.run_in_executor(self._executor, self._write, results)
+                self._write(results)  # on the loop's thread: see OutboxSender._db
                 break
             except Exception as exc:  # the database is away: keep the results, try again
                 if delay is None:
@@ -105,12 +112,11 @@ class Recorder:
                 log.warning("recording outbox results failed (%s); again in %ss", exc, delay)
                 await asyncio.sleep(delay)
         self.commits += 1
+        self.recorded += len(batch)
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
 
 
 async def _first(*waits: Any) -> None:
@@ -163,7 +169,6 @@ class OutboxSender:
         self._lanes: dict[tuple[Any, ...], Lane] = {}
         self._held: set[int] = set()  # claimed, result not recorded yet
         self._workers: set[asyncio.Task[None]] = set()
-        self._db_executor = ThreadPoolExecutor(1, thread_name_prefix="outbox-claim")
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -199,7 +204,6 @@ class OutboxSender:
                 loop.call_soon_threadsafe(stop.set)
         thread.join(timeout + 5)
         self._thread = None
-        self._db_executor.shutdown(wait=True)
         if self.db is not None:
             self.db.dispose()
 
@@ -224,13 +228,12 @@ class OutboxSender:
             headers={"User-Agent": USER_AGENT},
         )
         self.recorder = Recorder(self._write_results)
-        recording_stopped = asyncio.Event()
-        recording = asyncio.ensure_future(self.recorder.run(recording_stopped))
+        recording = asyncio.ensure_future(self.recorder.run())
         self._started.set()
         try:
             await self._feed()
         finally:
-            await self._wind_down(recording, recording_stopped)
+            await self._wind_down(recording)
 
     async def _feed(self) -> None:
         """Claim while there is room, renew leases, close idle connections; until stopped."""
@@ -375,7 +378,13 @@ class OutboxSender:
         return self.db
 
     async def _db(self, call: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._db_executor, call, *args)
+        """Database work runs on the sender's own loop thread, between sends.
+
+        Measured (bench/outbox.py): handing it to a thread made the loop wait for the GIL
+        behind SQLAlchemy's Python work, halving throughput; a short blocking transaction
+        costs the sender less, and ingest runs on another loop anyway.
+        """
+        return call(*args)
 
     def _claim_jobs(self, limit: int) -> list[ClaimedJob]:
         now = self.clock()
@@ -399,7 +408,7 @@ class OutboxSender:
         with self._database().write() as session:
             outbox.release(session, claimer=self.claimer, ids=ids)
 
-    async def _wind_down(self, recording: asyncio.Future[None], stopped: asyncio.Event) -> None:
+    async def _wind_down(self, recording: asyncio.Future[None]) -> None:
         """Let the sends under way finish, give back jobs never tried, record, close."""
         if self._workers:
             _, pending = await asyncio.wait(
@@ -415,9 +424,8 @@ class OutboxSender:
                 await self._db(self._release, untried)
             except Exception as exc:
                 log.warning("could not give back %d claimed jobs (%s)", len(untried), exc)
-        stopped.set()
+        self.recorder.stop()
         await recording
-        self.recorder.close()
         await self.pool.close_idle(everything=True)
         await self.http.aclose()
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
@@ -55,18 +55,6 @@ class ClaimedJob:
         return self.kind == "webhook"
 
 
-def relaxed_commit(session: Session) -> None:
-    """PostgreSQL: this transaction's commit need not wait for the WAL flush.
-
-    What the sender writes (claims, leases, results) is only ever lost in a crash of the
-    database server itself, and then the job is simply sent again (at-least-once): never
-    lost mail. Commits of a worker that dies are unaffected. (On SQLite the sender's own
-    connection runs with synchronous=NORMAL for the same reason.)
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
-
 def _due(now: datetime) -> ColumnElement[bool]:
     jobs = OutboxJob.__table__.c
     return or_(
@@ -90,7 +78,6 @@ def claim(
 ) -> list[ClaimedJob]:
     """Take up to `limit` due jobs for `claimer` (oldest due first) until now + the lease."""
     jobs = OutboxJob.__table__.c
-    relaxed_commit(session)
     ids = list(
         session.scalars(
             select(jobs.id)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.config import OutboxSettings, Settings
 from tui_helpdesk.db.models import Conversation, OutboxJob
 from tui_helpdesk.services import changes
-from tui_helpdesk.services.outbox.claim import ClaimedJob, relaxed_commit
+from tui_helpdesk.services.outbox.claim import ClaimedJob
 
 OUTCOMES = ("sent", "temporary", "permanent")
 ANSWER_MAX = 2000  # characters of a server's answer kept
@@ -111,7 +111,6 @@ def record(
     if not results:
         return
     rng = rng or random.Random()
-    relaxed_commit(session)
     rows = [{**_values(r, settings.outbox, now, rng), "b_claimer": claimer} for r in results]
     narrowed = [
         {"b_id": r.job.id, "b_claimer": claimer, "b_rcpts": list(r.retry_rcpts)}
