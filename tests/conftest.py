@@ -1,6 +1,8 @@
 """Shared fixtures. Database tests run once per backend: ids `sqlite` and `postgresql`.
 
-PostgreSQL runs when TUI_HELPDESK_TEST_PG_URL is set (CI always sets it). Each backend's schema
+PostgreSQL runs when TUI_HELPDESK_TEST_PG_URL is set (CI always sets it), the real-mail corpus
+test when TUI_HELPDESK_CORPUS is (CI points it at ../shared/mail-corpus); the summary of a run
+without them says so and how to turn them on. Each backend's schema
 is built once per session by running the Alembic migrations, so every run tests them; each test
 then starts from empty tables (a copy of the migrated SQLite file, or TRUNCATE on PostgreSQL).
 """
@@ -9,11 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from dkim_keys import DkimKey, make_dkim_key
+from dns_server import ZoneServer, silent_port
 from sqlalchemy import text
 
 from tui_helpdesk.config import Settings, load_settings
@@ -21,6 +26,9 @@ from tui_helpdesk.db.engine import Database, normalise_url
 from tui_helpdesk.db.models import Base
 
 PG_ENV = "TUI_HELPDESK_TEST_PG_URL"
+PG_EXAMPLE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CORPUS_ENV = "TUI_HELPDESK_CORPUS"
+CORPUS_EXAMPLE = "$PWD/../shared/mail-corpus"  # from the repository's root, as CI sets it
 
 
 def backends() -> list[str]:
@@ -30,6 +38,19 @@ def backends() -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", backends(), scope="session")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A run that left out half of the suite says so, instead of passing quietly."""
+    missing = []
+    if not os.environ.get(PG_ENV):
+        missing.append(f"PostgreSQL half did not run; turn it on: {PG_ENV}={PG_EXAMPLE} make test")
+    if not os.environ.get(CORPUS_ENV):
+        missing.append(f"mail corpus tests did not run: {CORPUS_ENV}={CORPUS_EXAMPLE} make test")
+    if missing:
+        terminalreporter.write_sep("-", "not run")
+        for line in missing:
+            terminalreporter.write_line(line, yellow=True)
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +118,41 @@ def settings(db_url: str) -> Settings:
             "TUI_HELPDESK_SMTP_PORT": "0",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def make_key(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`make_key("ed25519")` → a new public key file made by the real ssh-keygen."""
+    folder = tmp_path_factory.mktemp("keys")
+    count = iter(range(10_000))
+
+    def make(kind: str = "ed25519", *extra: str, comment: str = "laptop") -> Path:
+        path = folder / f"key{next(count)}"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", comment, "-f", str(path)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return path.with_suffix(".pub")
+
+    return make
+
+
+@pytest.fixture
+def dns_server() -> Iterator[ZoneServer]:
+    """An authoritative DNS server on 127.0.0.1 (UDP and TCP); load zones with .load()."""
+    server = ZoneServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def silent_dns_port() -> Iterator[int]:
+    """A loopback port where a nameserver receives queries and never answers (DNS down)."""
+    with silent_port() as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def dkim_key() -> DkimKey:
+    """A 2048-bit RSA key (made once per run): its TXT record needs the DNS server's TCP path."""
+    return make_dkim_key()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import smtplib
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tui_helpdesk.cli import cli
+from tui_helpdesk.cli.context import Cx
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Contact, Conversation, Mailbox, Message
 
@@ -25,18 +27,20 @@ BOB = ["--as", "bob@acme.test"]
 
 
 class Cli:
-    """Runs `tui-helpdesk ARGS` in-process against one database."""
+    """Runs `tui-helpdesk ARGS` in-process against one database (as `uid`, default: ours)."""
 
-    def __init__(self, db_url: str, **env: str) -> None:
+    def __init__(self, db_url: str, *, uid: int | None = None, **env: str) -> None:
         self.env = {"TUI_HELPDESK_DATABASE_URL": db_url, "TUI_HELPDESK_SMTP_PORT": "0", **env}
+        self.uid = uid
 
     def __call__(self, *args: str, code: int = 0, input: str | None = None) -> Result:
-        result = CliRunner().invoke(cli, list(args), env=self.env, input=input)
+        obj = None if self.uid is None else Cx(None, uid=self.uid)
+        result = CliRunner().invoke(cli, list(args), env=self.env, input=input, obj=obj)
         assert result.exit_code == code, (args, result.output, result.exception)
         return result
 
-    def json(self, *args: str, code: int = 0) -> Any:
-        return json.loads(self(*args, "--json", code=code).stdout)
+    def json(self, *args: str, code: int = 0, input: str | None = None) -> Any:
+        return json.loads(self(*args, "--json", code=code, input=input).stdout)
 
 
 @pytest.fixture
@@ -67,8 +71,8 @@ def test_bootstrap_then_everyone_must_act_as_someone(run: Cli) -> None:
     run("user", "add", "bob@acme.test", "--name", "Bob", "--role", "agent", code=6)
     ada = run.json("user", "add", "ada@acme.test", "--name", "Ada", "--role", "admin")
     assert ada["role"] == "admin"
-    result = run("user", "add", "eve@acme.test", "--name", "Eve", "--role", "admin", code=3)
-    assert "--as EMAIL" in result.stderr or "OS login" in result.stderr
+    result = run("user", "add", "eve@acme.test", "--name", "Eve", "--role", "admin", code=6)
+    assert "is not mapped to a helpdesk user" in result.stderr
     run("user", "add", "eve@acme.test", "--name", "Eve", "--role", "admin", *ADA)
     users = run.json("user", "list", *ADA)
     assert [u["email"] for u in users] == ["ada@acme.test", "eve@acme.test"]
@@ -143,16 +147,34 @@ def test_uninitialised_database_says_run_init(tmp_path: Path) -> None:
     run("org", "create", "Acme", "--timezone", "UTC", "--language", "en")
 
 
-def test_os_login_maps_to_user(acme: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    acme("user", "add", "carol@acme.test", "--name", "Carol", "--os-user", "carol", *ADA)
-    monkeypatch.setattr("tui_helpdesk.cli.context.os_login", lambda: "carol")
-    assert [m["local_part"] for m in acme.json("mailbox", "list")] == ["support"]
-    acme("mailbox", "deactivate", "support@acme.test", code=6)  # carol is an agent
-    monkeypatch.setattr("tui_helpdesk.cli.context.os_login", lambda: "mallory")
-    assert "--os-user mallory" in acme("mailbox", "list", code=3).stderr
+def test_os_login_maps_to_user(acme: Cli, db_url: str) -> None:
+    nobody = pwd.getpwnam("nobody").pw_uid  # a real account that is not the database's owner
+    acme("user", "add", "carol@acme.test", "--name", "Carol", "--os-user", "nobody", *ADA)
+    as_nobody = Cli(db_url, uid=nobody)
+    assert [m["local_part"] for m in as_nobody.json("mailbox", "list")] == ["support"]
+    assert as_nobody.json("user", "whoami")["email"] == "carol@acme.test"
+    as_nobody("mailbox", "deactivate", "support@acme.test", code=6)  # carol is an agent
     acme("user", "deactivate", "carol@acme.test", *ADA)
-    monkeypatch.setattr("tui_helpdesk.cli.context.os_login", lambda: "carol")
-    acme("mailbox", "list", code=6)
+    assert "inactive" in as_nobody("mailbox", "list", code=6).stderr
+    acme("user", "activate", "carol@acme.test", *ADA)
+    root = Cli(db_url, uid=0)
+    assert "is not mapped" in root("mailbox", "list", code=6).stderr  # root maps to nobody here
+    assert root.json("user", "whoami", *ADA)["email"] == "ada@acme.test"  # root may use --as
+
+
+def test_as_is_refused_for_anyone_but_the_owner(acme: Cli, db_url: str, tmp_path: Path) -> None:
+    """The owner: of the SQLite file, or (PostgreSQL) of the config file that holds the URL."""
+    config = tmp_path / "helpdesk.toml"
+    config.write_text(f"[database]\nurl = {json.dumps(db_url)}\n")
+    nobody = pwd.getpwnam("nobody").pw_uid
+    acme("user", "add", "carol@acme.test", "--name", "Carol", "--os-user", "nobody", *ADA)
+    as_nobody = Cli(db_url, uid=nobody, TUI_HELPDESK_CONFIG=str(config))
+    refused = as_nobody.json("mailbox", "list", *ADA, code=6)
+    assert refused["field"] == "as"
+    assert "honoured only for the owner of the database" in refused["message"]
+    assert "you are nobody" in refused["message"]
+    owner = Cli(db_url, uid=os.geteuid(), TUI_HELPDESK_CONFIG=str(config))  # we made both files
+    assert owner.json("user", "whoami", *BOB)["email"] == "bob@acme.test"
 
 
 def test_mailbox_life_cycle(acme: Cli) -> None:
@@ -259,7 +281,8 @@ def test_conversation_list_and_show(db_url: str, acme: Cli) -> None:
     assert shown["id"] == ids[0] and len(shown["messages"]) == 2
     assert [m["text_body"] for m in shown["messages"]] == ["body 0", "body 1"]
     text = acme("conversation", "show", str(ids[0]), *ADA).stdout
-    assert "body 1" in text and "\x1b" not in text and "Question 0 [31mred" in text
+    assert "body 1" in text and "\x1b" not in text
+    assert "Question 0 red" in text and "[31m" not in text
     assert "\x1b" not in acme("conversation", "list", *ADA).stdout
     # bob is in no queue: he sees nothing, and showing one is "not found"
     assert acme.json("conversation", "list", *BOB) == []

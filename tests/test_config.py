@@ -59,17 +59,49 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[outbound]\nsecurity = 'ssl'\n", "outbound.security must be none, starttls or tls"),
         ("[outbox]\nconcurrency = 0\n", "outbox.concurrency must be at least 1"),
         ("[outbox]\nlease_seconds = 0\n", "outbox.lease_seconds must be more than 0"),
+        ("[dns]\nnameservers = ['ns1.example.net']\n", "dns.nameservers must be IP addresses"),
+        ("[dns]\nnameservers = '127.0.0.1'\n", None),
+        ("[dns]\nnameservers = [53]\n", "dns.nameservers: expected a list of strings"),
+        ("[dns]\nport = 0\n", "dns.port must be 1-65535"),
+        ("[dns]\ntimeout_seconds = 0\n", "dns.timeout_seconds must be more than 0"),
+        ("[dns]\ndkim_selector = 'a b'\n", "dns.dkim_selector must be DNS labels"),
+        ("[dns]\nspf_include = 'include:x.example'\n", "dns.spf_include must be a domain"),
+        ("[inbound_auth]\ntrusted_relays = ['mx.example']\n", "must be IP addresses or networks"),
+        ("[inbound_auth]\ntrusted_relays = ['192.0.2.0/24']\n", "authserv_id must name"),
     ],
 )
 def test_invalid_config_names_file_key_and_problem(
-    tmp_path: Path, content: str, expected: str
+    tmp_path: Path, content: str, expected: str | None
 ) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(content)
+    if expected is None:  # a plain string is a one-item list, as in the environment
+        assert load_settings(path, environ={}).dns.nameservers == ("127.0.0.1",)
+        return
     with pytest.raises(ConfigError) as info:
         load_settings(path, environ={})
     assert str(path) in info.value.message
     assert expected in info.value.message
+
+
+def test_lists_come_from_toml_arrays_or_comma_separated_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[dns]\nnameservers = ["192.0.2.53", "2001:db8::53"]\n'
+        '[inbound_auth]\ntrusted_relays = ["192.0.2.25"]\nauthserv_id = "mx.example.net"\n'
+    )
+    settings = load_settings(path, environ={})
+    assert settings.dns.nameservers == ("192.0.2.53", "2001:db8::53")
+    assert settings.inbound_auth.trusted_relays == ("192.0.2.25",)
+    from_env = load_settings(
+        path,
+        environ={
+            "TUI_HELPDESK_DNS_NAMESERVERS": "127.0.0.1, 127.0.0.2",
+            "TUI_HELPDESK_DNS_PORT": "5353",
+        },
+    )
+    assert from_env.dns.nameservers == ("127.0.0.1", "127.0.0.2")
+    assert from_env.dns.port == 5353
 
 
 def test_invalid_environment_value_is_named() -> None:

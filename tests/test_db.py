@@ -8,7 +8,7 @@ from sqlalchemy import inspect, select, text
 
 from tui_helpdesk.db.engine import Database, alembic_config
 from tui_helpdesk.db.models import Base, Organisation
-from tui_helpdesk.db.revisions import head_revision
+from tui_helpdesk.db.revisions import head_revision, known_revisions
 
 
 def test_migrations_create_every_model_table(db: Database) -> None:
@@ -28,7 +28,9 @@ def test_migrate_is_idempotent(db: Database) -> None:
 def test_the_head_read_from_the_files_is_alembics_head(db: Database) -> None:
     from alembic.script import ScriptDirectory
 
-    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == script.get_current_head()
+    assert known_revisions() == {r.revision: r.down_revision for r in script.walk_revisions()}
     assert db.schema_revision() == head_revision()
 
 

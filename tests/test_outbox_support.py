@@ -216,7 +216,7 @@ def running_sender(settings: Settings, **kwargs: Any) -> Iterator[OutboxSender]:
 
 
 @dataclass(frozen=True)
-class TestCA:
+class LocalCA:
     """A CA made by trustme, its file for [outbound] ca_file, and a server context for
     127.0.0.1."""
 
@@ -224,13 +224,13 @@ class TestCA:
     server_context: ssl.SSLContext
 
 
-def make_ca(directory: Any) -> TestCA:
+def make_ca(directory: Any) -> LocalCA:
     ca = trustme.CA()
     path = directory / "test-ca.pem"
     ca.cert_pem.write_to_path(str(path))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return TestCA(str(path), context)
+    return LocalCA(str(path), context)
 
 
 # --- a webhook receiver ------------------------------------------------------------------------

@@ -135,11 +135,11 @@ def test_resolve_actor_by_email_or_os_login(db: Database) -> None:
     with db.read() as session:
         assert users.resolve_actor(session, email="ADA@acme.test", os_user="bob").is_admin
         assert users.resolve_actor(session, email=None, os_user="bob").email == "bob@acme.test"
-        with pytest.raises(NotFound, match="--os-user carol"):
+        with pytest.raises(PermissionDenied, match="--os-user carol"):  # exit 6: nobody gets in
             users.resolve_actor(session, email=None, os_user="carol")
         with pytest.raises(NotFound, match=r"user add nobody@acme\.test"):
             users.resolve_actor(session, email="nobody@acme.test", os_user="bob")
-        with pytest.raises(NotFound):
+        with pytest.raises(PermissionDenied):
             users.resolve_actor(session, email=None, os_user=None)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,9 @@ from tui_helpdesk.errors import ConfigError
 
 ENV_PREFIX = "TUI_HELPDESK_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
+COLOR_SYSTEMS = ("auto", "standard", "256", "truecolor")
+ANIMATIONS = ("none", "basic", "full")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def default_database_url() -> str:
@@ -82,6 +87,25 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    """The resolver every DNS check asks (F2 domain check, F75 inbound SPF/DKIM/DMARC)."""
+
+    nameservers: tuple[str, ...] = ()
+    port: int = 53
+    timeout_seconds: float = 5.0
+    dkim_selector: str = "helpdesk"
+    spf_include: str = ""
+
+
+@dataclass(frozen=True)
+class InboundAuthSettings:
+    """F75 behind an MTA: whose Authentication-Results header is believed for SPF."""
+
+    trusted_relays: tuple[str, ...] = ()
+    authserv_id: str = ""
+
+
+@dataclass(frozen=True)
 class LimitSettings:
     mailboxes_per_organisation: int = 50
     mailboxes_per_queue: int = 20
@@ -91,6 +115,17 @@ class LimitSettings:
 class TuiSettings:
     refresh_interval_seconds: float = 0.25
     page_size: int = 200
+    # Over SSH (textual#4816, #1022, #3992): see cli/terminal.py.
+    ssh_escape_delay_ms: int = 50
+    ssh_color_system: str = "auto"
+    ssh_animations: str = "none"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The headless worker's own knobs; log_level also changes live on SIGHUP."""
+
+    log_level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -100,8 +135,11 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    inbound_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     source: str | None = None
 
     def replace(self, **sections: Any) -> Settings:
@@ -116,7 +154,18 @@ class Settings:
 SECTIONS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "source"}
 
 
+def _coerce_list(value: Any, where: str) -> tuple[str, ...]:
+    """A TOML list of strings, or (from the environment) one string split at commas/spaces."""
+    if isinstance(value, str):
+        return tuple(item for item in re.split(r"[,\s]+", value) if item)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: expected a list of strings, got {value!r}", field=where)
+
+
 def _coerce(value: Any, target: type, where: str) -> Any:
+    if target is tuple:
+        return _coerce_list(value, where)
     if target is bool:
         if isinstance(value, bool):
             return value
@@ -152,7 +201,7 @@ def _coerce(value: Any, target: type, where: str) -> Any:
 
 
 def _section_types(section_cls: type) -> dict[str, type]:
-    names = {"str": str, "int": int, "float": float, "bool": bool}
+    names = {"str": str, "int": int, "float": float, "bool": bool, "tuple[str, ...]": tuple}
     return {f.name: names[str(f.type)] for f in dataclasses.fields(section_cls)}
 
 
@@ -229,6 +278,72 @@ def _validate(settings: Settings) -> None:
     if settings.database.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise ConfigError(
             f"{where}: database.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA"
+        )
+    _one_of(where, "tui.ssh_color_system", settings.tui.ssh_color_system, COLOR_SYSTEMS)
+    _one_of(where, "tui.ssh_animations", settings.tui.ssh_animations, ANIMATIONS)
+    _one_of(where, "worker.log_level", settings.worker.log_level.upper(), LOG_LEVELS)
+    if settings.tui.ssh_escape_delay_ms < 1:
+        raise ConfigError(f"{where}: tui.ssh_escape_delay_ms must be at least 1", field="tui")
+    _validate_dns(settings.dns, where)
+    _validate_inbound_auth(settings.inbound_auth, where)
+
+
+def _one_of(where: str, name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(
+            f"{where}: {name} must be one of {', '.join(allowed)}, got {value!r}",
+            field=name.partition(".")[2],
+        )
+
+
+DNS_LABELS = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*$")
+
+
+def _validate_dns(dns: DnsSettings, where: str) -> None:
+    for server in dns.nameservers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: dns.nameservers must be IP addresses, got {server!r}",
+                field="nameservers",
+            ) from None
+    if not 1 <= dns.port <= 65535:
+        raise ConfigError(f"{where}: dns.port must be 1-65535, got {dns.port}", field="port")
+    if dns.timeout_seconds <= 0:
+        raise ConfigError(
+            f"{where}: dns.timeout_seconds must be more than 0, got {dns.timeout_seconds}",
+            field="timeout_seconds",
+        )
+    if not DNS_LABELS.match(dns.dkim_selector):
+        raise ConfigError(
+            f"{where}: dns.dkim_selector must be DNS labels (letters, digits, hyphens, dots), "
+            f"got {dns.dkim_selector!r}",
+            field="dkim_selector",
+        )
+    if dns.spf_include and not DNS_LABELS.match(dns.spf_include):
+        raise ConfigError(
+            f"{where}: dns.spf_include must be a domain name like _spf.relay.example, "
+            f"got {dns.spf_include!r}",
+            field="spf_include",
+        )
+
+
+def _validate_inbound_auth(auth: InboundAuthSettings, where: str) -> None:
+    for relay in auth.trusted_relays:
+        try:
+            ipaddress.ip_network(relay, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: inbound_auth.trusted_relays must be IP addresses or networks "
+                f"(192.0.2.25, 2001:db8::/64), got {relay!r}",
+                field="trusted_relays",
+            ) from None
+    if auth.trusted_relays and not auth.authserv_id.strip():
+        raise ConfigError(
+            f"{where}: inbound_auth.authserv_id must name the authserv-id your trusted relays "
+            "write in Authentication-Results when trusted_relays is set",
+            field="authserv_id",
         )
 
 

@@ -58,6 +58,20 @@ class UserRecord:
 
 
 @dataclass(frozen=True)
+class UserKeyRecord:
+    """An SSH key of a user; `public_key` is the `type base64` pair for authorized_keys."""
+
+    id: int
+    user_email: str
+    user_active: bool
+    key_type: str
+    fingerprint: str
+    comment: str
+    public_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class MailboxRecord:
     id: int
     organisation_id: int
@@ -311,3 +325,71 @@ class WebhookRecord:
     url: str  # "" when off
     secret: str
     events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DomainCheckRecord:
+    """One DNS check of `domain check` (F2): what is published and what to publish instead."""
+
+    domain: str
+    check: str  # mx | spf | dkim | dmarc
+    status: str  # pass | fail | missing | temperror
+    name: str  # the DNS name looked at
+    found: tuple[str, ...]  # the records found there, as published
+    publish: str  # the zone-file line to publish; "" when nothing needs to change
+    explanation: str
+
+
+@dataclass(frozen=True)
+class SpfCheckRecord:
+    """SPF of one inbound message (F75), computed here or believed from a trusted relay."""
+
+    result: str  # pass | fail | softfail | neutral | none | temperror | permerror
+    domain: str  # whose SPF policy: the MAIL FROM domain, or the HELO name for a null sender
+    identity: str  # mailfrom | helo
+    ip: str  # the client address the policy was asked about ("" when taken from a relay)
+    source: str  # "computed", or "relay <authserv-id>" when a trusted relay's header was used
+    explanation: str
+
+
+@dataclass(frozen=True)
+class DkimSignatureRecord:
+    """One DKIM-Signature of an inbound message, verified (F75)."""
+
+    result: str  # pass | fail | temperror | permerror
+    domain: str  # the signing domain (d=)
+    selector: str  # s=
+    explanation: str
+
+
+@dataclass(frozen=True)
+class DmarcCheckRecord:
+    """The DMARC verdict of an inbound message: does anything that passed align with From?"""
+
+    result: str  # pass | fail | none | temperror | permerror
+    from_domain: str
+    policy_domain: str  # where the _dmarc record was found ("" when none)
+    policy: str  # none | quarantine | reject ("" when no record)
+    spf_aligned: bool  # SPF passed for a domain aligned with From
+    dkim_aligned: tuple[str, ...]  # signing domains of passing signatures aligned with From
+    explanation: str
+
+
+@dataclass(frozen=True)
+class MessageAuthRecord:
+    """Who really sent an inbound message: SPF, every DKIM signature, DMARC (F75)."""
+
+    from_address: str
+    from_domain: str
+    spf: SpfCheckRecord
+    dkim: tuple[DkimSignatureRecord, ...]
+    dmarc: DmarcCheckRecord
+    ignored_headers: tuple[str, ...]  # Authentication-Results not believed, each with why
+
+
+@dataclass(frozen=True)
+class SenderWarningRecord:
+    """The warning an agent sees before answering (F75): possible spoofing or a lookalike."""
+
+    level: str  # spoofing | lookalike | "" (no warning)
+    reasons: tuple[str, ...]

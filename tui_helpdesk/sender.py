@@ -118,7 +118,6 @@ class Recorder:
                 future.set_result(None)
 
 
-
 async def _first(*waits: Any) -> None:
     """Wait until the first of the awaitables is done; cancel the others."""
     tasks = [asyncio.ensure_future(w) for w in waits]

@@ -38,6 +38,7 @@ from tui_helpdesk.smtp.process_writer import ProcessWriter
 from tui_helpdesk.smtp.protocol import new_event_loop, start_server
 from tui_helpdesk.smtp.store_process import StoreUnavailable
 from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
+from tui_helpdesk.worker_control import WorkerControl
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _accepted(result: ingest.StoredMail | Exception) -> Accepted | BaseException
 
 def open_store(settings: Settings) -> StoreBatch:
     """In the store process: its logging, its own database engine, and ingest's batch store."""
-    _configure_logging()
+    _configure_logging(settings.worker.log_level)
     return smtp_store(Database.from_settings(settings), settings)
 
 
@@ -96,6 +97,8 @@ class WorkerRuntime:
             self.writer, AliasCache(self._load_aliases, max_age=ALIAS_MAX_AGE_SECONDS)
         )
         self.name = f"worker@{socket.gethostname()}:{os.getpid()}"
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+        self.on_beat: Callable[[], None] = lambda: None  # e.g. the systemd watchdog ping
         self.address = ""
         self.started_at = datetime.now(UTC)
         self.sender = OutboxSender(settings, name=self.name)
@@ -163,7 +166,8 @@ class WorkerRuntime:
         loop = asyncio.get_running_loop()
         while True:
             await loop.run_in_executor(None, self._beat_safely)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self.on_beat()
+            await asyncio.sleep(self.heartbeat_seconds)
 
     def _beat_safely(self) -> None:
         try:
@@ -189,9 +193,9 @@ class WorkerRuntime:
             row.last_error = stats.last_error
 
 
-def _configure_logging() -> None:
+def _configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
-        level=logging.INFO,
+        level=level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
@@ -200,7 +204,7 @@ def _configure_logging() -> None:
 
 def run_worker(settings: Settings) -> int:
     """The blocking `tui-helpdesk worker`; returns the process exit code."""
-    _configure_logging()
+    _configure_logging(settings.worker.log_level)
     db = Database.from_settings(settings)
     try:
         if db.is_empty():
@@ -224,13 +228,24 @@ def run_worker(settings: Settings) -> int:
 
 
 async def _serve_until_signal(runtime: WorkerRuntime) -> None:
+    """SIGTERM/SIGINT drain and stop, SIGHUP reloads; systemd hears of each (worker_control)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    control = WorkerControl(runtime.settings)
+
+    def stopping() -> None:
+        control.stopping()
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stopping)
+    loop.add_signal_handler(signal.SIGHUP, control.reload)
+    runtime.on_beat = control.alive
+    runtime.heartbeat_seconds = control.heartbeat_seconds(HEARTBEAT_SECONDS)
 
     def announce(host: str, port: int) -> None:
         print(f"listening on {host}:{port}", file=sys.stderr, flush=True)
+        control.ready(f"listening on {host}:{port}")
 
     await runtime.serve(stop, announce)
 

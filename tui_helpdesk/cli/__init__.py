@@ -11,14 +11,17 @@ import click
 from tui_helpdesk.cli import (
     admin,
     conversation,
+    database,
     inbound,
+    keys,
     mailbox,
     message,
     queue,
     routing,
     run,
     sending,
-)  # fmt: skip
+    ssh_session,
+)
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 
 
@@ -37,7 +40,8 @@ from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
     """Shared-inbox email helpdesk in the terminal. Without a command: open the TUI."""
-    ctx.obj = Cx(config_path)
+    if not isinstance(ctx.obj, Cx):  # ssh-session (and tests) hand in who is at the keyboard
+        ctx.obj = Cx(config_path)
     if ctx.invoked_subcommand is None:
         ctx.exit(run.start_tui(ctx.obj, no_worker=no_worker))
 
@@ -45,9 +49,11 @@ def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
 for command in (
     admin.init, admin.org, admin.domain, admin.user, admin.audit_group,
     mailbox.mailbox, queue.queue, conversation.conversation, message.message, routing.rule,
-    run.worker, sending.outbox,
+    run.worker, database.db, keys.ssh, ssh_session.ssh_session, sending.outbox,
 ):  # fmt: skip
     cli.add_command(command)
+for command in (keys.user_add_key, keys.user_keys, keys.user_remove_key, keys.user_whoami):
+    admin.user.add_command(command)
 for command in inbound.QUEUE_COMMANDS:
     queue.queue.add_command(command)
 for command in (*inbound.MAILBOX_COMMANDS, *sending.MAILBOX_COMMANDS):

@@ -8,8 +8,15 @@ import click
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit, safe_url
 from tui_helpdesk.cli.output import key_values, record_pairs, table
-from tui_helpdesk.records import AuditRecord, DomainRecord, OrganisationRecord, UserRecord
+from tui_helpdesk.records import (
+    AuditRecord,
+    DomainCheckRecord,
+    DomainRecord,
+    OrganisationRecord,
+    UserRecord,
+)
 from tui_helpdesk.services.vocabulary import AVAILABILITIES, ROLES
+from tui_helpdesk.terminal_text import clean
 
 pass_cx = click.make_pass_decorator(Cx)
 ORG_OPTION = click.option(
@@ -24,9 +31,11 @@ ORG_OPTION = click.option(
 @common
 @pass_cx
 def init(cx: Cx, demo: bool, demo_if_empty: bool) -> None:
-    """Create or upgrade the database schema (idempotent)."""
+    """Create or upgrade the database schema (idempotent; refuses a newer schema)."""
+    from tui_helpdesk.db.schema import upgrade
+
     db = cx.database(check=False)
-    db.migrate()
+    upgrade(db)
     result: dict[str, Any] = {"database": safe_url(db.url), "migrated": True, "demo": None}
     if demo or demo_if_empty:
         from tui_helpdesk.services.demo import load_demo
@@ -118,6 +127,59 @@ def domain_list(cx: Cx) -> None:
     with cx.session() as (session, actor):
         records = domains.list_domains(session, actor)
     emit(records, lambda rs: table(["domain", "added"], [(r.domain, r.created_at) for r in rs]))
+
+
+CHECKS_FAILED_EXIT = 7
+CHECKS_UNKNOWN_EXIT = 8
+
+
+@domain.command("check")
+@click.argument("name", metavar="DOMAIN", required=False)
+@click.option("--selector", metavar="NAME", help="DKIM selector to look for ([dns] dkim_selector).")
+@common
+@pass_cx
+def domain_check_command(cx: Cx, name: str | None, selector: str | None) -> None:
+    """Check MX, SPF, DKIM and DMARC of a domain (every domain when none is named).
+
+    Exits 0 when every check passes, 7 when one fails or is missing, 8 when the DNS did not
+    answer for one (and none failed).
+    """
+    from tui_helpdesk.services import domain_check
+
+    with cx.session() as (session, actor):
+        names = domain_check.domains_to_check(session, actor, name)
+    settings = cx.settings()
+    records = [
+        record
+        for domain_name in names
+        for record in domain_check.check_domain(domain_name, settings, selector=selector)
+    ]
+    emit(records, _domain_check_text)
+    statuses = {record.status for record in records}
+    if statuses & {"fail", "missing"}:
+        click.get_current_context().exit(CHECKS_FAILED_EXIT)
+    if "temperror" in statuses:
+        click.get_current_context().exit(CHECKS_UNKNOWN_EXIT)
+
+
+def _domain_check_text(records: list[DomainCheckRecord]) -> str:
+    blocks = []
+    for domain_name in dict.fromkeys(record.domain for record in records):
+        rows = [record for record in records if record.domain == domain_name]
+        lines = [
+            f"{clean(domain_name, one_line=True)}:",
+            table(["check", "status", "name", "found"], [
+                (r.check, r.status, r.name, r.found) for r in rows
+            ]),
+        ]  # fmt: skip
+        for row in rows:
+            lines.append(f"{row.check} {row.status}: {clean(row.explanation, one_line=True)}")
+            if row.status != "pass" and row.found:
+                lines += [f"  found:   {clean(found, one_line=True)}" for found in row.found]
+            if row.publish:
+                lines.append(f"  publish: {clean(row.publish, one_line=True)}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) or "No domains to check: add one with `domain add DOMAIN`."
 
 
 @click.group(cls=HelpdeskGroup)

@@ -7,7 +7,6 @@ command line. Service errors become exit codes in `HelpdeskGroup.invoke`.
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -17,11 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tui_helpdesk.cli import output
+from tui_helpdesk.cli import identity, output
 from tui_helpdesk.config import Settings, load_settings
-from tui_helpdesk.db.revisions import head_revision
 from tui_helpdesk.errors import HelpdeskError, Invalid, PermissionDenied
 from tui_helpdesk.records import UserRecord
+from tui_helpdesk.terminal_text import clean
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -94,16 +93,24 @@ def _database_unusable(error: Exception) -> bool:
 
 
 def _report(ctx: click.Context, message: str, payload: dict[str, Any]) -> None:
-    click.echo(f"error: {output.clean(message)}", err=True)
+    click.echo(f"error: {clean(message, one_line=True)}", err=True)
     if ctx.meta.get(JSON_KEY):
         click.echo(json.dumps(payload))
 
 
 class Cx:
-    """The state of one command line: the config path, and lazily settings and database."""
+    """The state of one command line: the config path, who runs it, settings and database.
 
-    def __init__(self, config_path: str | None) -> None:
+    `uid` is the account at the keyboard (default: the effective uid); `ssh_key_id` is set by
+    `ssh-session` so the key, not `--as` or the OS login, decides who acts.
+    """
+
+    def __init__(
+        self, config_path: str | None, *, uid: int | None = None, ssh_key_id: int | None = None
+    ) -> None:
         self.config_path = config_path
+        self.uid = identity.effective_uid() if uid is None else uid
+        self.ssh_key_id = ssh_key_id
         self._settings: Settings | None = None
         self._db: Database | None = None
         self._schema_checked = False
@@ -150,19 +157,45 @@ class Cx:
                 field="as",
             )
         email = click.get_current_context().meta.get(AS_KEY)
-        return users.resolve_actor(session, email=email, os_user=None if email else os_login())
+        if self.ssh_key_id is not None:
+            return self._ssh_actor(session, email)
+        if email:
+            owner = identity.database_owner(self.settings())
+            if not identity.may_act_as_anyone(owner, self.uid):
+                raise PermissionDenied(identity.owner_refusal(owner, self.uid), field="as")
+            return users.resolve_actor(session, email=email, os_user=None)
+        return users.resolve_actor(session, email=None, os_user=identity.os_login(self.uid))
+
+    def _ssh_actor(self, session: Session, email: str | None) -> UserRecord:
+        if email:
+            raise PermissionDenied(
+                "--as is refused over SSH: your key decides who you are", field="as"
+            )
+        from tui_helpdesk.services.ssh_keys import user_for_key
+
+        return user_for_key(session, self.ssh_key_id or 0)
 
 
-def os_login() -> str | None:
+def read_text(path: str, *, field: str) -> str:
+    """A UTF-8 file ("-" = standard input): long bodies do not belong on a command line.
+
+    Over SSH only standard input is read: a path would be read as the helpdesk account, which
+    can read the config and its database password.
+    """
+    cx = click.get_current_context().find_object(Cx)
+    if cx is not None and cx.ssh_key_id is not None and path != "-":
+        raise PermissionDenied(
+            f"{field}: over SSH give the text on standard input (-), not a path", field=field
+        )
+    with click.open_file(path, "rb") as stream:
+        data = stream.read()
     try:
-        return getpass.getuser()
-    except (OSError, KeyError, ImportError):
-        return None
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"{field}: {path} is not UTF-8 text", field=field) from None
 
 
-NOT_INITIALISED = (
-    "the database at {url} is not initialised (or older than this version): run `tui-helpdesk init`"
-)
+NOT_INITIALISED = "the database at {url} is not initialised: run `tui-helpdesk init`"
 
 
 def _require_sqlite_file(url: str) -> None:
@@ -177,5 +210,9 @@ def _require_sqlite_file(url: str) -> None:
 
 
 def _require_current_schema(db: Database) -> None:
-    if db.schema_revision() != head_revision():
-        raise Invalid(NOT_INITIALISED.format(url=safe_url(db.url)), field="database")
+    """Older: run `db upgrade`; newer: this version must not touch it (db/schema.py)."""
+    from tui_helpdesk.db.schema import schema_problem, schema_status
+
+    problem = schema_problem(schema_status(db), safe_url(db.url))
+    if problem is not None:
+        raise Invalid(problem, field="database")

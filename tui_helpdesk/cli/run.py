@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from tui_helpdesk.cli.context import Cx, common
+from tui_helpdesk.cli.terminal import over_ssh, ssh_environment
 
 pass_cx = click.make_pass_decorator(Cx)
 
@@ -25,12 +28,18 @@ def worker(ctx: click.Context, cx: Cx, smtp_host: str | None, smtp_port: int | N
     ctx.exit(run_worker(settings))
 
 
-def start_tui(cx: Cx, *, no_worker: bool) -> int:
-    """Resolve the acting user first (refusing with a message), then start the TUI."""
+def start_tui(cx: Cx, *, no_worker: bool, ssh: bool = False) -> int:
+    """Resolve the acting user first (refusing with a message), then start the TUI.
+
+    Over SSH (`ssh-session`, or SSH_* in the environment) the terminal settings of [tui] are
+    put in the environment first: Textual reads them when it is imported (cli/terminal.py).
+    """
     with cx.session() as (_session, actor):
         assert actor is not None  # session() without bootstrap never yields None
         email = actor.email
     settings = cx.settings()
+    if ssh or over_ssh(os.environ):
+        os.environ.update(ssh_environment(settings.tui, os.environ))
     from tui_helpdesk.tui.app import run_tui
 
     if no_worker:

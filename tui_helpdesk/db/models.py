@@ -97,6 +97,19 @@ class User(Timestamped, Base):
     os_user: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
+class UserKey(Base):
+    """An SSH public key that logs in as its user (F3, gitolite-style); one user per key."""
+
+    __tablename__ = "user_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_type: Mapped[str] = mapped_column(String(64))
+    key_data: Mapped[str] = mapped_column(Text)  # the base64 blob, as in authorized_keys
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA256:…, as ssh-keygen -l
+    comment: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Mailbox(Timestamped, Base):
     __tablename__ = "mailboxes"
     __table_args__ = (
@@ -382,6 +395,15 @@ class AutoReplyClaim(Base):
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
     recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
     last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConfigVersion(Base):
+    """One row: bumped by every audited configuration change (see services/audit.py), so a
+    worker on PostgreSQL knows when the configuration it keeps between batches is stale."""
+
+    __tablename__ = "config_version"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditEntry(Base):

@@ -16,19 +16,23 @@ _DOWN = re.compile(r'^down_revision(?::[^=]*)? = (?:"([^"]+)"|None)', re.M)
 
 
 @functools.cache
-def head_revision() -> str:
-    """The one revision no other revision follows (the migrations form one line)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
+def known_revisions() -> dict[str, str | None]:
+    """Every revision of this code → the one it follows (None for the first)."""
+    found: dict[str, str | None] = {}
     for path in VERSIONS.glob("*.py"):
         source = path.read_text(encoding="utf-8")
         revision, down = _REVISION.search(source), _DOWN.search(source)
         if revision is None or down is None:
             raise RuntimeError(f"{path.name}: no revision / down_revision line")
-        revisions.add(revision.group(1))
-        if down.group(1):
-            parents.add(down.group(1))
-    heads = revisions - parents
+        found[revision.group(1)] = down.group(1)
+    return found
+
+
+@functools.cache
+def head_revision() -> str:
+    """The one revision no other revision follows (the migrations form one line)."""
+    revisions = known_revisions()
+    heads = set(revisions) - set(revisions.values())
     if len(heads) != 1:
         raise RuntimeError(f"the migrations must form one line, found heads {sorted(heads)}")
     return heads.pop()

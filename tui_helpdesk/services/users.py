@@ -59,7 +59,11 @@ def find(session: Session, email: str) -> User | None:
 
 
 def resolve_actor(session: Session, *, email: str | None, os_user: str | None) -> UserRecord:
-    """The acting user: by --as EMAIL, else by the OS login mapped to a user."""
+    """The acting user: by --as EMAIL, else by the OS login mapped to a user.
+
+    An unknown email is not found (3); an OS login nobody mapped is refused (6): nobody without
+    a mapped, active user gets in.
+    """
     if email:
         user = find(session, email)
         if user is None:
@@ -71,14 +75,13 @@ def resolve_actor(session: Session, *, email: str | None, os_user: str | None) -
     elif os_user:
         user = session.scalar(select(User).where(User.os_user == os_user))
         if user is None:
-            raise NotFound(
-                f"the OS login {os_user!r} is not mapped to a helpdesk user: pass --as EMAIL, "
-                f"or an admin maps it with `tui-helpdesk user add EMAIL --name NAME "
-                f"--role agent --os-user {os_user}`",
+            raise PermissionDenied(
+                f"the OS login {os_user!r} is not mapped to a helpdesk user: an admin maps it "
+                f"with `tui-helpdesk user add EMAIL --name NAME --role agent --os-user {os_user}`",
                 field="as",
             )
     else:
-        raise NotFound("no acting user: pass --as EMAIL", field="as")
+        raise PermissionDenied("no acting user: your OS account has no login name", field="as")
     if not user.active:
         raise PermissionDenied(f"user {user.email} is inactive; ask an admin", field="as")
     return to_record(user)

@@ -30,8 +30,8 @@ class ChangePoller:
         self._lock = threading.Lock()
         self._timer: Timer | None = None
         self._stopped = False
-        self.polls = 0  # polls finished so far: the live tests count polls, not seconds
-        self.change_seen_at = 0  # the poll that last reported a change
+        self.polls = 0  # polls started so far (numbered 1, 2, ...): tests count, not time
+        self.change_seen_at = 0  # the number of the poll that last reported a change
 
     def start(self) -> None:
         self._arm()
@@ -48,6 +48,7 @@ class ChangePoller:
         with self._lock:
             if self._stopped:
                 return
+            self.polls += 1
             if self._watcher is None:
                 # Connecting happens here, off the event loop. Whatever was committed between
                 # the screens' first reads and this baseline is unknown, so report a change once.
@@ -55,7 +56,6 @@ class ChangePoller:
                 changed = True
             else:
                 changed = self._watcher.poll()
-            self.polls += 1
             if changed:
                 self.change_seen_at = self.polls
         if changed:

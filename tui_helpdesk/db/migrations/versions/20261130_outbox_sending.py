@@ -2,7 +2,7 @@
 webhooks
 
 Revision ID: 20261130_outbox_sending
-Revises: 20261130_0002
+Revises: 20261130_config_version
 Create Date: 2026-11-30 14:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261130_outbox_sending"
-down_revision: str | Sequence[str] | None = "20261130_0002"
+down_revision: str | Sequence[str] | None = "20261130_config_version"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
