@@ -94,7 +94,9 @@ def test_mailbox_create_json_shape_and_as_after_arguments(acme: Cli) -> None:
     assert made["alias"].endswith("@in.helpdesk.localhost") and made["alias"] != box["alias"]
     # the options may come before the subcommand's arguments, or on the group
     shown = json.loads(acme("mailbox", "show", "--json", *ADA, "sales@acme.test").stdout)
+    sending = {key: shown.pop(key) for key in ("transport", "webhook")}  # shown to admins
     assert shown == made
+    assert sending["transport"]["platform"] is True and sending["webhook"]["url"] == ""
     on_group = json.loads(acme(*ADA, "mailbox", "--json", "show", "sales@acme.test").stdout)
     assert on_group["id"] == made["id"]
 

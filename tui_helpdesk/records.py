@@ -275,6 +275,10 @@ class MessageRecord:
     raw_sha256: str
     defects: tuple[str, ...]
     attachments: tuple[AttachmentRecord, ...]
+    # our own mail (F73): queued | sending | retrying | sent | failed, and the server's answer
+    # to the last attempt; both "" for inbound mail and for what is never sent
+    delivery: str = ""
+    delivery_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -377,6 +381,52 @@ class FailedMessageRecord:
     subject: str
     raw_size: int
     error: str
+
+
+# --- sending (F17, F22, F73) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxJobRecord:
+    """One outgoing mail or webhook delivery, as `outbox list` shows it (never its bytes)."""
+
+    id: int
+    kind: str
+    status: str
+    mailbox: str | None
+    recipients: tuple[str, ...]  # the envelope recipients; a webhook's URL
+    conversation_id: int | None
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+    claimed_by: str
+    event: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TransportRecord:
+    """How a mailbox sends (F17): the platform relay, or its own server. The password is
+    never in a record: only whether one is set, and its last two characters."""
+
+    mailbox: str
+    platform: bool
+    host: str
+    port: int | None
+    security: str
+    username: str
+    password: str  # "" (none) or masked: "****" and at most the last 2 characters
+
+
+@dataclass(frozen=True)
+class WebhookRecord:
+    """Where a mailbox's events go (F22); the secret masked like a password."""
+
+    mailbox: str
+    url: str  # "" when off
+    secret: str
+    events: tuple[str, ...]
 
 
 @dataclass(frozen=True)

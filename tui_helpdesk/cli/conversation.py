@@ -125,8 +125,16 @@ def _message_text(number: int, message: MessageRecord) -> str:
     head = key_values([
         ("from", sender), ("to", message.to), ("cc", message.cc), ("subject", message.subject),
         ("received", message.received_at), ("kind", f"{message.direction} {message.kind}"),
+        *([("delivery", _delivery(message))] if message.delivery else []),
         ("attachments", [f"{a.filename} ({a.content_type}, {a.size} bytes)"
                          for a in message.attachments]),
     ])  # fmt: skip
     body = clean(message.text_body).rstrip()
     return f"--- message {number} ({fmt(message.id)}) ---\n{head}\n\n{body}"
+
+
+def _delivery(message: MessageRecord) -> str:
+    """queued / sending / retrying / sent / failed, with the server's last answer (F73)."""
+    if message.delivery_error:
+        return f"{message.delivery}: {message.delivery_error}"
+    return message.delivery

@@ -371,16 +371,52 @@ class OutboxJob(Timestamped, Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    kind: Mapped[str] = mapped_column(String(16), default="reply")  # reply | auto_reply | notice
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|sending|sent|failed
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="reply")  # outbox.queue.KINDS
+    # queued | sending | retrying | sent | failed (vocabulary.OUTBOX_STATUSES)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     mail_from: Mapped[str] = mapped_column(String(320), default="")
     rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
-    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))  # a webhook job: the JSON body
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # when it was queued, or queued again by `outbox retry`: the give-up age counts from here
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the claim: which sender holds it (status sending) and until when
+    claimed_by: Mapped[str] = mapped_column(String(255), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # webhook jobs (F22): where the body goes, its event, and the id the receiver dedupes on
+    url: Mapped[str] = mapped_column(Text, default="")
+    event: Mapped[str] = mapped_column(String(64), default="")
+    delivery_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class MailboxTransport(Timestamped, Base):
+    """F17: the mailbox's own outgoing SMTP server; no row means the platform relay.
+
+    The password is stored as given: whoever can read the database is inside the trust
+    boundary (F3). It never leaves the services except towards the server it is for.
+    """
+
+    __tablename__ = "mailbox_transports"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    security: Mapped[str] = mapped_column(String(16), default="starttls")  # none|starttls|tls
+    username: Mapped[str] = mapped_column(String(255), default="")
+    password: Mapped[str] = mapped_column(Text, default="")
+
+
+class MailboxWebhook(Timestamped, Base):
+    """F22: the https URL told about the mailbox's conversations, and the signing secret."""
+
+    __tablename__ = "mailbox_webhooks"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
 
 
 class AutoReplyLog(Base):

@@ -14,3 +14,6 @@ MATCH_MODES = ("all", "any")  # a rule matches when all / any of its conditions 
 PRIORITIES = ("low", "normal", "high", "urgent")  # of a conversation (F42)
 CONVERSATION_STATUSES = ("open", "pending", "closed")  # of a conversation (F42)
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+OUTBOX_STATUSES = ("queued", "sending", "retrying", "sent", "failed")  # of an outbox job (F73)
+TRANSPORT_SECURITIES = ("none", "starttls", "tls")  # of an outgoing SMTP connection (F17)
+WEBHOOK_EVENTS = ("conversation.created", "message.received", "conversation.closed")  # F22

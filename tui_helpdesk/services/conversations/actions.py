@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.models import (
     Conversation,
     ConversationTag,
+    Mailbox,
     Queue,
     QueueMailbox,
     QueueMember,
@@ -31,7 +32,7 @@ from tui_helpdesk.db.models import (
 )
 from tui_helpdesk.errors import Conflict, HelpdeskError, Invalid, NotFound, PermissionDenied
 from tui_helpdesk.records import ActionResult, ConversationRecord, UserRecord
-from tui_helpdesk.services import assignment, audit, changes, users
+from tui_helpdesk.services import assignment, audit, changes, users, webhooks
 from tui_helpdesk.services.conversations import rows, views
 from tui_helpdesk.services.conversations.fields import validate_priority, validate_tag
 from tui_helpdesk.services.conversations.notes import add_note
@@ -187,6 +188,11 @@ def close(
     conversation.closed_at = utcnow()
     if note is not None and note.strip():
         add_note(session, actor, conversation, note)
+    mailbox = session.get(Mailbox, conversation.mailbox_id) if conversation.mailbox_id else None
+    if mailbox is not None:
+        payload = {"conversation_id": conversation.id, "subject": conversation.subject,
+                   "closed_by": actor.email}  # fmt: skip
+        webhooks.emit(session, mailbox, "conversation.closed", payload, now=conversation.closed_at)
     return _finish(session, actor, conversation, "close", before)
 
 

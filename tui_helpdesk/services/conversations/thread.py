@@ -15,6 +15,7 @@ from tui_helpdesk.records import (
     UserRecord,
 )
 from tui_helpdesk.services.conversations import rows
+from tui_helpdesk.services.outbox import delivery_states
 
 
 def get_conversation(
@@ -28,9 +29,12 @@ def get_conversation(
         .order_by(Message.received_at, Message.id)
     ).all()
     attachments = _attachments_by_message(session, [m.id for m in messages])
+    sending = delivery_states(session, [m.id for m in messages if m.direction == "outbound"])
     return ConversationDetail(
         conversation=conversation,
-        messages=tuple(_message_record(m, attachments[m.id]) for m in messages),
+        messages=tuple(
+            _message_record(m, attachments[m.id], sending.get(m.id, ("", ""))) for m in messages
+        ),
     )
 
 
@@ -59,7 +63,9 @@ def _attachments_by_message(
     return found
 
 
-def _message_record(message: Message, attachments: list[AttachmentRecord]) -> MessageRecord:
+def _message_record(
+    message: Message, attachments: list[AttachmentRecord], delivery: tuple[str, str]
+) -> MessageRecord:
     return MessageRecord(
         id=message.id,
         direction=message.direction,
@@ -77,4 +83,6 @@ def _message_record(message: Message, attachments: list[AttachmentRecord]) -> Me
         raw_sha256=message.raw_sha256,
         defects=tuple(str(d) for d in message.defects or ()),
         attachments=tuple(attachments),
+        delivery=delivery[0],
+        delivery_error=delivery[1],
     )

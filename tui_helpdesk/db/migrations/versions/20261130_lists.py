@@ -1,7 +1,7 @@
 """conversation lists: keyset indexes, per-user reads, user timezone, SQLite change counter
 
 Revision ID: 20261130_lists
-Revises: 20261130_config_version
+Revises: 20261130_outbox_sending
 Create Date: 2026-11-30
 
 Lists are read newest first (last_message_at DESC, id DESC) one page at a time by key, so every
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261130_lists"
-down_revision: str | Sequence[str] | None = "20261130_config_version"
+down_revision: str | Sequence[str] | None = "20261130_outbox_sending"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
