@@ -2,7 +2,7 @@
 
 org = make_org(db)                                   # Acme, acme.test, admin ada@acme.test
 bob = add_user(db, org.admin, "bob@acme.test")        # an agent
-box = add_mailbox(db, settings, org.admin, "support") # support@acme.test, active
+box = add_mailbox(db, settings, org.admin, "support") # support@acme.test, verified
 q = add_queue(db, settings, org.admin, "Support", mailboxes=["support@acme.test"],
               members={"bob@acme.test": "agent"})
 """
@@ -66,13 +66,15 @@ def add_mailbox(
     *,
     domain: str = "acme.test",
     display_name: str | None = None,
+    verified: bool = True,
     **fields: Any,
 ) -> MailboxRecord:
+    """Verified unless verified=False (then pending, with its code in a verification job)."""
     display_name = display_name or local_part.replace(".", " ").title()
     with db.write() as session:
         return mailboxes.create(
-            session, settings, actor,
-            display_name=display_name, local_part=local_part, domain=domain, **fields,
+            session, settings, actor, display_name=display_name, local_part=local_part,
+            domain=domain, verified=verified, **fields,
         )  # fmt: skip
 
 

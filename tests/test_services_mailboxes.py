@@ -35,7 +35,7 @@ def test_create_returns_full_record_with_org_defaults(db, settings, org) -> None
     )  # fmt: skip
     assert box.email_address == "support@acme.test"
     assert ALIAS.match(box.alias)
-    assert (box.status, box.timezone, box.language) == ("active", "Europe/Madrid", "es")
+    assert (box.status, box.timezone, box.language) == ("pending", "Europe/Madrid", "es")
     assert (box.description, box.department) == ("First line", "Sales")
     assert box.responsible_user == "bob@acme.test"
     assert box.display_name == "{{first_name}} at Acme"
@@ -126,7 +126,7 @@ def test_limit_counts_inactive_but_not_deleted(db, settings, org) -> None:  # ty
         create(db, small, org.admin, local_part="three")
     with db.write() as session:
         mailboxes.delete(session, org.admin, "two@acme.test")
-    assert create(db, small, org.admin, local_part="three").status == "active"
+    assert create(db, small, org.admin, local_part="three").status == "pending"
 
 
 def test_default_limit_is_fifty(db, settings, org) -> None:  # type: ignore[no-untyped-def]
@@ -206,7 +206,8 @@ def test_deactivate_refused_while_queue_default(db, settings, org) -> None:  # t
     assert inactive.status == "inactive"
     with db.write() as session:
         again = mailboxes.activate(session, org.admin, "sales@acme.test")
-    assert again.status == "active" and again.alias == inactive.alias
+    # still not verified: active again means pending again
+    assert again.status == "pending" and again.alias == inactive.alias
     with db.read() as session:
         actions = [e.action for e in audit.list_entries(session, org.admin, entity_type="mailbox")]
     assert actions[:2] == ["mailbox.activate", "mailbox.deactivate"]
@@ -264,12 +265,13 @@ def test_list_filters_status_and_shows_queues(db, settings, org) -> None:  # typ
         mailboxes.deactivate(session, org.admin, "sales@acme.test")
     with db.read() as session:
         every = mailboxes.list_mailboxes(session, org.admin)
+        pending = mailboxes.list_mailboxes(session, org.admin, status="pending")
         active = mailboxes.list_mailboxes(session, org.admin, status="active")
     assert [(m.email_address, m.status, m.queues) for m in every] == [
         ("sales@acme.test", "inactive", ()),
-        ("support@acme.test", "active", ("Support",)),
+        ("support@acme.test", "pending", ("Support",)),
     ]
-    assert [m.local_part for m in active] == ["support"]
+    assert [m.local_part for m in pending] == ["support"] and active == []
 
 
 def test_create_writes_audit_entry(db, settings, org) -> None:  # type: ignore[no-untyped-def]

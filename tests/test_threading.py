@@ -21,7 +21,8 @@ from tui_helpdesk.db.models import (
     Message,
     Organisation,
 )
-from tui_helpdesk.services.threading import reference_chain, subject_token, token_ids
+from tui_helpdesk.mail.tokens import subject_token, token_ids
+from tui_helpdesk.services.threading import reference_chain
 
 
 @pytest.fixture

@@ -106,6 +106,16 @@ class InboundAuthSettings:
 
 
 @dataclass(frozen=True)
+class VerificationSettings:
+    """F16: the code mailed to a new mailbox's address, and how guessing it is slowed."""
+
+    code_valid_minutes: int = 30
+    max_wrong_codes: int = 5
+    lock_minutes: int = 15
+    resend_interval_seconds: int = 60
+
+
+@dataclass(frozen=True)
 class LimitSettings:
     mailboxes_per_organisation: int = 50
     mailboxes_per_queue: int = 20
@@ -137,6 +147,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     inbound_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
+    verification: VerificationSettings = field(default_factory=VerificationSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -275,6 +286,7 @@ def _validate(settings: Settings) -> None:
             field="security",
         )
     _validate_outbox(settings.outbox, where)
+    _validate_verification(settings.verification, where)
     if settings.database.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise ConfigError(
             f"{where}: database.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA"
@@ -361,6 +373,17 @@ def _validate_outbox(outbox: OutboxSettings, where: str) -> None:
         raise ConfigError(
             f"{where}: outbox.backoff_max_seconds must be at least backoff_base_seconds",
             field="backoff_max_seconds",
+        )
+
+
+def _validate_verification(verification: VerificationSettings, where: str) -> None:
+    for key in ("code_valid_minutes", "max_wrong_codes", "lock_minutes"):
+        if getattr(verification, key) < 1:
+            raise ConfigError(f"{where}: verification.{key} must be at least 1", field=key)
+    if verification.resend_interval_seconds < 0:
+        raise ConfigError(
+            f"{where}: verification.resend_interval_seconds must be 0 or more",
+            field="resend_interval_seconds",
         )
 
 

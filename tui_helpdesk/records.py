@@ -91,6 +91,16 @@ class MailboxRecord:
     created_at: datetime
     updated_at: datetime
     last_inbound_at: datetime | None
+    # F16: status is pending until verified; binding_checked_at is when a test mail last came
+    # back through the forwarding rule; silent when nothing arrived for 24 hours
+    verified_at: datetime | None = None
+    binding_checked_at: datetime | None = None
+    silent: bool = False
+    private: bool = False  # F21: only `granted` users see its conversations
+    granted: tuple[str, ...] = ()
+    senders: tuple[str, ...] = ()  # F20: only these may send from it; () = no restriction
+    signature: bool = False  # F18: it has one (mailboxes.signature_of reads it)
+    close_notice: bool = True  # F45: closing a conversation mails the customer
 
 
 @dataclass(frozen=True)
@@ -427,6 +437,62 @@ class WebhookRecord:
     url: str  # "" when off
     secret: str
     events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VerificationRecord:
+    """Where a mailbox's verification stands (F16), after a code was entered or sent.
+
+    `verified` False after `mailbox verify` means the code was wrong: `message` says so and how
+    many tries are left (`tries_left`) before verification locks until `locked_until`."""
+
+    mailbox: str
+    verified: bool
+    verified_at: datetime | None
+    code_sent_at: datetime | None
+    code_expires_at: datetime | None
+    tries_left: int
+    locked_until: datetime | None
+    message: str
+
+
+@dataclass(frozen=True)
+class BindingTestRecord:
+    """A test mail sent to a mailbox's address to check its forwarding rule (F16)."""
+
+    mailbox: str
+    sent_at: datetime
+    returned_at: datetime | None  # when it came back to the alias; None until then
+    binding_checked_at: datetime | None  # the last time any test came back
+
+
+@dataclass(frozen=True)
+class SignatureRecord:
+    """F18: the block appended to the mailbox's mail; placeholders as typed."""
+
+    mailbox: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class CloseNoticeRecord:
+    """F45: what closing a conversation of the mailbox mails to the customer."""
+
+    mailbox: str
+    enabled: bool
+    text: str  # the template in use (the built-in one unless `custom`)
+    custom: bool
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """What a reply, forward, new mail or internal note added to a conversation: the stored
+    message (our own, direction outbound, or a note) and the outbox job sending it."""
+
+    conversation_id: int
+    message: MessageRecord
+    outbox_job_id: int | None  # None for a note, which is never sent
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,15 @@ from tui_helpdesk.cli import (
     inbound,
     keys,
     mailbox,
+    mailbox_rules,
     message,
     queue,
+    replies,
     routing,
     run,
     sending,
     ssh_session,
+    verification,
 )
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
 
@@ -57,9 +60,10 @@ for command in (keys.user_add_key, keys.user_keys, keys.user_remove_key, keys.us
     admin.user.add_command(command)
 for command in inbound.QUEUE_COMMANDS:
     queue.queue.add_command(command)
-for command in (*inbound.MAILBOX_COMMANDS, *sending.MAILBOX_COMMANDS):
+for command in (*inbound.MAILBOX_COMMANDS, *sending.MAILBOX_COMMANDS,
+                *verification.MAILBOX_COMMANDS, *mailbox_rules.MAILBOX_COMMANDS):  # fmt: skip
     mailbox.mailbox.add_command(command)
-for command in conversation_actions.ACTION_COMMANDS:
+for command in (*conversation_actions.ACTION_COMMANDS, *replies.REPLY_COMMANDS):
     conversation.conversation.add_command(command)
 
 

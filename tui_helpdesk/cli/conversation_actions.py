@@ -64,11 +64,13 @@ def pending(cx: Cx, conversation_id: int) -> None:
 @click.command("close")
 @ID
 @click.option("--note", metavar="TEXT", help="An internal note saying why (never sent).")
+@click.option("--no-notify", is_flag=True, help="Do not mail the customer the close notice.")
 @common
 @pass_cx
-def close(cx: Cx, conversation_id: int, note: str | None) -> None:
-    """Close; later mail from the customer opens a new conversation."""
-    _act(cx, "close", conversation_id, note=note)
+def close(cx: Cx, conversation_id: int, note: str | None, no_notify: bool) -> None:
+    """Close, mailing the customer the mailbox's close notice (when it has one on); later
+    mail from the customer opens a new conversation."""
+    _act(cx, "close", conversation_id, note=note, notify=not no_notify, settings=cx.settings())
 
 
 @click.command("reopen")

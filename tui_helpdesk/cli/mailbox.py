@@ -12,6 +12,7 @@ from tui_helpdesk.cli.output import key_values, record_pairs, table
 from tui_helpdesk.cli.sending import sending_pairs, transport_summary, webhook_summary
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import MailboxRecord, to_jsonable
+from tui_helpdesk.services.vocabulary import MAILBOX_STATUSES
 
 pass_cx = click.make_pass_decorator(Cx)
 ADDRESS = click.argument("address")
@@ -49,7 +50,8 @@ def mailbox() -> None:
 @common
 @pass_cx
 def mailbox_create(cx: Cx, organisation: str | None, **fields: str | None) -> None:
-    """Create a mailbox; its alias is generated once and never changes."""
+    """Create a mailbox, pending until the code mailed to its address is entered (`mailbox
+    verify`); its alias is generated once, never changes, and receives from the start."""
 
     from tui_helpdesk.services import mailboxes
 
@@ -69,20 +71,27 @@ def mailbox_create(cx: Cx, organisation: str | None, **fields: str | None) -> No
 
 
 @mailbox.command("list")
-@click.option("--status", type=click.Choice(["active", "inactive"]))
+@click.option("--status", type=click.Choice(MAILBOX_STATUSES))
 @common
 @pass_cx
 def mailbox_list(cx: Cx, status: str | None) -> None:
-    """Every mailbox not deleted."""
+    """Every mailbox not deleted, with the last mail received (! when none for 24 hours:
+    check its forwarding rule with `mailbox test-email`)."""
 
     from tui_helpdesk.services import mailboxes
 
     with cx.session() as (session, actor):
         records = mailboxes.list_mailboxes(session, actor, status=status)
-    headers = ["address", "status", "display name", "alias", "queues"]
+    headers = ["address", "status", "display name", "alias", "queues", "last mail", "binding"]
     emit(records, lambda rs: table(headers, [
-        (r.email_address, r.status, r.display_name, r.alias, r.queues) for r in rs
+        (r.email_address, r.status, r.display_name, r.alias, r.queues, _last_mail(r),
+         r.binding_checked_at) for r in rs
     ]))  # fmt: skip
+
+
+def _last_mail(record: MailboxRecord) -> str:
+    seen = output.fmt(record.last_inbound_at) if record.last_inbound_at else "never"
+    return f"! {seen} (nothing for 24 h)" if record.silent else seen
 
 
 @mailbox.command("show")

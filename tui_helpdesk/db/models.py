@@ -141,9 +141,59 @@ class Mailbox(Timestamped, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     department: Mapped[str] = mapped_column(String(255), default="")
     responsible_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | inactive
+    # active | inactive: the life cycle (F14). An active mailbox not verified yet (F16) shows
+    # as `pending`: it receives (its alias is accepted) and counts as active for every rule,
+    # but sends nothing until verified_at is set.
+    status: Mapped[str] = mapped_column(String(16), default="active")
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    binding_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # test came back
+    private: Mapped[bool] = mapped_column(Boolean, default=False)  # F21: see MailboxGrant
+    signature_text: Mapped[str] = mapped_column(Text, default="")  # F18
+    signature_html: Mapped[str] = mapped_column(Text, default="")
+    close_notice_enabled: Mapped[bool] = mapped_column(Boolean, default=True)  # F45
+    close_notice_text: Mapped[str] = mapped_column(Text, default="")  # "" = the built-in text
+
+
+class MailboxVerification(Base):
+    """F16: the code last mailed to a pending mailbox's address (hashed), and wrong tries."""
+
+    __tablename__ = "mailbox_verifications"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MailboxBindingTest(Base):
+    """F16: a marked test mail sent to the mailbox's address; returned_at once it came back
+    through the customer's forwarding rule to the alias."""
+
+    __tablename__ = "mailbox_binding_tests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MailboxSender(Base):
+    """F20: the users who may send from a mailbox; no row means everyone who may reply."""
+
+    __tablename__ = "mailbox_senders"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+
+
+class MailboxGrant(Base):
+    """F21: the users who may see the conversations of a private mailbox."""
+
+    __tablename__ = "mailbox_grants"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
 
 
 class Autoresponder(Timestamped, Base):

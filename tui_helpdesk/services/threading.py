@@ -9,40 +9,18 @@ so a stranger who copies a Message-ID or a token cannot read himself into someon
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Conversation, ConversationParticipant, Mailbox, Message
 from tui_helpdesk.mail.parsed import ParsedMessage
+from tui_helpdesk.mail.tokens import token_ids
 
 MESSAGE_ID_MAX = 998
 MAX_REFERENCES = 100  # a References header can be huge; the newest ones are what matter
 MAX_SUCCESSORS = 50
-
-
-def subject_token(prefix: str, conversation_id: int) -> str:
-    """The token we put in the subjects we send, e.g. "[HD#42]"."""
-    return f"[{prefix}#{conversation_id}]"
-
-
-@lru_cache(maxsize=16)
-def _token_pattern(prefix: str) -> re.Pattern[str]:
-    # `[` directly before the exact prefix: "[HDX#3]" and "[PAGOS-MESI]" are never tokens.
-    return re.compile(r"\[" + re.escape(prefix) + r"#(\d{1,18})\]")
-
-
-def token_ids(subject: str, prefix: str) -> list[int]:
-    """Conversation ids named by our tokens in a subject, in order of appearance."""
-    seen: list[int] = []
-    for match in _token_pattern(prefix).finditer(subject):
-        value = int(match.group(1))
-        if value not in seen:
-            seen.append(value)
-    return seen
 
 
 def reference_chain(parsed: ParsedMessage) -> list[str]:

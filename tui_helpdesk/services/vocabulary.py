@@ -17,3 +17,4 @@ DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OUTBOX_STATUSES = ("queued", "sending", "retrying", "sent", "failed")  # of an outbox job (F73)
 TRANSPORT_SECURITIES = ("none", "starttls", "tls")  # of an outgoing SMTP connection (F17)
 WEBHOOK_EVENTS = ("conversation.created", "message.received", "conversation.closed")  # F22
+MAILBOX_STATUSES = ("active", "pending", "inactive")  # pending: not verified yet (F14, F16)

@@ -1,8 +1,8 @@
 """Automatic replies without loops (F19, F33, F72, RFC 3834).
 
 - rules: when a reply is due and when it is suppressed (pure)
-- message: the reply's text and headers
 - replies: the reply queued for an inbound message, at most one per sender and period
+  (composed by mail/compose.py, stored and queued by services/outgoing.py)
 - admin: a mailbox's autoresponder settings
 """
 

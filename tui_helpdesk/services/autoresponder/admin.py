@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Autoresponder, Mailbox
 from tui_helpdesk.errors import Invalid, NotFound
+from tui_helpdesk.mail.addresses import CONTROL
+from tui_helpdesk.mail.compose import MAX_SUBJECT
 from tui_helpdesk.records import AutoresponderRecord, UserRecord
 from tui_helpdesk.services import audit, mailboxes, permissions
-from tui_helpdesk.services.autoresponder.message import CONTROL, MAX_SUBJECT
 from tui_helpdesk.services.autoresponder.rules import MAX_DELAY, WINDOW_FORMAT, mailbox_timezone
 from tui_helpdesk.services.unset import UNSET
 

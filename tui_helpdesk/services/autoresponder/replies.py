@@ -18,10 +18,8 @@ conversation plus a queued OutboxJob (sending is the outbox's job) and an AutoRe
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
@@ -39,18 +37,21 @@ from tui_helpdesk.db.models import (
     Message,
     OutboxJob,
     Queue,
-    User,
 )
-from tui_helpdesk.services import outbox
-from tui_helpdesk.services.autoresponder.message import (
+from tui_helpdesk.errors import Invalid
+from tui_helpdesk.mail.addresses import clean_line, parse_address
+from tui_helpdesk.mail.compose import (
+    AUTO_REPLIED,
     MAX_QUOTED_SUBJECT,
-    MAX_REFERENCES,
-    build_reply,
-    clean_line,
+    MAX_SUBJECT,
+    Draft,
+    Person,
     fill,
-    reply_subject,
+    references_for,
     safe_message_ids,
+    thread_subject,
 )
+from tui_helpdesk.services import mailboxes, outgoing
 from tui_helpdesk.services.autoresponder.rules import (
     ReplyChoice,
     choose_reply,
@@ -101,14 +102,6 @@ def claim_reply(
     return session.execute(claim).first() is not None
 
 
-def display_name(session: Session, mailbox: Mailbox) -> str:
-    """The mailbox display name with {{first_name}}/{{last_name}} of its responsible user."""
-    user = session.get(User, mailbox.responsible_user_id) if mailbox.responsible_user_id else None
-    values = {"first_name": user.first_name, "last_name": user.last_name} if user else {}
-    values = {"first_name": "", "last_name": ""} | values
-    return clean_line(fill(mailbox.display_name, values), 255)
-
-
 @dataclass(frozen=True)
 class MailboxSetup:
     """A mailbox's automatic-reply configuration, read once per write transaction (batch)."""
@@ -118,8 +111,9 @@ class MailboxSetup:
 
 
 def load_setup(session: Session, settings: Settings, mailbox: Mailbox) -> MailboxSetup | None:
-    """None when automatic replies are switched off globally: nothing more to read."""
-    if not settings.mail.autoresponders_enabled:
+    """None when automatic replies are switched off globally, or the mailbox may not send yet
+    (pending verification, F16): nothing more to read."""
+    if not settings.mail.autoresponders_enabled or mailbox.verified_at is None:
         return None
     row = session.get(Autoresponder, mailbox.id)
     active = row is not None and row.enabled
@@ -182,6 +176,10 @@ def answer(
     )
     if reason is not None or target is None:
         return None
+    try:  # the envelope sender, from the internet: only a plain address is answered
+        target = parse_address(target, field="to")
+    except Invalid:
+        return None
     if not claim_reply(
         session, mailbox.id, target.lower(), now, settings.mail.autoreply_period_hours
     ):
@@ -202,59 +200,30 @@ def _queue_reply(
     choice: ReplyChoice,
     now: datetime,
 ) -> OutboxJob:
-    token = f"[{settings.mail.subject_token_prefix}#{conversation.id}]"
+    prefix = settings.mail.subject_token_prefix
     values = {
         "subject": clean_line(parsed.subject, MAX_QUOTED_SUBJECT),
         "conversation_id": str(conversation.id),
         "next_opening": describe_opening(queue, now) if queue is not None else "",
     }
-    subject = reply_subject(choice.subject, parsed.subject, token, values)
-    name = display_name(session, mailbox)
-    body = fill(choice.body, values)
-    raw, message_id = build_reply(
-        from_name=name, from_address=mailbox.email_address, to_address=target, subject=subject,
-        body=body, in_reply_to=parsed.message_id, references=parsed.references, now=now,
+    configured = clean_line(fill(choice.subject, values), MAX_SUBJECT)
+    subject = thread_subject(
+        configured or parsed.subject, prefix=prefix, conversation_id=conversation.id,
+        lead="" if configured else "Re",
     )  # fmt: skip
-    reply = _store_message(session, mailbox, conversation, parsed, raw, message_id, now)
-    reply.subject, reply.from_name, reply.to_addresses, reply.envelope_to = (
-        subject, name, target, target
+    parent = (safe_message_ids([parsed.message_id]) or [""])[0]
+    draft = Draft(
+        sender=mailboxes.sender(session, mailbox), to=(Person(target),), subject=subject,
+        text=fill(choice.body, values), in_reply_to=parent,
+        references=references_for(parent, parsed.references) if parent else (),
+        auto_submitted=AUTO_REPLIED,
     )  # fmt: skip
-    reply.text_body = body
-    job = outbox.enqueue(
-        session, mailbox=mailbox, kind="auto_reply", mail_from=mailbox.email_address,
-        rcpt_to=[target], raw=raw, not_before=now + timedelta(seconds=choice.delay_seconds),
-        conversation_id=conversation.id, message_id=reply.id,
+    sent = outgoing.send_in_conversation(
+        session, mailbox=mailbox, conversation=conversation, draft=draft, kind="auto_reply",
+        job_kind="auto_reply", now=now, not_before=now + timedelta(seconds=choice.delay_seconds),
     )  # fmt: skip
     session.add(
         AutoReplyLog(mailbox_id=mailbox.id, recipient=target.lower(), kind=choice.kind, sent_at=now)
     )
     session.flush()
-    return job
-
-
-def _store_message(
-    session: Session,
-    mailbox: Mailbox,
-    conversation: Conversation,
-    parsed: ParsedMessage,
-    raw: bytes,
-    message_id: str,
-    now: datetime,
-) -> Message:
-    references = safe_message_ids([*parsed.references, parsed.message_id or ""])
-    reply = Message(
-        conversation_id=conversation.id, mailbox_id=mailbox.id, direction="outbound",
-        kind="auto_reply", message_id_header=message_id,
-        in_reply_to=parsed.message_id if safe_message_ids([parsed.message_id or ""]) else "",
-        references=" ".join(references[-MAX_REFERENCES:]),
-        from_address=mailbox.email_address, envelope_from=mailbox.email_address,
-        date_header=format_datetime(now), received_at=now, raw=raw,
-        raw_sha256=hashlib.sha256(raw).hexdigest(), raw_size=len(raw),
-        auto_submitted="auto-replied", defects=[],
-    )  # fmt: skip
-    session.add(reply)
-    conversation.message_count = (conversation.message_count or 0) + 1
-    if conversation.last_message_at is None or conversation.last_message_at < now:
-        conversation.last_message_at = now
-    session.flush()
-    return reply
+    return sent.job

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Autoresponder, Mailbox, Organisation, Queue
+from tui_helpdesk.mail.compose import LOOP_HEADER
 from tui_helpdesk.services.hours import is_within_hours, zone
 
 if TYPE_CHECKING:
     from tui_helpdesk.mail.parsed import ParsedMessage
 
-LOOP_HEADER = "X-TUI-Helpdesk-Loop"
 SUPPRESSING_PRECEDENCE = frozenset({"bulk", "list", "junk", "auto_reply"})
 AUTOMATED_LOCAL_PARTS = frozenset(
     {"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply",

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from tui_helpdesk.config import Settings
 from tui_helpdesk.db.models import (
     Conversation,
     ConversationTag,
@@ -34,6 +35,7 @@ from tui_helpdesk.errors import Conflict, HelpdeskError, Invalid, NotFound, Perm
 from tui_helpdesk.records import ActionResult, ConversationRecord, UserRecord
 from tui_helpdesk.services import assignment, audit, changes, users, webhooks
 from tui_helpdesk.services.conversations import rows, views
+from tui_helpdesk.services.conversations.close_notice import queue_notice
 from tui_helpdesk.services.conversations.fields import validate_priority, validate_tag
 from tui_helpdesk.services.conversations.notes import add_note
 from tui_helpdesk.services.conversations.visibility import load_visible
@@ -175,24 +177,33 @@ def set_pending(
 
 
 def close(
-    session: Session, actor: UserRecord | None, conversation_id: int, *, note: str | None = None
+    session: Session,
+    actor: UserRecord | None,
+    conversation_id: int,
+    *,
+    settings: Settings,
+    note: str | None = None,
+    notify: bool = True,
 ) -> ConversationRecord:
     """Closed; later mail from the customer opens a new conversation (F45). An optional
-    internal note (never sent) says why."""
+    internal note (never sent) says why; unless notify=False, the customer gets the mailbox's
+    close notice (close_notice.py says when one is due)."""
     conversation = may_act(session, actor, conversation_id)
     assert actor is not None
     if conversation.status == "closed":
         raise Conflict(f"conversation {conversation_id} is already closed", field="status")
     before = _state(session, conversation)
     conversation.status = "closed"
-    conversation.closed_at = utcnow()
+    conversation.closed_at = now = utcnow()
     if note is not None and note.strip():
         add_note(session, actor, conversation, note)
+    if notify:
+        queue_notice(session, settings, actor, conversation, now)
     mailbox = session.get(Mailbox, conversation.mailbox_id) if conversation.mailbox_id else None
     if mailbox is not None:
         payload = {"conversation_id": conversation.id, "subject": conversation.subject,
                    "closed_by": actor.email}  # fmt: skip
-        webhooks.emit(session, mailbox, "conversation.closed", payload, now=conversation.closed_at)
+        webhooks.emit(session, mailbox, "conversation.closed", payload, now=now)
     return _finish(session, actor, conversation, "close", before)
 
 

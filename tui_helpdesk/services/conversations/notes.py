@@ -13,7 +13,11 @@ from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Conversation, Message, utcnow
 from tui_helpdesk.errors import Invalid
-from tui_helpdesk.records import UserRecord
+from tui_helpdesk.records import SentRecord, UserRecord
+from tui_helpdesk.services import audit, changes
+from tui_helpdesk.services.conversations.thread import message_record
+from tui_helpdesk.services.conversations.visibility import load_visible
+from tui_helpdesk.services.permissions import require_actor
 
 NOTE_MAX = 100_000
 
@@ -43,6 +47,23 @@ def add_note(session: Session, actor: UserRecord, conversation: Conversation, te
     conversation.message_count += 1
     session.flush()
     return note.id
+
+
+def write_note(
+    session: Session, actor: UserRecord | None, conversation_id: int, text: str
+) -> SentRecord:
+    """An internal note on its own (`conversation reply --note`, the TUI's note key): whoever
+    may act on the conversation may write one; audited, never sent."""
+    actor = require_actor(actor)
+    conversation = load_visible(session, actor, conversation_id, for_update=True)
+    note_id = add_note(session, actor, conversation, text)
+    audit.record(
+        session, actor, "conversation.note", "conversation", conversation.id,
+        organisation_id=conversation.organisation_id, after={"message_id": note_id},
+    )  # fmt: skip
+    changes.notify(session)
+    note = session.get_one(Message, note_id)
+    return SentRecord(conversation.id, message_record(note, [], ("", "")), None)
 
 
 def _clean(text: str) -> str:

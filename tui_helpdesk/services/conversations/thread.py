@@ -33,7 +33,7 @@ def get_conversation(
     return ConversationDetail(
         conversation=conversation,
         messages=tuple(
-            _message_record(m, attachments[m.id], sending.get(m.id, ("", ""))) for m in messages
+            message_record(m, attachments[m.id], sending.get(m.id, ("", ""))) for m in messages
         ),
     )
 
@@ -63,7 +63,7 @@ def _attachments_by_message(
     return found
 
 
-def _message_record(
+def message_record(
     message: Message, attachments: list[AttachmentRecord], delivery: tuple[str, str]
 ) -> MessageRecord:
     return MessageRecord(

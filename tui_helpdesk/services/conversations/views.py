@@ -22,7 +22,7 @@ from tui_helpdesk.db.models import Conversation, Mailbox, Queue, QueueMailbox, Q
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import ConversationView, UserRecord, ViewCount
 from tui_helpdesk.services.conversations.fields import validate_status
-from tui_helpdesk.services.conversations.visibility import visible
+from tui_helpdesk.services.conversations.visibility import hidden_mailboxes, visible
 
 COUNT_CAP = 1000
 FIXED = (
@@ -124,7 +124,9 @@ def _queue_views(session: Session, actor: UserRecord) -> list[ConversationView]:
 
 def _mailbox_views(session: Session, actor: UserRecord) -> list[ConversationView]:
     query = select(Mailbox.id, Mailbox.email_address).where(
-        Mailbox.organisation_id == actor.organisation_id, Mailbox.deleted_at.is_(None)
+        Mailbox.organisation_id == actor.organisation_id,
+        Mailbox.deleted_at.is_(None),
+        Mailbox.id.not_in(hidden_mailboxes(actor)),
     )
     if not actor.is_admin:
         linked = select(QueueMailbox.mailbox_id).where(

@@ -2,16 +2,27 @@
 
 A global admin sees every conversation of the organisation; an agent sees one when they are
 its assignee, a member of its queue, or a member of any queue linked to its mailbox; an
-inactive user sees nothing. Private mailboxes (issue 8) add their condition here, and every
-list, count, search and action follows.
+inactive user sees nothing. Over all of that, a private mailbox's conversations are seen only
+by the users granted access to it (F21), admins included (an admin grants themselves, and the
+audit log says so): every list, count, search and action follows.
+
+The private condition is `mailbox_id NOT IN (private mailboxes not granted to the reader)`:
+a short uncorrelated subquery over the mailboxes, and a column every list index carries, so a
+page still reads one index range.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import Conversation, QueueMailbox, QueueMember
+from tui_helpdesk.db.models import (
+    Conversation,
+    Mailbox,
+    MailboxGrant,
+    QueueMailbox,
+    QueueMember,
+)
 from tui_helpdesk.errors import NotFound
 from tui_helpdesk.records import UserRecord
 
@@ -20,7 +31,7 @@ def visible(actor: UserRecord) -> ColumnElement[bool]:
     """The SQL condition on Conversation for 'the actor may see this conversation'."""
     if not actor.active:
         return false()
-    in_org = Conversation.organisation_id == actor.organisation_id
+    in_org = and_(Conversation.organisation_id == actor.organisation_id, _not_hidden(actor))
     if actor.is_admin:
         return in_org
     member_queues = select(QueueMember.queue_id).where(QueueMember.user_id == actor.id)
@@ -35,6 +46,21 @@ def visible(actor: UserRecord) -> ColumnElement[bool]:
             Conversation.mailbox_id.in_(member_mailboxes),
         ),
     )
+
+
+def hidden_mailboxes(actor: UserRecord) -> Select[tuple[int]]:
+    """The ids of the private mailboxes the actor was not granted (F21)."""
+    granted = select(MailboxGrant.mailbox_id).where(MailboxGrant.user_id == actor.id)
+    return select(Mailbox.id).where(
+        Mailbox.organisation_id == actor.organisation_id,
+        Mailbox.private.is_(True),
+        Mailbox.id.not_in(granted),
+    )
+
+
+def _not_hidden(actor: UserRecord) -> ColumnElement[bool]:
+    hidden = hidden_mailboxes(actor)
+    return or_(Conversation.mailbox_id.is_(None), Conversation.mailbox_id.not_in(hidden))
 
 
 def can_see(session: Session, actor: UserRecord, conversation_id: int) -> bool:

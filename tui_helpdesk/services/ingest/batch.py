@@ -191,11 +191,13 @@ def batch_store(
 def _store_mail(
     batch: Batch, mail: InboundMail, parsed: ParsedMessage | None, parse_error: str
 ) -> list[Delivery]:
+    receiving = batch.receiving(mail.rcpt_tos)
     deliveries = [
         _deliver(batch, mail, parsed, parse_error, mailbox, rcpts)
-        for mailbox, rcpts in batch.receiving(mail.rcpt_tos)
+        for mailbox, rcpts in receiving
+        if parsed is None or parse_error or not deliver.binding_test(batch, mail, parsed, mailbox)
     ]
-    if not deliveries:
+    if not receiving:
         log.warning("mail from %r for %r matched no mailbox", mail.mail_from, mail.rcpt_tos)
     return deliveries
 

@@ -1,5 +1,6 @@
-"""One copy of a mail for one mailbox, stored parsed, as a bounce, or raw (F40, F41, F71,
-F74, F76): the steps thread → route → rows, then the automatic reply.
+"""One copy of a mail for one mailbox: our binding test come back (F16, recorded, nothing
+stored), or stored parsed, as a bounce, or raw (F40, F41, F71, F74, F76): the steps thread →
+route → rows, then the automatic reply.
 
 batch.py decides between the paths and owns the savepoints.
 """
@@ -13,7 +14,7 @@ from datetime import datetime
 from tui_helpdesk.db.models import Conversation, Mailbox, Message
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parsed import ParsedMessage
-from tui_helpdesk.services import autoresponder, contacts, routing
+from tui_helpdesk.services import autoresponder, contacts, mailboxes, routing
 from tui_helpdesk.services.ingest.clean import (
     UNREADABLE_SUBJECT,
     clean_text,
@@ -34,6 +35,18 @@ from tui_helpdesk.services.ingest.thread import (
     contact_for,
     threaded_conversation,
 )
+
+# --- our binding test (F16) -----------------------------------------------------------------
+
+
+def binding_test(batch: Batch, mail: InboundMail, parsed: ParsedMessage, mailbox: Mailbox) -> bool:
+    """True when this is the mailbox's own test mail come back through its forwarding rule:
+    recorded as the binding working (services/mailboxes/binding.py) and stored no further."""
+    if not mailboxes.test_returned(batch.session, mailbox, parsed, mail.received_at):
+        return False
+    batch.touch(mailbox, mail.received_at)  # mail did arrive: the mailbox is not silent
+    return True
+
 
 # --- the parsed path -------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Mailbox, OutboxJob
 
-KINDS = ("reply", "new", "auto_reply", "notice", "verification", "test", "webhook")
+KINDS = ("reply", "forward", "new", "auto_reply", "notice", "verification", "test", "webhook")
 
 
 def enqueue(

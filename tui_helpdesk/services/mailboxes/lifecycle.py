@@ -1,12 +1,14 @@
-"""F10-F15: mailboxes, their unguessable alias, the per-organisation limit, the life cycle.
+"""F10-F16: a mailbox's life cycle: created pending with its unguessable alias (and a
+verification code on its way), edited, deactivated and activated, deleted; the limit per
+organisation and the unique address hold throughout.
 
-A mailbox is named by its email address (as in the reference mailbox API). Several rows may
-share an address (one active, others inactive or deleted); lookups prefer the active one.
+A pending mailbox is a mailbox for every rule here: it counts toward the limit, its address is
+unique against active and pending ones (both are `status = 'active'` in the table, see the
+model), and it can be deactivated and deleted.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,16 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
-from tui_helpdesk.db.models import EmailDomain, Mailbox, Organisation, Queue, QueueMailbox, User
+from tui_helpdesk.db.models import EmailDomain, Mailbox, Organisation, Queue, QueueMailbox
 from tui_helpdesk.errors import Conflict, Invalid, LimitReached, NotFound
 from tui_helpdesk.records import MailboxRecord, UserRecord, to_jsonable
-from tui_helpdesk.services import audit, domains, organisations, users
-from tui_helpdesk.services.permissions import require_actor, require_admin
+from tui_helpdesk.services import domains, organisations, users
+from tui_helpdesk.services.mailboxes.fields import validate_display_name, validate_local_part
+from tui_helpdesk.services.mailboxes.lookup import audit_change, load, to_record
+from tui_helpdesk.services.mailboxes.verification import issue_code
+from tui_helpdesk.services.permissions import require_admin
 
-ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
-DOT_ATOM = re.compile(rf"^{ATEXT}(\.{ATEXT})*$")
-PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-PLACEHOLDERS = ("first_name", "last_name")
 ALIAS_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 ALIAS_LENGTH = 10  # 50 random bits
 
@@ -42,38 +43,6 @@ class MailboxChanges:
     description: str | None = None
     department: str | None = None
     responsible: str | None = None  # a user's email; "" → nobody
-
-
-def validate_display_name(value: str) -> str:
-    """1-255 characters; {{first_name}} / {{last_name}} of the responsible user may be used."""
-    value = organisations.validate_name(value, what="display name", field="display_name")
-    for found in PLACEHOLDER.findall(value):
-        if found not in PLACEHOLDERS:
-            raise Invalid(
-                f"unknown placeholder {{{{{found}}}}} in display name; "
-                "use {{first_name}} or {{last_name}}",
-                field="display_name",
-            )
-    return value
-
-
-def validate_local_part(value: str) -> str:
-    """Lowercase RFC 5321 dot-atom of at most 64 characters."""
-    if not value:
-        raise Invalid("local part is required (the part before the @)", field="local_part")
-    if value != value.lower():
-        raise Invalid(f"local part must be lowercase: {value!r}", field="local_part")
-    if len(value) > 64:
-        raise Invalid(
-            f"local part must be at most 64 characters, got {len(value)}", field="local_part"
-        )
-    if not DOT_ATOM.match(value):
-        raise Invalid(
-            f"local part {value!r} is not a valid dot-atom: use letters, digits and "
-            "!#$%&'*+/=?^_`{|}~- with single dots between them",
-            field="local_part",
-        )
-    return value
 
 
 def _domain(session: Session, org: Organisation, name: str) -> EmailDomain:
@@ -113,41 +82,6 @@ def new_alias(session: Session, settings: Settings) -> str:
     raise Conflict("could not generate a unique alias; try again", field="alias")
 
 
-def to_record(session: Session, mailbox: Mailbox) -> MailboxRecord:
-    org = session.get_one(Organisation, mailbox.organisation_id)
-    domain = session.get_one(EmailDomain, mailbox.domain_id)
-    responsible = (
-        session.get_one(User, mailbox.responsible_user_id).email
-        if mailbox.responsible_user_id
-        else None
-    )
-    queue_names = session.scalars(
-        select(Queue.name)
-        .join(QueueMailbox, QueueMailbox.queue_id == Queue.id)
-        .where(QueueMailbox.mailbox_id == mailbox.id)
-        .order_by(Queue.name)
-    ).all()
-    return MailboxRecord(
-        id=mailbox.id,
-        organisation_id=mailbox.organisation_id,
-        email_address=mailbox.email_address,
-        alias=mailbox.alias,
-        display_name=mailbox.display_name,
-        local_part=mailbox.local_part,
-        domain=domain.domain,
-        timezone=mailbox.timezone or org.timezone,
-        language=mailbox.language or org.language,
-        description=mailbox.description,
-        department=mailbox.department,
-        responsible_user=responsible,
-        status="deleted" if mailbox.deleted_at else mailbox.status,
-        queues=tuple(queue_names),
-        created_at=mailbox.created_at,
-        updated_at=mailbox.updated_at,
-        last_inbound_at=mailbox.last_inbound_at,
-    )
-
-
 def _active_with_address(
     session: Session, address: str, *, other_than: int | None
 ) -> Mailbox | None:
@@ -163,7 +97,9 @@ def _active_with_address(
 
 def _check_address_free(session: Session, address: str, *, other_than: int | None = None) -> None:
     if _active_with_address(session, address, other_than=other_than) is not None:
-        raise Conflict(f"an active mailbox with address {address} already exists", field="address")
+        raise Conflict(
+            f"an active or pending mailbox with address {address} already exists", field="address"
+        )
 
 
 def _flush_address(session: Session, address: str) -> None:
@@ -172,7 +108,7 @@ def _flush_address(session: Session, address: str) -> None:
         session.flush()
     except IntegrityError:
         raise Conflict(
-            f"an active mailbox with address {address} already exists", field="address"
+            f"an active or pending mailbox with address {address} already exists", field="address"
         ) from None
 
 
@@ -213,8 +149,16 @@ def create(
     department: str = "",
     responsible: str | None = None,
     organisation: str | None = None,
+    verified: bool = False,
+    now: datetime | None = None,
 ) -> MailboxRecord:
+    """A new mailbox, pending until the code mailed to its address is entered (F16).
+
+    `verified=True` makes it verified at once, without a code: for demo data, whose
+    addresses receive nothing. The CLI and the TUI always create pending mailboxes.
+    """
     actor = require_admin(actor)
+    now = now or datetime.now(UTC)
     org = _lock_organisation(session, organisations.resolve(session, actor, organisation).id)
     display_name = validate_display_name(display_name)
     local_part = validate_local_part(local_part)
@@ -231,75 +175,18 @@ def create(
         department=department.strip(),
         responsible_user_id=_responsible(session, org, responsible),
         status="active",
+        verified_at=now if verified else None,
     )
     _check_address_free(session, mailbox.email_address)
     _check_limit(session, settings, org)
     mailbox.alias = new_alias(session, settings)
     session.add(mailbox)
     _flush_address(session, mailbox.email_address)
+    if not verified:
+        issue_code(session, settings, mailbox, now)
     record = to_record(session, mailbox)
-    _audit(session, actor, "mailbox.create", mailbox, None, record)
+    audit_change(session, actor, "mailbox.create", mailbox, None, record)
     return record
-
-
-def _audit(
-    session: Session,
-    actor: UserRecord | None,
-    action: str,
-    mailbox: Mailbox,
-    before: MailboxRecord | None,
-    after: MailboxRecord | None,
-) -> None:
-    audit.record(
-        session, actor, action, "mailbox", mailbox.id,
-        organisation_id=mailbox.organisation_id,
-        before=to_jsonable(before) if before else None,
-        after=to_jsonable(after) if after else None,
-    )  # fmt: skip
-
-
-def find(session: Session, organisation_id: int, address: str) -> Mailbox | None:
-    """By address, alias, or a bare local part when it names one mailbox; deleted ones never."""
-    name = address.strip().lower()
-    query = select(Mailbox).where(
-        Mailbox.organisation_id == organisation_id, Mailbox.deleted_at.is_(None)
-    )
-    if "@" in name:
-        query = query.where((Mailbox.email_address == name) | (Mailbox.alias == name))
-    else:
-        query = query.where(Mailbox.local_part == name)
-    rows = session.scalars(query.order_by(Mailbox.id.desc())).all()
-    active = [row for row in rows if row.status == "active"]
-    if "@" not in name and len({row.email_address for row in rows}) > 1:
-        return None
-    return (active or rows or [None])[0]
-
-
-def load(session: Session, actor: UserRecord, address: str) -> Mailbox:
-    mailbox = find(session, actor.organisation_id, address)
-    if mailbox is None:
-        hint = "" if "@" in address else " (give the full address)"
-        raise NotFound(f"no mailbox {address!r}{hint}", field="address")
-    return mailbox
-
-
-def get(session: Session, actor: UserRecord | None, address: str) -> MailboxRecord:
-    actor = require_actor(actor)
-    return to_record(session, load(session, actor, address))
-
-
-def list_mailboxes(
-    session: Session, actor: UserRecord | None, *, status: str | None = None
-) -> list[MailboxRecord]:
-    """Every mailbox not deleted, by address; `status` filters active / inactive."""
-    actor = require_actor(actor)
-    query = select(Mailbox).where(
-        Mailbox.organisation_id == actor.organisation_id, Mailbox.deleted_at.is_(None)
-    )
-    if status:
-        query = query.where(Mailbox.status == status)
-    rows = session.scalars(query.order_by(Mailbox.email_address, Mailbox.id))
-    return [to_record(session, row) for row in rows]
 
 
 def update(
@@ -321,7 +208,7 @@ def update(
     _flush_address(session, mailbox.email_address)
     after = to_record(session, mailbox)
     if _comparable(after) != _comparable(before):
-        _audit(session, actor, "mailbox.update", mailbox, before, after)
+        audit_change(session, actor, "mailbox.update", mailbox, before, after)
     return after
 
 
@@ -407,14 +294,8 @@ def _set_status(
     mailbox.status = status
     _flush_address(session, mailbox.email_address)
     after = to_record(session, mailbox)
-    _audit(
-        session,
-        actor,
-        f"mailbox.{'activate' if status == 'active' else 'deactivate'}",
-        mailbox,
-        before,
-        after,
-    )
+    action = f"mailbox.{'activate' if status == 'active' else 'deactivate'}"
+    audit_change(session, actor, action, mailbox, before, after)
     return after
 
 
@@ -433,5 +314,5 @@ def delete(session: Session, actor: UserRecord | None, address: str) -> MailboxR
     mailbox.deleted_at = datetime.now(UTC)
     session.flush()
     after = to_record(session, mailbox)
-    _audit(session, actor, "mailbox.delete", mailbox, before, after)
+    audit_change(session, actor, "mailbox.delete", mailbox, before, after)
     return after
