@@ -86,11 +86,14 @@ def test_nobody_acts_on_a_conversation_they_may_not_see(db, settings, desk) -> N
                          (actions.set_pending, ()), (actions.set_priority, ("high",)),
                          (actions.add_tags, (["x"],)), (actions.remove_tags, (["x"],)),
                          (actions.transfer, ())]:  # fmt: skip
-        kwargs = {"to_user": "bob@acme.test"} if action is actions.transfer else {}
+        kwargs: dict[str, object] = (
+            {"to_user": "bob@acme.test"} if action is actions.transfer else {}
+        )
+        kwargs |= {"settings": settings} if action is actions.close else {}
         with pytest.raises(NotFound, match=f"conversation {sales} not found"):
             _act(db, action, bob, sales, *args, **kwargs)
     with pytest.raises(NotFound):
-        _act(db, actions.close, cy, _new(db, settings, desk))
+        _act(db, actions.close, cy, _new(db, settings, desk), settings=settings)
     with db.read() as session:
         assert session.get_one(Conversation, sales).status == "open"
 
@@ -121,7 +124,7 @@ def test_pending_close_with_a_note_and_reopen(db, settings, desk) -> None:  # ty
     ada, bob = desk.org.admin, _user(db, "bob@acme.test")
     ident = _new(db, settings, desk)
     assert _act(db, actions.set_pending, bob, ident).status == "pending"
-    closed = _act(db, actions.close, bob, ident, note="Replaced the toner.")
+    closed = _act(db, actions.close, bob, ident, note="Replaced the toner.", settings=settings)
     assert closed.status == "closed"
     with db.read() as session:
         assert session.get_one(Conversation, ident).closed_at is not None
@@ -132,7 +135,7 @@ def test_pending_close_with_a_note_and_reopen(db, settings, desk) -> None:  # ty
     )  # fmt: skip
     assert detail.conversation.last_message_at == detail.messages[0].received_at
     with pytest.raises(Conflict, match="already closed"):
-        _act(db, actions.close, bob, ident)
+        _act(db, actions.close, bob, ident, settings=settings)
     reopened = _act(db, actions.reopen, bob, ident)
     assert reopened.status == "open"
     with db.read() as session:
@@ -171,7 +174,8 @@ def test_every_action_is_announced_to_open_screens(db, settings, desk) -> None: 
     try:
         for action, args in [(actions.assign, ("me",)), (actions.set_priority, ("high",)),
                              (actions.add_tags, (["a"],)), (actions.close, ())]:  # fmt: skip
-            _act(db, action, bob, ident, *args)
+            _act(db, action, bob, ident, *args,
+                 **({"settings": settings} if action is actions.close else {}))  # fmt: skip
             deadline = time.monotonic() + 5
             while not watcher.poll():
                 assert time.monotonic() < deadline, action
@@ -184,10 +188,10 @@ def test_several_at_once_each_succeeds_or_fails_alone(db, settings, desk) -> Non
     bob = _user(db, "bob@acme.test")
     first, second = _new(db, settings, desk), _new(db, settings, desk)
     hidden = _new(db, settings, desk, sales=True)
-    _act(db, actions.close, bob, second)
+    _act(db, actions.close, bob, second, settings=settings)
     with db.write() as session:
         results = actions.for_each(session, bob, [first, hidden, second, first], actions.close,
-                                   note="Bulk close")  # fmt: skip
+                                   note="Bulk close", settings=settings)  # fmt: skip
     assert [(r.conversation_id, r.ok, r.error) for r in results] == [
         (first, True, None), (hidden, False, "not_found"), (second, False, "conflict"),
     ]  # fmt: skip
@@ -197,7 +201,8 @@ def test_several_at_once_each_succeeds_or_fails_alone(db, settings, desk) -> Non
     # rolled back for that conversation only.
     third = _new(db, settings, desk)
     with db.write() as session:
-        results = actions.for_each(session, bob, [third], actions.close, note="x" * 100_001)
+        results = actions.for_each(session, bob, [third], actions.close, note="x" * 100_001,
+                                   settings=settings)  # fmt: skip
     assert results[0].error == "invalid"
     with db.read() as session:
         assert session.get_one(Conversation, third).status == "open"

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from test_ingest_support import build_mail, deliver, make_desk
 
 from tui_helpdesk.config import Settings, load_settings
-from tui_helpdesk.db.engine import Database, alembic_config, migrate, normalise_url
+from tui_helpdesk.db.engine import Database, alembic_config, normalise_url
 from tui_helpdesk.services.search.results import search
 
 BEFORE = "20261130_lists"
@@ -50,15 +50,25 @@ def _subjects(db: Database, desk, query: str) -> list[str]:  # type: ignore[no-u
     return sorted(hit.conversation.subject for hit in page.hits)
 
 
+def _downgrade(db: Database, revision: str) -> None:
+    config = alembic_config()
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def test_mail_stored_before_the_upgrade_is_found_after_it(empty_url: str) -> None:
     settings = _settings(empty_url)
     db = Database(empty_url)
     try:
-        migrate(db.engine, BEFORE)  # the previous revision: no full-text index yet
+        # The services write the head's schema: the mail is stored there, then the database
+        # goes back to the revision before the index (dropping it) and up again.
+        db.migrate()
         desk = make_desk(db, settings)
         for subject in ("Printer on fire", "Invoice overdue", "Printer paper"):
             deliver(db, settings, build_mail(subject=subject, body=f"About {subject}.\r\n"),
                     desk.support.alias)  # fmt: skip
+        _downgrade(db, BEFORE)  # the previous revision: no full-text index
         db.migrate()  # to head: the index is built from the stored rows
         assert _subjects(db, desk, "printer") == ["Printer on fire", "Printer paper"]
         assert _subjects(db, desk, '"invoice overdue" from:carol') == ["Invoice overdue"]
@@ -75,10 +85,7 @@ def test_downgrade_and_upgrade_again(empty_url: str) -> None:
         db.migrate()
         desk = make_desk(db, settings)
         deliver(db, settings, build_mail(subject="Kept through it all"), desk.support.alias)
-        config = alembic_config()
-        with db.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "20261122_0001")
+        _downgrade(db, "20261122_0001")
         db.migrate()
         assert _subjects(db, desk, "kept") == ["Kept through it all"]
     finally:

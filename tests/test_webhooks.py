@@ -157,7 +157,7 @@ def test_closing_a_conversation_queues_its_signed_event(db, settings) -> None:  
     turn_on(db, desk, "https://hooks.acme.test/hd")
     conversation_id = only_conversation(deliver(db, settings, build_mail(), desk.support.alias))
     with db.write() as session:
-        actions.close(session, desk.org.admin, conversation_id)
+        actions.close(session, desk.org.admin, conversation_id, settings=settings)
     with db.read() as session:
         closed = session.scalars(
             select(OutboxJob).where(OutboxJob.event == "conversation.closed")

@@ -53,8 +53,12 @@ def send_in_conversation(
     job_kind: str,
     now: datetime,
     not_before: datetime | None = None,
+    touch: bool = True,
 ) -> Sent:
-    """Compose `draft`, store it as our message of kind `kind` and queue it (job_kind)."""
+    """Compose `draft`, store it as our message of kind `kind` and queue it (job_kind).
+
+    touch=False leaves the conversation's last activity alone (a close notice: closing must
+    not move the conversation up the lists nor make it unread for everyone)."""
     message_id = new_message_id(mailbox.email_address.rpartition("@")[2])
     raw = compose(draft, message_id=message_id, now=now)
     recipients = [p.address for p in (*draft.to, *draft.cc)]
@@ -71,7 +75,7 @@ def send_in_conversation(
     )  # fmt: skip
     session.add(message)
     conversation.message_count = (conversation.message_count or 0) + 1
-    if conversation.last_message_at is None or conversation.last_message_at < now:
+    if touch and (conversation.last_message_at is None or conversation.last_message_at < now):
         conversation.last_message_at = now
     session.flush()
     _add_participants(session, conversation.id, recipients)

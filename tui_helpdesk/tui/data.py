@@ -157,10 +157,12 @@ class HelpdeskData:
             return thread.get_conversation(session, self.actor, conversation_id)
 
     def test_recipient(self) -> str | None:
-        """The alias of the first active mailbox: where a test message can be sent."""
+        """The alias of the first mailbox that receives (active or pending verification):
+        where a test message can be sent."""
         with self._db.read() as session:
-            found = mailboxes.list_mailboxes(session, self.actor, status="active")
-        return found[0].alias if found else None
+            found = mailboxes.list_mailboxes(session, self.actor)
+        receiving = [m for m in found if m.status in ("active", "pending")]
+        return receiving[0].alias if receiving else None
 
     def watcher(self) -> ChangeWatcher:
         """The watcher made at start (once), then new ones (after a close)."""

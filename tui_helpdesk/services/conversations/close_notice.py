@@ -73,7 +73,7 @@ def queue_notice(
     )  # fmt: skip
     sent = outgoing.send_in_conversation(
         session, mailbox=mailbox, conversation=conversation, draft=draft, kind="notice",
-        job_kind="notice", now=now,
+        job_kind="notice", now=now, touch=False,
     )  # fmt: skip
     return sent.job
 
