@@ -4,11 +4,12 @@ can reach a header of a mail we send.
 A value with a line break or any other control character is refused, never cleaned: a CR/LF
 in a subject or an address is how headers are injected ("x\\r\\nBcc: victim"), and a person
 who typed one should hear so. An address is exactly one addr-spec, `name@example.com` (or
-`<name@example.com>`), with a dot-atom local part and a host name: no display name (the
-trick `"boss@acme.test" <evil@x.test>`), no quoted local part, no comment, no group, no list
-(a comma is never part of an address we accept). What we accept survives being written into
-a header and read back as exactly that one address (tests/test_compose.py checks this with
-hypothesis).
+`<name@example.com>`): an ASCII dot-atom local part (beyond ASCII needs SMTPUTF8 on every hop,
+which we cannot promise) and a host name (IDNA A-labels for one beyond ASCII). No display name
+(the trick `"boss@acme.test" <evil@x.test>`), no quoted local part, no comment, no group, no
+list (a comma is never part of an address we accept). What we accept survives being written
+into a header and read back as exactly that one address (tests/test_compose.py checks this
+with hypothesis).
 
 Text derived from mail (a customer's subject quoted in our reply) is not a person's typing:
 `clean_line` makes it one safe line instead of refusing it.
@@ -17,7 +18,6 @@ Text derived from mail (a customer's subject quoted in our reply) is not a perso
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 
 from tui_helpdesk.errors import Invalid
@@ -102,23 +102,21 @@ def _refuse_more_than_an_address(text: str, value: str, field: str) -> None:
 
 
 def _local_part(local: str, value: str, field: str) -> str:
-    """A dot-atom: atext (or letters, marks and digits beyond ASCII, RFC 6531) between dots."""
+    """An ASCII dot-atom: atext between single dots; never what reads as an encoded word."""
     atoms = local.split(".")
-    good = len(local) <= LOCAL_MAX and all(
-        atom and all(c in ATEXT or _international(c) for c in atom) for atom in atoms
+    good = (
+        len(local) <= LOCAL_MAX
+        and "=?" not in local
+        and all(atom and all(c in ATEXT for c in atom) for atom in atoms)
     )
     if not good:
         raise Invalid(
-            f"{field}: the part before the @ in {value!r} is not a plain address: use letters, "
-            f"digits and !#$%&'*+/=?^_`{{|}}~- with single dots between them, at most "
+            f"{field}: the part before the @ in {value!r} is not a plain address: use ASCII "
+            f"letters, digits and !#$%&'*+/=?^_`{{|}}~- with single dots between them, at most "
             f"{LOCAL_MAX} characters",
             field=field,
         )
     return local
-
-
-def _international(char: str) -> bool:
-    return not char.isascii() and unicodedata.category(char)[0] in "LMN"
 
 
 def _domain(domain: str, value: str, field: str) -> str:

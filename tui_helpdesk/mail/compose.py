@@ -87,8 +87,9 @@ def thread_subject(subject: str, *, prefix: str, conversation_id: int, lead: str
     so the lead and the conversation's token each stand there once, whatever came before."""
     core = without_tokens(clean_line(subject, MAX_QUOTED_SUBJECT), prefix)
     if lead:
-        core = f"{lead}: {LEADS.sub('', core)}"
-    return f"{core} {subject_token(prefix, conversation_id)}".strip()
+        core = LEADS.sub("", core)
+    parts = (f"{lead}:" if lead else "", core, subject_token(prefix, conversation_id))
+    return " ".join(part for part in parts if part)
 
 
 def safe_message_ids(values: Sequence[str | None]) -> list[str]:
@@ -103,7 +104,9 @@ def references_for(parent_id: str | None, parent_references: Sequence[str]) -> t
     """The References of an answer to `parent_id`: its references and itself, repeats
     dropped, trimmed as RFC 5322 section 3.6.4 and RFC 5537 suggest when long: the first
     (the thread's root) and the newest ones stay."""
-    chain = list(dict.fromkeys(safe_message_ids([*parent_references, parent_id])))
+    parent = safe_message_ids([parent_id])
+    earlier = [r for r in safe_message_ids(list(parent_references)) if r not in parent]
+    chain = list(dict.fromkeys([*earlier, *parent]))
     if len(chain) > MAX_REFERENCES:
         chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
     return tuple(chain)
@@ -154,9 +157,7 @@ def quoted(text: str, *, author: str, when: datetime | None) -> str:
 
 def compose(draft: Draft, *, message_id: str, now: datetime) -> bytes:
     """RFC 5322 bytes (CRLF) of the draft, as the outbox sends them."""
-    people = (draft.sender, *draft.to, *draft.cc)
-    utf8 = not all(p.address.isascii() for p in people)
-    msg = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+    msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = _address(draft.sender)
     msg["To"] = [_address(p) for p in draft.to]
     if draft.cc:
