@@ -302,10 +302,13 @@ def _draft(
         conversation_id=conversation.id,
         lead=lead,
     )
-    copies = tuple(dict((p.address.lower(), p) for p in cc if p.address.lower() not in
-                        {t.address.lower() for t in to}).values())  # fmt: skip
+    copies: dict[str, Person] = {}
+    for person in cc:  # the first of each address (a typed one before the thread's)
+        if all(person.address.lower() != t.address.lower() for t in to):
+            copies.setdefault(person.address.lower(), person)
     return Draft(
-        sender=mailboxes.sender(session, mailbox), to=tuple(to), cc=copies, subject=subject,
+        sender=mailboxes.sender(session, mailbox), to=tuple(to), cc=tuple(copies.values()),
+        subject=subject,
         text=text, html=html, in_reply_to=in_reply_to, references=references,
         attachments=attachments,
     )  # fmt: skip
