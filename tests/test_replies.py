@@ -121,6 +121,7 @@ def test_a_bad_reply_names_the_field_and_changes_nothing(
     db, settings, desk, kwargs, field, says
 ) -> None:  # type: ignore[no-untyped-def]
     convo, _ = customer_writes(db, settings, desk)
+    kwargs = dict(kwargs)  # the parameters are shared by both backends' runs
     body = kwargs.pop("body", "Hello")
     with pytest.raises(Invalid, match=says) as refused:
         run(db, replies.reply, settings, desk.org.admin, convo, body, **kwargs)

@@ -51,7 +51,7 @@ from tui_helpdesk.services.conversations.drafting import (
     thread_headers,
 )
 from tui_helpdesk.services.conversations.thread import message_record
-from tui_helpdesk.services.conversations.visibility import can_see, load_visible
+from tui_helpdesk.services.conversations.visibility import load_visible, sees_mailbox
 from tui_helpdesk.services.permissions import require_actor
 
 MAX_RECIPIENTS = 50
@@ -152,11 +152,6 @@ def compose(
     mailboxes.require_sending(session, actor, box)
     conversation = _new_conversation(session, actor, box, queue_id, recipients[0].address,
                                      subject, now)  # fmt: skip
-    if not can_see(session, actor, conversation.id):  # a private mailbox not granted (F21)
-        raise PermissionDenied(
-            f"{box.email_address} is private and {actor.email} has no access to it",
-            field="mailbox",
-        )
     draft = _draft(
         session, settings, actor, box, conversation, to=recipients, cc=copies, lead="",
         body=body, html=html,
@@ -240,7 +235,13 @@ def _composing_mailbox(
 
 
 def _may_compose(session: Session, actor: UserRecord, mailbox: Mailbox) -> None:
-    """Admins, and members of a queue the mailbox is linked to."""
+    """Admins, and members of a queue the mailbox is linked to; for a private mailbox only
+    those granted access (F21), who would see the conversation."""
+    if not sees_mailbox(session, actor, mailbox.id):
+        raise PermissionDenied(
+            f"{mailbox.email_address} is private and {actor.email} has no access to it",
+            field="mailbox",
+        )
     if actor.is_admin:
         return
     member = session.scalar(

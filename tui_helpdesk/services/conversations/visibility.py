@@ -58,6 +58,12 @@ def hidden_mailboxes(actor: UserRecord) -> Select[tuple[int]]:
     )
 
 
+def sees_mailbox(session: Session, actor: UserRecord, mailbox_id: int) -> bool:
+    """False for a private mailbox the actor was not granted (F21)."""
+    hidden = hidden_mailboxes(actor).where(Mailbox.id == mailbox_id)
+    return session.scalar(select(true()).where(hidden.exists())) is None
+
+
 def _not_hidden(actor: UserRecord) -> ColumnElement[bool]:
     hidden = hidden_mailboxes(actor)
     return or_(Conversation.mailbox_id.is_(None), Conversation.mailbox_id.not_in(hidden))
