@@ -21,7 +21,7 @@ from test_ingest_support import (
 
 from tui_helpdesk.db.models import Conversation, ConversationParticipant, OutboxJob
 from tui_helpdesk.errors import Conflict, Invalid, NotFound, PermissionDenied
-from tui_helpdesk.services import audit, mailboxes, users
+from tui_helpdesk.services import audit, autoresponder, mailboxes, users
 from tui_helpdesk.services.conversations import notes, replies, thread
 
 
@@ -250,3 +250,16 @@ def test_a_note_is_kept_and_never_sent(db, settings, desk) -> None:  # type: ign
     assert entry.action == "conversation.note"
     with pytest.raises(Invalid, match="a note needs some text"):
         run(db, notes.write_note, desk.org.admin, convo, " ")
+
+
+def test_automatic_mail_is_signed_for_the_responsible_user(db, settings, desk) -> None:  # type: ignore[no-untyped-def]
+    ada = desk.org.admin
+    run(db, mailboxes.update, ada, "support@acme.test",
+        mailboxes.MailboxChanges(responsible=ada.email))  # fmt: skip
+    run(db, mailboxes.set_signature, ada, "support@acme.test",
+        text="{{first_name}} for {{mailbox_name}}")  # fmt: skip
+    run(db, autoresponder.configure, ada, "support@acme.test", enabled=True, body="Away.")
+    customer_writes(db, settings, desk)
+    with db.read() as session:
+        [job] = session.scalars(select(OutboxJob).options(undefer(OutboxJob.raw))).all()
+    assert job.kind == "auto_reply" and b"Away.\r\n\r\n-- \r\nAda for Support\r\n" in job.raw

@@ -46,6 +46,7 @@ from tui_helpdesk.mail.compose import (
     MAX_SUBJECT,
     Draft,
     Person,
+    body_parts,
     fill,
     references_for,
     safe_message_ids,
@@ -212,9 +213,12 @@ def _queue_reply(
         lead="" if configured else "Re",
     )  # fmt: skip
     parent = (safe_message_ids([parsed.message_id]) or [""])[0]
+    signature_text, signature_html = mailboxes.signature(session, mailbox, None)
+    text, html = body_parts(fill(choice.body, values), signature_text=signature_text,
+                            signature_html=signature_html)  # fmt: skip
     draft = Draft(
         sender=mailboxes.sender(session, mailbox), to=(Person(target),), subject=subject,
-        text=fill(choice.body, values), in_reply_to=parent,
+        text=text, html=html, in_reply_to=parent,
         references=references_for(parent, parsed.references) if parent else (),
         auto_submitted=AUTO_REPLIED,
     )  # fmt: skip

@@ -34,7 +34,6 @@ from tui_helpdesk.services import mailboxes, outgoing
 from tui_helpdesk.services.conversations.drafting import (
     customer,
     parent_of,
-    signature,
     thread_headers,
 )
 
@@ -58,7 +57,7 @@ def queue_notice(
     template = mailboxes.close_notice_of(mailbox)
     values = {"subject": clean_line(conversation.subject, MAX_QUOTED_SUBJECT),
               "conversation_id": str(conversation.id), "agent_name": actor.name}  # fmt: skip
-    signature_text, signature_html = signature(session, mailbox, actor)
+    signature_text, signature_html = mailboxes.signature(session, mailbox, actor)
     text, html = body_parts(
         fill(template.text, values), signature_text=signature_text, signature_html=signature_html
     )

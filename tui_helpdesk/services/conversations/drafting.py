@@ -1,12 +1,12 @@
 """What our mail in a conversation is made of (F43, F18, F45): the mailbox it leaves from, the
-message it answers, the thread headers, the signature, the customer's address.
+message it answers, the thread headers, the customer's address.
 
-Shared by the agent's mail (replies.py) and the close notice (close_notice.py).
+Shared by the agent's mail (replies.py) and the close notice (close_notice.py); the signature
+comes from services.mailboxes.signature.
 """
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 
 from sqlalchemy import select
@@ -15,9 +15,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.models import Conversation, Mailbox, Message
 from tui_helpdesk.errors import Conflict, Invalid
 from tui_helpdesk.mail.addresses import parse_address
-from tui_helpdesk.mail.compose import Person, fill, quoted, references_for, safe_message_ids
-from tui_helpdesk.records import UserRecord
-from tui_helpdesk.services import mailboxes
+from tui_helpdesk.mail.compose import Person, quoted, references_for, safe_message_ids
 
 MAX_BODY = 1_000_000
 
@@ -85,10 +83,3 @@ def customer(address: str, name: str = "") -> Person:
         raise Invalid(
             f"cannot write to the customer's address: {error.message}", field="to"
         ) from None
-
-
-def signature(session: Session, mailbox: Mailbox, agent: UserRecord) -> tuple[str, str]:
-    """The mailbox's signature with the agent's values filled in, as text and as HTML."""
-    values = mailboxes.signature_values(session, mailbox, agent)
-    escaped = {key: html.escape(value) for key, value in values.items()}
-    return fill(mailbox.signature_text, values), fill(mailbox.signature_html, escaped)

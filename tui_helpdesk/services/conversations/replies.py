@@ -47,7 +47,6 @@ from tui_helpdesk.services.conversations.drafting import (
     parent_of,
     quote_of,
     sending_mailbox,
-    signature,
     thread_headers,
 )
 from tui_helpdesk.services.conversations.thread import message_record
@@ -294,7 +293,7 @@ def _draft(
     html: str = "", quote: str = "", subject: str | None = None, in_reply_to: str = "",
     references: tuple[str, ...] = (), attachments: tuple[mail.Attachment, ...] = (),
 ) -> Draft:  # fmt: skip
-    signature_text, signature_html = signature(session, mailbox, actor)
+    signature_text, signature_html = mailboxes.signature(session, mailbox, actor)
     text, html = mail.body_parts(body, html=html, signature_text=signature_text,
                                  signature_html=signature_html, quote=quote)  # fmt: skip
     subject = mail.thread_subject(

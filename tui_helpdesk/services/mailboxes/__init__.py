@@ -33,7 +33,7 @@ from tui_helpdesk.services.mailboxes.texts import (
     get_signature,
     set_close_notice,
     set_signature,
-    signature_values,
+    signature,
 )
 from tui_helpdesk.services.mailboxes.verification import resend_code, verify
 
@@ -60,7 +60,7 @@ __all__ = [
     "set_private",
     "set_senders",
     "set_signature",
-    "signature_values",
+    "signature",
     "test_returned",
     "to_record",
     "update",

@@ -2,19 +2,24 @@
 conversation mails to the customer (F45). Admins set them; placeholders are checked when set,
 so a typo shows then and not in a customer's inbox.
 
-Signature placeholders are the sending agent's and the mailbox's: {{first_name}},
+The signature goes on every mail a mailbox sends to customers (replies, forwards, new mail,
+auto-replies, close notices; not the verification code nor the binding test, which go to the
+mailbox itself). Its placeholders are the sending agent's and the mailbox's: {{first_name}},
 {{last_name}}, {{agent_name}}, {{agent_email}}, {{mailbox_name}}, {{mailbox_address}}. The
 close notice knows {{subject}}, {{conversation_id}} and {{agent_name}}.
 """
 
 from __future__ import annotations
 
+import html
+
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import Mailbox
+from tui_helpdesk.db.models import Mailbox, User
 from tui_helpdesk.errors import Invalid
-from tui_helpdesk.mail.compose import placeholders
+from tui_helpdesk.mail.compose import fill, placeholders
 from tui_helpdesk.records import CloseNoticeRecord, SignatureRecord, UserRecord
+from tui_helpdesk.services import users
 from tui_helpdesk.services.mailboxes.fields import display_name
 from tui_helpdesk.services.mailboxes.lookup import audit_change, load
 from tui_helpdesk.services.permissions import require_actor, require_admin
@@ -48,12 +53,29 @@ def _checked(value: str, *, field: str, known: tuple[str, ...], limit: int) -> s
     return value
 
 
-def signature_values(session: Session, mailbox: Mailbox, agent: UserRecord) -> dict[str, str]:
-    return {
-        "first_name": agent.first_name, "last_name": agent.last_name, "agent_name": agent.name,
-        "agent_email": agent.email, "mailbox_name": display_name(session, mailbox),
-        "mailbox_address": mailbox.email_address,
-    }  # fmt: skip
+def signature_values(
+    session: Session, mailbox: Mailbox, agent: UserRecord | None
+) -> dict[str, str]:
+    """The values of the signature's placeholders: the sending agent's, or for automatic mail
+    (no agent) the mailbox's responsible user's, else blank."""
+    person = agent
+    if person is None and mailbox.responsible_user_id is not None:
+        user = session.get(User, mailbox.responsible_user_id)
+        person = users.to_record(user) if user is not None else None
+    values = {key: "" for key in SIGNATURE_PLACEHOLDERS}
+    if person is not None:
+        values |= {"first_name": person.first_name, "last_name": person.last_name,
+                   "agent_name": person.name, "agent_email": person.email}  # fmt: skip
+    return values | {"mailbox_name": display_name(session, mailbox),
+                     "mailbox_address": mailbox.email_address}  # fmt: skip
+
+
+def signature(session: Session, mailbox: Mailbox, agent: UserRecord | None) -> tuple[str, str]:
+    """The mailbox's signature filled for `agent` (see signature_values), as text and HTML
+    (the HTML one with the values escaped)."""
+    values = signature_values(session, mailbox, agent)
+    escaped = {key: html.escape(value) for key, value in values.items()}
+    return fill(mailbox.signature_text, values), fill(mailbox.signature_html, escaped)
 
 
 def get_signature(session: Session, actor: UserRecord | None, address: str) -> SignatureRecord:
