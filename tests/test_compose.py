@@ -163,11 +163,19 @@ def test_plain_addresses_are_kept_and_normalised() -> None:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("value", ["two\nlines", "cr\rhere", "tab\there", "nul\x00", "sep\u2028"])
-def test_a_subject_with_a_control_character_is_refused(value: str) -> None:
-    with pytest.raises(Invalid, match="subject must be one line") as refused:
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("two\nlines", "one line"), ("cr\rhere", "one line"), ("tab\there", "one line"),
+     ("nul\x00", "one line"), ("sep\u2028", "one line"),
+     ("Hi =?utf-8?q?Bcc=3A_x?=", "encoded word")],
+)  # fmt: skip
+def test_a_subject_with_a_control_character_or_an_encoded_word_is_refused(
+    value: str, says: str
+) -> None:
+    with pytest.raises(Invalid, match=says) as refused:
         one_line(value, field="subject", limit=255)
     assert refused.value.field == "subject"
+    assert one_line(" What is 2+2=? ", field="subject", limit=255) == "What is 2+2=?"
 
 
 FRAGMENTS = st.sampled_from(
@@ -206,4 +214,5 @@ def test_any_accepted_subject_stays_in_the_subject(value: str) -> None:
         ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
          "Content-Transfer-Encoding"]
     )  # fmt: skip
-    assert mail["Subject"] == full and full.endswith("[HD#3]")
+    # (a word too long for one line is folded onto the next: the parser keeps that space)
+    assert " ".join(str(mail["Subject"]).split()) == full and full.endswith("[HD#3]")

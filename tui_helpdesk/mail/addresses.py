@@ -3,13 +3,14 @@ can reach a header of a mail we send.
 
 A value with a line break or any other control character is refused, never cleaned: a CR/LF
 in a subject or an address is how headers are injected ("x\\r\\nBcc: victim"), and a person
-who typed one should hear so. An address is exactly one addr-spec, `name@example.com` (or
-`<name@example.com>`): an ASCII dot-atom local part (beyond ASCII needs SMTPUTF8 on every hop,
-which we cannot promise) and a host name (IDNA A-labels for one beyond ASCII). No display name
-(the trick `"boss@acme.test" <evil@x.test>`), no quoted local part, no comment, no group, no
-list (a comma is never part of an address we accept). What we accept survives being written
-into a header and read back as exactly that one address (tests/test_compose.py checks this
-with hypothesis).
+who typed one should hear so; so is text shaped like an RFC 2047 encoded word
+(`=?utf-8?q?...?=`), which mail programs would show as something else. An address is exactly
+one addr-spec, `name@example.com` (or `<name@example.com>`): an ASCII dot-atom local part
+(beyond ASCII needs SMTPUTF8 on every hop, which we cannot promise) and a host name (IDNA
+A-labels for one beyond ASCII). No display name (the trick `"boss@acme.test" <evil@x.test>`),
+no quoted local part, no comment, no group, no list (a comma is never part of an address we
+accept). What we accept survives being written into a header and read back as exactly that
+one address (tests/test_compose.py checks this with hypothesis).
 
 Text derived from mail (a customer's subject quoted in our reply) is not a person's typing:
 `clean_line` makes it one safe line instead of refusing it.
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from tui_helpdesk.errors import Invalid
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # never in a header line
+ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?\s]*\?=")  # RFC 2047: read as other text
 ATEXT = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-"
 )
@@ -46,6 +48,13 @@ def one_line(value: str, *, field: str, limit: int, what: str | None = None) -> 
         raise Invalid(
             f"{what} must be one line: line breaks and control characters are refused "
             "(they would let the text write headers of its own)",
+            field=field,
+        )
+    word = ENCODED_WORD.search(value)
+    if word is not None:
+        raise Invalid(
+            f"{what} holds {word.group(0)!r}, which mail programs show as other text (an "
+            "RFC 2047 encoded word): write it differently",
             field=field,
         )
     value = value.strip()

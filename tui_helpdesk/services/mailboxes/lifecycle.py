@@ -154,7 +154,7 @@ def create(
 ) -> MailboxRecord:
     """A new mailbox, pending until the code mailed to its address is entered (F16).
 
-    `verified=True` makes it verified at once, without a code: for demo data, whose
+    `verified=True` makes it verified at once, without a code: for demo and bench data, whose
     addresses receive nothing. The CLI and the TUI always create pending mailboxes.
     """
     actor = require_admin(actor)
