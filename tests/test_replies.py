@@ -263,3 +263,16 @@ def test_automatic_mail_is_signed_for_the_responsible_user(db, settings, desk) -
     with db.read() as session:
         [job] = session.scalars(select(OutboxJob).options(undefer(OutboxJob.raw))).all()
     assert job.kind == "auto_reply" and b"Away.\r\n\r\n-- \r\nAda for Support\r\n" in job.raw
+
+
+def test_names_that_reach_the_from_header_are_one_line(db, settings, desk) -> None:  # type: ignore[no-untyped-def]
+    ada = desk.org.admin
+    for field in ("first_name", "last_name"):
+        with pytest.raises(Invalid, match="must be one line") as refused:
+            run(db, users.add, ada, email="eve@acme.test", name="Eve",
+                **{field: "Eve\r\nBcc: victim@x.test"})  # fmt: skip
+        assert refused.value.field == field
+    with pytest.raises(Invalid, match="line breaks") as refused:
+        run(db, mailboxes.update, ada, "support@acme.test",
+            mailboxes.MailboxChanges(display_name="Support\r\nBcc: victim@x.test"))  # fmt: skip
+    assert refused.value.field == "display_name"

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Organisation, User
 from tui_helpdesk.errors import Conflict, Invalid, NotFound, PermissionDenied
+from tui_helpdesk.mail.addresses import one_line
 from tui_helpdesk.records import UserRecord, to_jsonable
 from tui_helpdesk.services import audit, organisations
 from tui_helpdesk.services.domains import validate_hostname
@@ -118,8 +119,8 @@ def add(
         organisation_id=org.id,
         email=email,
         name=name,
-        first_name=(first_name if first_name is not None else split_first).strip(),
-        last_name=(last_name if last_name is not None else split_last).strip(),
+        first_name=_name_part(first_name, split_first, "first_name"),
+        last_name=_name_part(last_name, split_last, "last_name"),
         role=_choice(role, ROLES, "role"),
         availability=_choice(availability, AVAILABILITIES, "availability"),
         os_user=_check_os_user(session, os_user),
@@ -139,6 +140,13 @@ def add(
         after=to_jsonable(record),
     )
     return record
+
+
+def _name_part(value: str | None, default: str, field: str) -> str:
+    """A first or last name: it reaches the From header of mail ({{first_name}}), so one line."""
+    if value is None:
+        return default.strip()
+    return one_line(value, field=field, limit=255, what=field.replace("_", " "))
 
 
 def _check_os_user(session: Session, os_user: str | None) -> str | None:
