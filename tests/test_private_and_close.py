@@ -75,6 +75,9 @@ def test_a_private_mailbox_is_seen_only_by_those_granted(db, settings, desk) -> 
             attempt(session)
     with pytest.raises(PermissionDenied):
         run(db, mailboxes.set_private, bob, "support@acme.test", grant=None)
+    with pytest.raises(PermissionDenied, match="no access to this conversation's private"):
+        run(db, actions.assign, bob, secret, "cy@acme.test")  # cy would not see it
+    assert run(db, actions.assign, bob, secret, "me").assignee == "bobby@acme.test"
     run(db, mailboxes.set_private, ada, "support@acme.test", grant=["bobby@acme.test", ada.email])
     assert "Fire at HR" in seen(db, ada)["list"]
     assert not run(db, mailboxes.set_private, ada, "support@acme.test", grant=None).private

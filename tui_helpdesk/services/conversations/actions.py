@@ -38,7 +38,7 @@ from tui_helpdesk.services.conversations import rows, views
 from tui_helpdesk.services.conversations.close_notice import queue_notice
 from tui_helpdesk.services.conversations.fields import validate_priority, validate_tag
 from tui_helpdesk.services.conversations.notes import add_note
-from tui_helpdesk.services.conversations.visibility import load_visible
+from tui_helpdesk.services.conversations.visibility import load_visible, sees_mailbox
 from tui_helpdesk.services.permissions import require_actor
 
 NOBODY = ("none", "nobody", "")
@@ -122,6 +122,13 @@ def _assignee_id(
         raise PermissionDenied(
             f"{found.email} is not a member of this conversation's queue; "
             "an admin may assign anyone",
+            field="user",
+        )
+    mailbox_id = conversation.mailbox_id
+    if mailbox_id is not None and not sees_mailbox(session, users.to_record(found), mailbox_id):
+        raise PermissionDenied(
+            f"{found.email} has no access to this conversation's private mailbox; grant it "
+            "first (`mailbox set-private`)",
             field="user",
         )
     return found.id
