@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
-from tui_helpdesk.services import demo, users
+from tui_helpdesk.services import demo, mailboxes, users
 from tui_helpdesk.services.conversations import listing, thread
 
 
@@ -18,6 +18,8 @@ def test_demo_loads_once_with_threaded_routed_conversations(
         rows = listing.list_conversations(session, ada, status=None, limit=None)
         login = next(r for r in rows if r.subject.startswith("Cannot log in"))
         detail = thread.get_conversation(session, ada, login.id)
+        statuses = {m.status for m in mailboxes.list_mailboxes(session, ada)}
+    assert statuses == {"active"}  # verified: their addresses receive nothing
     assert len(rows) == len(demo.MAILS) - 2  # two of the mails are replies in one thread
     inbound = [m for m in detail.messages if m.direction == "inbound"]
     assert len(inbound) == 3
