@@ -13,11 +13,10 @@ import smtplib
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import aiosmtpd
 import pytest
+import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,7 +27,30 @@ from tui_helpdesk.smtp.protocol import HelpdeskSMTP, start_server
 HOST = "127.0.0.1"
 HOSTNAME = "mx.helpdesk.test"
 LIMIT = 10_000
-CERTS = Path(aiosmtpd.__file__).parent / "tests" / "certs"
+CA = trustme.CA()
+SERVER_CERT = CA.issue_cert(HOST, HOSTNAME)
+
+
+def server_context() -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    SERVER_CERT.configure_cert(context)
+    return context
+
+
+def client_context() -> ssl.SSLContext:
+    """A client that checks the certificate: trusts only the test CA, checks the name."""
+    context = ssl.create_default_context()
+    CA.configure_trust(context)
+    return context
+
+
+@dataclass(frozen=True)
+class StartTLS:
+    """A script step: upgrade the connection to TLS (after the server's 220 to STARTTLS)."""
+
+
+UPGRADE = StartTLS()
+Step = tuple[bytes | StartTLS, int]
 
 
 @dataclass
@@ -39,6 +61,7 @@ class Received:
     rcpt_options: list[str]
     smtp_utf8: bool
     content: bytes | None
+    tls: str | None  # the server-side session's TLS version, None in plain text
 
 
 @dataclass
@@ -65,6 +88,7 @@ class RecordingHandler:
                 list(envelope.rcpt_options),
                 envelope.smtp_utf8,
                 envelope.original_content,
+                session.ssl["ssl_object"].version() if session.ssl else None,
             )
         )
         return f"250 2.0.0 OK queued as {len(self.received)}"
@@ -104,19 +128,22 @@ async def read_reply(reader: asyncio.StreamReader) -> str:
             return "\n".join(lines)
 
 
-async def play(port: int, script: list[tuple[bytes, int]]) -> list[str]:
+async def play(port: int, script: list[Step]) -> list[str]:
     """Send each chunk, then read that many replies; the greeting is the first reply."""
     reader, writer = await asyncio.open_connection(HOST, port)
     replies = [await read_reply(reader)]
     for chunk, count in script:
-        writer.write(chunk)
-        await writer.drain()
+        if isinstance(chunk, StartTLS):
+            await writer.start_tls(client_context(), server_hostname=HOST)
+        else:
+            writer.write(chunk)
+            await writer.drain()
         replies.extend([await read_reply(reader) for _ in range(count)])
     writer.close()
     return replies
 
 
-async def compare(script: list[tuple[bytes, int]], **options: Any) -> tuple[list[str], Running]:
+async def compare(script: list[Step], **options: Any) -> tuple[list[str], Running]:
     """Play the script against both servers; assert identical replies and envelopes."""
     plain = await serve(SMTP, **options)
     ours = await serve(HelpdeskSMTP, **options)
@@ -131,7 +158,7 @@ async def compare(script: list[tuple[bytes, int]], **options: Any) -> tuple[list
     return actual, ours
 
 
-def envelope(mail_from: str = "<a@b.test>", rcpt: str = "<x@y.test>") -> list[tuple[bytes, int]]:
+def envelope(mail_from: str = "<a@b.test>", rcpt: str = "<x@y.test>") -> list[Step]:
     return [
         (b"EHLO client.test\r\n", 1),
         (f"MAIL FROM:{mail_from}\r\n".encode(), 1),
@@ -139,7 +166,7 @@ def envelope(mail_from: str = "<a@b.test>", rcpt: str = "<x@y.test>") -> list[tu
     ]
 
 
-def message(body: bytes) -> list[tuple[bytes, int]]:
+def message(body: bytes) -> list[Step]:
     """DATA with the body sent exactly as given (the caller dot-stuffs and terminates it)."""
     return [*envelope(), (b"DATA\r\n", 1), (body, 1)]
 
@@ -248,7 +275,7 @@ COMMAND_SCRIPTS = {
 
 
 @pytest.mark.parametrize("script", COMMAND_SCRIPTS.values(), ids=COMMAND_SCRIPTS.keys())
-async def test_commands_get_the_same_replies_as_aiosmtpd(script: list[tuple[bytes, int]]) -> None:
+async def test_commands_get_the_same_replies_as_aiosmtpd(script: list[Step]) -> None:
     replies, _ = await compare(script)
     assert len(replies) == 1 + sum(count for _, count in script)
 
@@ -365,9 +392,60 @@ async def test_start_server_binds_an_ephemeral_port_and_uses_the_handler() -> No
     assert replies[3] == "550 5.1.1 <nobody@y.test>: no such mailbox"
 
 
-async def test_idle_connection_is_closed_after_the_timeout() -> None:
-    replies, _ = await compare([(b"EHLO c\r\n", 1), (b"", 1)], timeout=0.2)
-    assert replies[-1] == "<closed>"
+SILENT_SCRIPTS = {
+    "after ehlo": [(b"EHLO c\r\n", 1), (b"", 1)],
+    "before ehlo": [(b"", 1)],
+    "mid data": [*envelope(), (b"DATA\r\n", 1), (b"Subject: half a message\r\n", 0), (b"", 1)],
+}
+
+
+@pytest.mark.parametrize("script", SILENT_SCRIPTS.values(), ids=SILENT_SCRIPTS.keys())
+async def test_a_silent_client_is_closed_after_the_timeout(script: list[Step]) -> None:
+    replies, ours = await compare(script, timeout=0.2)
+    assert replies[-1] == "<closed>" and ours.handler.received == []
+
+
+async def test_idle_and_data_timeouts_are_separate() -> None:
+    """A silence longer than the idle timeout is fine within DATA, not while a command is due."""
+    running = await serve(HelpdeskSMTP, timeout=0.3, data_timeout=60)
+    try:
+        silent = await play(running.port, [(b"", 1)])
+        reader, writer = await asyncio.open_connection(HOST, running.port)
+        await read_reply(reader)
+        for line in (b"EHLO c\r\n", b"MAIL FROM:<a@b.test>\r\n", b"RCPT TO:<x@y.test>\r\n"):
+            writer.write(line)
+            await read_reply(reader)
+        writer.write(b"DATA\r\nSubject: slow\r\n")
+        assert await read_reply(reader) == "354 End data with <CR><LF>.<CR><LF>"
+        await asyncio.sleep(0.9)  # three idle timeouts of silence, well within data_timeout
+        writer.write(b"\r\nbody\r\n.\r\n")
+        assert await read_reply(reader) == "250 2.0.0 OK queued as 1"
+        assert await read_reply(reader) == "<closed>"  # then the idle timeout applies again
+        writer.close()
+    finally:
+        running.server.close()
+    assert silent[0].startswith("220 ") and silent[1:] == ["<closed>"]
+
+
+async def test_data_timeout_bounds_a_silence_not_the_whole_message() -> None:
+    """aiosmtpd closes a DATA still running after `timeout`; we close one silent that long."""
+    running = await serve(HelpdeskSMTP, timeout=60, data_timeout=1.0)
+    try:
+        reader, writer = await asyncio.open_connection(HOST, running.port)
+        await read_reply(reader)
+        writer.write(b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n")
+        assert [await read_reply(reader) for _ in range(4)][-1].startswith("354")
+        for n in range(6):  # 1.5 s in all, never 1 s without a chunk (room: 0.75 s)
+            await asyncio.sleep(0.25)
+            writer.write(f"line {n}\r\n".encode())
+        writer.write(b".\r\n")
+        assert await read_reply(reader) == "250 2.0.0 OK queued as 1"
+        writer.close()
+    finally:
+        running.server.close()
+    assert running.handler.received[0].content == b"".join(
+        f"line {n}\r\n".encode() for n in range(6)
+    )
 
 
 async def test_timeout_is_reset_by_each_command() -> None:
@@ -409,27 +487,68 @@ async def test_auth_replies_are_the_same() -> None:
     assert [r[:3] for r in replies[2:]] == ["535", "334", "235", "503", "250"]
 
 
-async def test_starttls_upgrades_and_then_accepts_mail() -> None:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(CERTS / "server.crt", CERTS / "server.key")
-    running = await serve(HelpdeskSMTP, tls_context=context, require_starttls=True)
+TLS_SCRIPTS = {
+    "required before mail": [
+        (b"EHLO c\r\n", 1),
+        (b"MAIL FROM:<a@b.test>\r\n", 1),
+        (b"HELP\r\n", 1),
+        (b"NOOP\r\n", 1),
+        (b"STARTTLS now\r\n", 1),
+        (b"STARTTLS\r\n", 1),
+        (UPGRADE, 0),
+        (b"MAIL FROM:<a@b.test>\r\n", 1),  # the session starts again: EHLO first
+        (b"EHLO c\r\n", 1),  # no STARTTLS offered twice
+        *message(b"Subject: tls\r\n\r\nsecret\r\n.\r\n")[1:],
+        (b"QUIT\r\n", 1),
+    ],
+    "offered, not required": [
+        (b"HELP\r\n", 1),
+        *envelope(),
+        (b"STARTTLS\r\n", 1),
+        (UPGRADE, 0),
+        (b"EHLO c\r\n", 1),
+        (b"DATA\r\n", 1),  # the transaction begun in plain text is gone
+        (b"HELP\r\n", 1),
+        *message(b"Subject: after\r\n\r\nx\r\n.\r\n")[1:],
+    ],
+}
+
+
+@pytest.mark.parametrize("script", TLS_SCRIPTS.values(), ids=TLS_SCRIPTS.keys())
+async def test_starttls_gets_the_same_replies_as_aiosmtpd(script: list[Step]) -> None:
+    required = script is TLS_SCRIPTS["required before mail"]
+    replies, ours = await compare(
+        script, tls_context=server_context(), require_starttls=required
+    )
+    ehlo_replies = [reply for reply in replies if reply.startswith(f"250-{HOSTNAME}")]
+    assert ["250-STARTTLS" in reply for reply in ehlo_replies] == [True, False]  # once, before
+    assert [r.tls for r in ours.handler.received] == ["TLSv1.3"]
+    assert ("530 Must issue a STARTTLS command first" in replies) == required
+
+
+async def test_a_real_client_negotiates_starttls_and_the_mail_is_kept_byte_for_byte() -> None:
+    running = await serve(HelpdeskSMTP, tls_context=server_context(), require_starttls=True)
+    raw = b"Subject: tls\r\n\r\n..secret with a leading dot\r\n\xff\r\n"
     try:
-        await asyncio.to_thread(send_over_starttls, running.port)
+        peer_cert, version = await asyncio.to_thread(send_over_starttls, running.port, raw)
     finally:
         running.server.close()
-    assert running.handler.received[0].content == b"Subject: tls\r\n\r\nsecret\r\n"
+    assert ssl.DER_cert_to_PEM_cert(peer_cert).encode() == SERVER_CERT.cert_chain_pems[0].bytes()
+    assert version == "TLSv1.3"
+    [received] = running.handler.received
+    assert received.content == raw and received.tls == "TLSv1.3"
 
 
-def send_over_starttls(port: int) -> None:
-    client_context = ssl.create_default_context()
-    client_context.check_hostname = False
-    client_context.verify_mode = ssl.CERT_NONE
+def send_over_starttls(port: int, raw: bytes) -> tuple[bytes, str | None]:
+    """smtplib as a sending MTA would: STARTTLS, the certificate checked against the test CA."""
     with smtplib.SMTP(HOST, port, timeout=10) as client:
         client.ehlo()
         code, _ = client.mail("a@b.test")
         assert code == 530  # STARTTLS required first
-        client.starttls(context=client_context)
-        client.sendmail("a@b.test", ["x@y.test"], b"Subject: tls\r\n\r\nsecret")
+        client.starttls(context=client_context())
+        client.sendmail("a@b.test", ["x@y.test"], raw)
+        sock: Any = client.sock
+        return sock.getpeercert(binary_form=True), sock.version()
 
 
 # --- pure functions, checked against aiosmtpd's own algorithms ----------------------------------
