@@ -517,9 +517,7 @@ TLS_SCRIPTS = {
 @pytest.mark.parametrize("script", TLS_SCRIPTS.values(), ids=TLS_SCRIPTS.keys())
 async def test_starttls_gets_the_same_replies_as_aiosmtpd(script: list[Step]) -> None:
     required = script is TLS_SCRIPTS["required before mail"]
-    replies, ours = await compare(
-        script, tls_context=server_context(), require_starttls=required
-    )
+    replies, ours = await compare(script, tls_context=server_context(), require_starttls=required)
     ehlo_replies = [reply for reply in replies if reply.startswith(f"250-{HOSTNAME}")]
     assert ["250-STARTTLS" in reply for reply in ehlo_replies] == [True, False]  # once, before
     assert [r.tls for r in ours.handler.received] == ["TLSv1.3"]
