@@ -141,9 +141,11 @@ def messages_in(db: Database, conversation_id: int) -> list[Message]:
 
 
 def send(host: str, port: int, raw: bytes, rcpts: Iterable[str],
-         mail_from: str = "carol@customer.test") -> tuple[int, bytes]:  # fmt: skip
-    """One SMTP transaction with smtplib; returns the final reply to DATA."""
-    with smtplib.SMTP(host, port, timeout=30) as client:
+         mail_from: str = "carol@customer.test", source: str = "") -> tuple[int, bytes]:  # fmt: skip
+    """One SMTP transaction with smtplib (from address `source`); the final reply to DATA."""
+    with smtplib.SMTP(
+        host, port, timeout=30, source_address=(source, 0) if source else None
+    ) as client:
         client.ehlo("client.test")
         code, reply = client.mail(mail_from)
         assert code == 250, reply
