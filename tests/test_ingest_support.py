@@ -140,8 +140,14 @@ def messages_in(db: Database, conversation_id: int) -> list[Message]:
         )
 
 
-def send(host: str, port: int, raw: bytes, rcpts: Iterable[str],
-         mail_from: str = "carol@customer.test", source: str = "") -> tuple[int, bytes]:  # fmt: skip
+def send(
+    host: str,
+    port: int,
+    raw: bytes,
+    rcpts: Iterable[str],
+    mail_from: str = "carol@customer.test",
+    source: str = "",
+) -> tuple[int, bytes]:
     """One SMTP transaction with smtplib (from address `source`); the final reply to DATA."""
     with smtplib.SMTP(
         host, port, timeout=30, source_address=(source, 0) if source else None
