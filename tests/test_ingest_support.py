@@ -10,6 +10,7 @@ import itertools
 import os
 import re
 import smtplib
+import socket
 import subprocess
 import sys
 import time
@@ -274,3 +275,11 @@ def busy_store_process(worker_pid: int, timeout: float = 60) -> int:
                 return pid
         time.sleep(0.05)
     raise AssertionError("the store process never got busy")
+
+
+def notify_messages(sock: socket.socket, until: str) -> list[str]:
+    """What the worker told systemd (sd_notify), up to the message that contains `until`."""
+    seen: list[str] = []
+    while not any(until in message for message in seen):
+        seen.append(sock.recv(4096).decode())
+    return seen

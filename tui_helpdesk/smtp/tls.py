@@ -7,6 +7,7 @@ encrypted keep theirs. A renewal that does not load keeps the old certificate se
 
 from __future__ import annotations
 
+import os
 import ssl
 
 from tui_helpdesk.errors import ConfigError
@@ -14,14 +15,12 @@ from tui_helpdesk.errors import ConfigError
 
 def server_context(certificate: str, key: str) -> ssl.SSLContext:
     """A server-side context: TLS 1.2 or later, no client certificate asked (MTAs send none)."""
+    for name, path in (("tls_certificate", certificate), ("tls_key", key)):
+        if not os.path.isfile(path):
+            raise ConfigError(f"smtp.{name}: no such file: {path}", field=name)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(certificate, key)
-    except FileNotFoundError as error:
-        raise ConfigError(
-            f"smtp.tls_certificate / smtp.tls_key: no such file: {error.filename}",
-            field="tls_certificate",
-        ) from None
     except (OSError, ssl.SSLError) as error:
         raise ConfigError(
             f"smtp.tls_certificate / smtp.tls_key: cannot load {certificate} with {key}: {error}",
