@@ -2,8 +2,10 @@
 
 Most tests send the same byte script to a plain aiosmtpd ``SMTP`` and to ``HelpdeskSMTP`` (both
 on ephemeral 127.0.0.1 ports, same handler class and options) and compare every reply and every
-envelope the handler received. The others check what a sender sees from our server alone: the
-EHLO extensions, SIZE and 552, long lines kept byte for byte, timeouts, STARTTLS and AUTH.
+envelope the handler received, STARTTLS sessions included (the script upgrades the connection
+with a certificate from a trustme CA the client checks). The others check what a sender sees
+from our server alone: the EHLO extensions, SIZE and 552, long lines kept byte for byte, the
+idle and DATA timeouts apart, a real client (smtplib) over STARTTLS.
 """
 
 from __future__ import annotations

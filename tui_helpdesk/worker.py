@@ -97,10 +97,14 @@ class WorkerRuntime:
         )
         smtp = settings.smtp
         self.tls = ServerTLS(smtp.tls_certificate, smtp.tls_key)
-        self.limits = SessionLimits(
-            total=smtp.max_sessions,
-            per_client=smtp.max_sessions_per_client,
-            idle_when_full=smtp.idle_timeout_when_full_seconds,
+        self.limits = (
+            SessionLimits(
+                total=smtp.max_sessions,
+                per_client=smtp.max_sessions_per_client,
+                idle_when_full=smtp.idle_timeout_when_full_seconds,
+            )
+            if smtp.max_sessions or smtp.max_sessions_per_client
+            else None  # no caps at all: nothing counted
         )
         self.name = f"worker@{socket.gethostname()}:{os.getpid()}"
         self.heartbeat_seconds = HEARTBEAT_SECONDS
@@ -162,6 +166,9 @@ class WorkerRuntime:
         heartbeat.cancel()
         await loop.run_in_executor(None, self._beat_safely)
         log.info("worker stopped: %d accepted, %d errors", *self._counts())
+        if self.limits is not None and (self.limits.refused or self.limits.closed_idle):
+            log.info("%d connections refused over the session caps, %d idle sessions closed to "
+                     "make room", self.limits.refused, self.limits.closed_idle)  # fmt: skip
 
     async def _start_writer(self) -> None:
         if isinstance(self.writer, ProcessWriter):
