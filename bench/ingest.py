@@ -1,11 +1,13 @@
 """Messages per second through the real worker, against a bare aiosmtpd (issue 3, point 6).
 
     python bench/ingest.py [--sessions 1,8,32] [--sizes 2048,51200] [--messages 1500]
-                           [--client auto|smtp-source|python] [--pg postgresql://...]
+                           [--client auto|smtp-source|python] [--db sqlite|postgresql|both]
+                           [--pg postgresql://...]
 
 For each (sessions, size) row the same load - a NEW connection per message, from a separate
 process - goes to:
-  ours      `python -m tui_helpdesk worker` on a fresh SQLite file (synchronous=FULL): parse,
+  ours      `python -m tui_helpdesk worker` on a fresh SQLite file (synchronous=FULL), or a
+            fresh schema of the PostgreSQL at --pg (--db postgresql or both): parse,
             thread, route, assign, durable group commit, 250 only after the commit (SMTP and
             parsing in the worker process, storing in its store process);
   bare      plain aiosmtpd in its own process, handler answers 250 at once (the reference);
@@ -21,6 +23,7 @@ Every run is bounded in count and time, and only 127.0.0.1 is used.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -48,6 +51,7 @@ from sqlalchemy import create_engine, text
 from tui_helpdesk.db.engine import normalise_url
 
 LoadFn = Callable[..., Load]
+LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 WORKERS = ("ours", "nocaps")  # what they acknowledge is stored in the database
 NO_CAPS = {"TUI_HELPDESK_SMTP_MAX_SESSIONS": "0", "TUI_HELPDESK_SMTP_MAX_SESSIONS_PER_CLIENT": "0"}
 
@@ -70,7 +74,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=1500, help="per row and server (2 KB)")
     parser.add_argument("--client", choices=["auto", "smtp-source", "python"], default="auto")
     parser.add_argument("--seconds", type=float, default=120, help="bound per load run")
-    parser.add_argument("--pg", help="also run against this PostgreSQL URL (a fresh schema)")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("TUI_HELPDESK_TEST_PG_URL", LOCAL_PG),
+        help="the PostgreSQL to use for --db postgresql|both (a fresh schema, dropped after)",
+    )
     parser.add_argument("--no-proto", action="store_true", help="skip the HelpdeskSMTP column")
     parser.add_argument("--synchronous", default="FULL", help="SQLite synchronous pragma")
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell, best one counts")
@@ -180,31 +189,38 @@ def _rates_text(rates: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:,.0f}/s" for k, v in rates.items())
 
 
-def render(rows: list[Row], label: str) -> str:
+def render(measured: list[tuple[str, list[Row]]]) -> str:
+    """One table, a row per (database, sessions, size)."""
+    rows = [r for _, rs in measured for r in rs]
+    labels = [label for label, rs in measured for _ in rs]
     names = [
         n for n in ("ours", "nocaps", "bare", "proto", "sink") if any(n in r.rates for r in rows)
     ]
-    headers = ["sessions", "size", "ours msg/s", "bare msg/s", "ours/bare"]
+    headers = ["database", "sessions", "size", "ours msg/s", "bare msg/s", "ours/bare"]
     headers += [f"{n} msg/s" for n in names if n in {"nocaps", "proto", "sink"}]
     headers += ["ours/nocaps"] if "nocaps" in names else []
     headers += ["ours/sink"] if "sink" in names else []
     headers += [f"{n} cpu ms" for n in names] + ["acked", "stored"]
     out = []
-    for r in rows:
+    for label, r in zip(labels, rows, strict=True):
         ours, bare = r.rates["ours"], r.rates["bare"]
-        cells: list[object] = [r.sessions, _size(r.size), ours, bare, _ratio(ours, bare)]
+        cells: list[object] = [label, r.sessions, _size(r.size), ours, bare, _ratio(ours, bare)]
         cells += [r.rates.get(n, 0.0) for n in names if n in {"nocaps", "proto", "sink"}]
         cells += [_ratio(ours, r.rates.get("nocaps", 0.0))] if "nocaps" in names else []
         cells += [_ratio(ours, r.rates.get("sink", 0.0))] if "sink" in names else []
         cells += [f"{r.cpu_ms.get(n, 0.0):.2f}" for n in names]
         out.append([*cells, r.acked, r.stored])
-    notes = [f"  {r.sessions}x{_size(r.size)}: {n}" for r in rows for n in r.notes]
+    notes = [
+        f"  {label} {r.sessions}x{_size(r.size)}: {n}"
+        for label, r in zip(labels, rows, strict=True)
+        for n in r.notes
+    ]
     legend = (
         "msg/s: acknowledged messages per second, best of the runs; cpu ms: the server "
         "process's CPU time per message in that run (all threads; with the worker's store "
         "process)"
     )
-    return "\n".join([f"== {label} ==", table(headers, out), legend, *notes])
+    return "\n".join([table(headers, out), legend, *notes])
 
 
 def _size(size: int) -> str:
@@ -219,16 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     load_before = load_average()
-    reports = []
+    measured: list[tuple[str, list[Row]]] = []
     with tempfile.TemporaryDirectory(prefix="hd-bench-") as tmp:
         log_dir = Path(tmp)
-        db_url = f"sqlite:///{log_dir / 'helpdesk.sqlite3'}"
-        label = f"SQLite synchronous={args.synchronous}"
-        reports.append(render(run_rows(args, db_url, log_dir, label), label))
-        if args.pg:
+        if args.db in ("sqlite", "both"):
+            db_url = f"sqlite:///{log_dir / 'helpdesk.sqlite3'}"
+            label = f"SQLite {args.synchronous}"
+            measured.append((label, run_rows(args, db_url, log_dir, label)))
+        if args.db in ("postgresql", "both"):
             with pg_schema(args.pg) as pg_url:
-                reports.append(render(run_rows(args, pg_url, log_dir, "PostgreSQL"), "PostgreSQL"))
-    print("\n\n".join(reports))
+                measured.append(("PostgreSQL", run_rows(args, pg_url, log_dir, "PostgreSQL")))
+    print(render(measured))
     print(
         f"\n({time.monotonic() - started:.0f} s; new connection per message; 127.0.0.1; "
         f"load average before {load_before}, after {load_average()})"

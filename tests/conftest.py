@@ -1,6 +1,8 @@
 """Shared fixtures. Database tests run once per backend: ids `sqlite` and `postgresql`.
 
-PostgreSQL runs when TUI_HELPDESK_TEST_PG_URL is set (CI always sets it). Each backend's schema
+PostgreSQL runs when TUI_HELPDESK_TEST_PG_URL is set (CI always sets it), the real-mail corpus
+test when TUI_HELPDESK_CORPUS is (CI points it at ../shared/mail-corpus); the summary of a run
+without them says so and how to turn them on. Each backend's schema
 is built once per session by running the Alembic migrations, so every run tests them; each test
 then starts from empty tables (a copy of the migrated SQLite file, or TRUNCATE on PostgreSQL).
 """
@@ -25,6 +27,9 @@ from tui_helpdesk.db.engine import Database, normalise_url
 from tui_helpdesk.db.models import Base
 
 PG_ENV = "TUI_HELPDESK_TEST_PG_URL"
+PG_EXAMPLE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CORPUS_ENV = "TUI_HELPDESK_CORPUS"
+CORPUS_EXAMPLE = "$PWD/../shared/mail-corpus"  # from the repository's root, as CI sets it
 
 
 def backends() -> list[str]:
@@ -34,6 +39,19 @@ def backends() -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", backends(), scope="session")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A run that left out half of the suite says so, instead of passing quietly."""
+    missing = []
+    if not os.environ.get(PG_ENV):
+        missing.append(f"PostgreSQL half did not run; turn it on: {PG_ENV}={PG_EXAMPLE} make test")
+    if not os.environ.get(CORPUS_ENV):
+        missing.append(f"mail corpus tests did not run: {CORPUS_ENV}={CORPUS_EXAMPLE} make test")
+    if missing:
+        terminalreporter.write_sep("-", "not run")
+        for line in missing:
+            terminalreporter.write_line(line, yellow=True)
 
 
 @pytest.fixture(scope="session")

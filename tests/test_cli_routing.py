@@ -117,7 +117,7 @@ def test_rule_text_output(acme: Cli) -> None:
         "urgent",
         *ADA,
     ).stdout
-    assert "\x1b" not in shown and "VIP[2J" in shown
+    assert "\x1b" not in shown and "[2J" not in shown and "VIP" in shown
     assert "Conditions (all must hold)" in shown
     assert "1. sender_address equals 'ceo@big.test'" in shown
     listing = acme("rule", "list", *ADA).stdout
@@ -290,7 +290,7 @@ def test_hours_text_output(acme: Cli) -> None:
     lines = text.splitlines()
     assert "working hours:         on" in lines and "timezone:              Europe/Madrid" in lines
     assert "mon  09:00-12:00, 13:00-17:00" in lines and "sun  closed" in lines
-    assert "\x1b" not in text and "  Closed [5mnow" in lines and "  See you" in lines
+    assert "\x1b" not in text and "  Closed now" in lines and "  See you" in lines
 
 
 def test_hours_invalid_input_and_permissions(acme: Cli, tmp_path: Path) -> None:
@@ -353,7 +353,7 @@ def test_autoresponder_text_output(acme: Cli) -> None:
     assert "enabled:    yes" in lines and "Windows (Europe/Madrid)" in lines
     assert "2026-12-24 00:00  2026-12-27 00:00" in lines
     assert "\x1b" not in text and "\x07" not in text
-    assert "  Away]0;owned until Monday" in lines and "  Regards" in lines
+    assert "  Away until Monday" in lines and "  Regards" in lines
     empty = acme("mailbox", "set-autoresponder", "support@acme.test", "--clear-windows", *ADA)
     assert "(none: active whenever enabled)" in empty.stdout
 

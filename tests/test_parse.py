@@ -589,29 +589,6 @@ def test_inline_image_in_related() -> None:
     assert logo.data == b"\x89PNG data"
 
 
-def test_tnef_is_left_as_attachment() -> None:
-    tnef = b"\x78\x9f\x3e\x22" + bytes(100)
-    raw = multipart(
-        "multipart/mixed",
-        [
-            part("Content-Type: text/plain", body="Outlook body"),
-            part(
-                "Content-Type: application/ms-tnef",
-                "Content-Transfer-Encoding: base64",
-                body=base64.encodebytes(tnef),
-            ),
-        ],
-    )
-    parsed = parse_message(raw)
-    assert parsed.text_body == "Outlook body"
-    (winmail,) = parsed.attachments
-    assert (winmail.filename, winmail.content_type, winmail.data) == (
-        "winmail.dat",
-        "application/ms-tnef",
-        tnef,
-    )
-
-
 def test_attachment_only_mail_has_empty_text() -> None:
     raw = mail(
         "From: a@b.org",

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit, safe_url
-from tui_helpdesk.cli.output import clean, key_values, record_pairs, table
+from tui_helpdesk.cli.output import key_values, record_pairs, table
 from tui_helpdesk.records import (
     AuditRecord,
     DomainCheckRecord,
@@ -16,6 +16,7 @@ from tui_helpdesk.records import (
     UserRecord,
 )
 from tui_helpdesk.services.vocabulary import AVAILABILITIES, ROLES
+from tui_helpdesk.terminal_text import clean
 
 pass_cx = click.make_pass_decorator(Cx)
 ORG_OPTION = click.option(
@@ -166,17 +167,17 @@ def _domain_check_text(records: list[DomainCheckRecord]) -> str:
     for domain_name in dict.fromkeys(record.domain for record in records):
         rows = [record for record in records if record.domain == domain_name]
         lines = [
-            f"{clean(domain_name)}:",
+            f"{clean(domain_name, one_line=True)}:",
             table(["check", "status", "name", "found"], [
                 (r.check, r.status, r.name, r.found) for r in rows
             ]),
         ]  # fmt: skip
         for row in rows:
-            lines.append(f"{row.check} {row.status}: {clean(row.explanation)}")
+            lines.append(f"{row.check} {row.status}: {clean(row.explanation, one_line=True)}")
             if row.status != "pass" and row.found:
-                lines += [f"  found:   {clean(found)}" for found in row.found]
+                lines += [f"  found:   {clean(found, one_line=True)}" for found in row.found]
             if row.publish:
-                lines.append(f"  publish: {clean(row.publish)}")
+                lines.append(f"  publish: {clean(row.publish, one_line=True)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) or "No domains to check: add one with `domain add DOMAIN`."
 

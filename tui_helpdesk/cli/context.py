@@ -20,6 +20,7 @@ from tui_helpdesk.cli import identity, output
 from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.errors import HelpdeskError, Invalid, PermissionDenied
 from tui_helpdesk.records import UserRecord
+from tui_helpdesk.terminal_text import clean
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -92,7 +93,7 @@ def _database_unusable(error: Exception) -> bool:
 
 
 def _report(ctx: click.Context, message: str, payload: dict[str, Any]) -> None:
-    click.echo(f"error: {output.clean(message)}", err=True)
+    click.echo(f"error: {clean(message, one_line=True)}", err=True)
     if ctx.meta.get(JSON_KEY):
         click.echo(json.dumps(payload))
 

@@ -7,8 +7,9 @@ from typing import Any
 import click
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit
-from tui_helpdesk.cli.output import clean, fmt, key_values, record_pairs, table
+from tui_helpdesk.cli.output import fmt, key_values, record_pairs, table
 from tui_helpdesk.records import ConversationDetail, ConversationRecord, MessageRecord, to_jsonable
+from tui_helpdesk.terminal_text import clean
 
 pass_cx = click.make_pass_decorator(Cx)
 DEFAULT_LIMIT = 50
@@ -94,5 +95,5 @@ def _message_text(number: int, message: MessageRecord) -> str:
         ("attachments", [f"{a.filename} ({a.content_type}, {a.size} bytes)"
                          for a in message.attachments]),
     ])  # fmt: skip
-    body = clean(message.text_body, single_line=False).rstrip()
+    body = clean(message.text_body).rstrip()
     return f"--- message {number} ({fmt(message.id)}) ---\n{head}\n\n{body}"

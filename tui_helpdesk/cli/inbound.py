@@ -14,11 +14,12 @@ from typing import Any
 import click
 
 from tui_helpdesk.cli.context import Cx, common, emit, read_text
-from tui_helpdesk.cli.output import clean, key_values, table
+from tui_helpdesk.cli.output import key_values, table
 from tui_helpdesk.cli.routing import acting
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import AssignmentRecord, AutoresponderRecord, QueueHoursRecord
 from tui_helpdesk.services.vocabulary import ASSIGNMENT_RULES, DAYS
+from tui_helpdesk.terminal_text import clean
 
 pass_cx = click.make_pass_decorator(Cx)
 QUEUE = click.argument("queue_name", metavar="QUEUE")
@@ -155,7 +156,7 @@ def assignment_text(record: AssignmentRecord) -> str:
 
 def _body(title: str, body: str) -> str:
     """A titled block of text, indented; mail-like text keeps its lines, loses control codes."""
-    lines = clean(body, single_line=False).split("\n") if body.strip() else ["(empty)"]
+    lines = clean(body).split("\n") if body.strip() else ["(empty)"]
     return title + "\n" + "\n".join(f"  {line}".rstrip() for line in lines)
 
 

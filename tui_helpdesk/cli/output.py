@@ -1,14 +1,14 @@
 """Text output for people: aligned key-value lists and tables, safe for any terminal.
 
-Values can come from mail (subjects, names), so control characters are removed before they
-reach the terminal; JSON output escapes them instead (json.dumps with ensure_ascii).
+Values can come from mail (subjects, names), so every value is cleaned by terminal_text.clean
+before it reaches the terminal, on one line (newlines and tabs become spaces) in lists and
+tables; JSON output escapes control characters instead (json.dumps with ensure_ascii).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,16 +17,9 @@ import click
 from rich.cells import cell_len, set_cell_size
 
 from tui_helpdesk.records import to_jsonable
+from tui_helpdesk.terminal_text import clean
 
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 CELL_WIDTH = 48
-
-
-def clean(text: str, *, single_line: bool = True) -> str:
-    """Drop control characters (escape sequences included); tabs/newlines kept only if asked."""
-    if single_line:
-        text = text.replace("\r\n", " ").replace("\n", " ").replace("\t", " ")
-    return CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def fmt(value: Any) -> str:
@@ -38,7 +31,7 @@ def fmt(value: Any) -> str:
         return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, (list, tuple)):
         return ", ".join(fmt(v) for v in value) or "-"
-    return clean(str(value))
+    return clean(str(value), one_line=True)
 
 
 def key_values(pairs: Iterable[tuple[str, Any]]) -> str:

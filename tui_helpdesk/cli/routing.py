@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit, wants_json
-from tui_helpdesk.cli.output import clean, key_values, table
+from tui_helpdesk.cli.output import key_values, table
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import RoutingConditionRecord, RoutingRuleRecord, UserRecord
 from tui_helpdesk.services.vocabulary import MATCH_MODES, PRIORITIES, ROUTING_FIELDS, ROUTING_OPS
+from tui_helpdesk.terminal_text import clean
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -75,7 +76,8 @@ def rule_text(record: RoutingRuleRecord) -> str:
         ("created at", record.created_at), ("updated at", record.updated_at),
     ])  # fmt: skip
     how = "all must hold" if record.match == "all" else "any one is enough"
-    lines = [f"  {n}. {clean(condition_text(c))}" for n, c in enumerate(record.conditions, 1)]
+    conditions = [clean(condition_text(c), one_line=True) for c in record.conditions]
+    lines = [f"  {n}. {condition}" for n, condition in enumerate(conditions, 1)]
     return f"{head}\n\nConditions ({how})\n" + "\n".join(lines)
 
 
@@ -203,4 +205,4 @@ def rule_delete(cx: Cx, rule_id: int, yes: bool) -> None:
     with acting(cx, write=True) as (session, actor):
         record = routing.get_rule(session, actor, rule_id)
         routing.delete_rule(session, actor, rule_id)
-    emit(record, lambda r: f"Deleted routing rule {r.id} ({clean(r.name)}).")
+    emit(record, lambda r: f"Deleted routing rule {r.id} ({clean(r.name, one_line=True)}).")

@@ -361,6 +361,15 @@ class AutoReplyClaim(Base):
     last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ConfigVersion(Base):
+    """One row: bumped by every audited configuration change (see services/audit.py), so a
+    worker on PostgreSQL knows when the configuration it keeps between batches is stale."""
+
+    __tablename__ = "config_version"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditEntry(Base):
     """F61: who did what, when, with the state before and after."""
 

@@ -2,7 +2,9 @@
 
 multipart/alternative prefers the plain part (the HTML one when plain is missing or empty);
 attached messages become .eml files and their text is shown in the body; machine-readable
-reports become text files. HTML is kept as sent and also converted to readable text.
+reports become text files. HTML is kept as sent and also converted to readable text. A TNEF
+part (winmail.dat) that can be read is replaced by the files inside it, and its body is the
+text of a mail that has no other (mail/tnef.py); one that cannot stays as it was.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tui_helpdesk.mail.parts import (
     transfer_decode,
 )
 from tui_helpdesk.mail.policy import parse_tree
+from tui_helpdesk.mail.tnef import is_tnef, read_tnef
 
 # ---------------------------------------------------------------------------------------------
 # HTML → text and format=flowed.
@@ -94,6 +97,7 @@ _FIELD_TYPES = (*STATUS_TYPES, "message/disposition-notification", "message/feed
 _FIELD_TYPES += ("message/global-disposition-notification",)
 _EXTENSIONS = {
     "application/ms-tnef": ".dat",
+    "application/vnd.ms-tnef": ".dat",
     "application/pdf": ".pdf",
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -107,6 +111,7 @@ _EXTENSIONS = {
 }
 _DEFAULT_NAMES = {
     "application/ms-tnef": "winmail.dat",
+    "application/vnd.ms-tnef": "winmail.dat",
     "text/rfc822-headers": "returned-headers.txt",
     "message/rfc822-headers": "returned-headers.txt",
 }
@@ -125,6 +130,11 @@ class Walker:
         self.html: list[str] = []
         self.bounce: BounceInfo | None = None
         self.charset_hint: str | None = None  # for raw 8-bit headers
+        self.tnef_body: list[Segment] = []  # the first TNEF body: text when there is no other
+
+    def text(self, segments: list[Segment]) -> str:
+        """What an agent reads: the text parts, else the body found in a TNEF part."""
+        return segments_text(segments) or segments_text(self.tnef_body)
 
     def walk(self, part: Message, depth: int) -> list[Segment]:
         if depth > _MAX_DEPTH:
@@ -188,8 +198,22 @@ class Walker:
             if info.params.get("format", "").lower() == "flowed":
                 text = _unflow(text, info.params.get("delsp", "").lower() == "yes")
             return [("plain", text)]
-        self._attach(info, data)
+        if is_tnef(info.content_type, info.filename):
+            self._tnef(info, data)
+        else:
+            self._attach(info, data)
         return []
+
+    def _tnef(self, info: PartInfo, data: bytes) -> None:
+        content = read_tnef(data, self.notes)
+        if content is None or not (content.files or content.body.strip()):
+            self._attach(info, data)
+            return
+        for file in content.files:
+            inner = PartInfo(file.content_type, {}, "attachment", file.filename, "")
+            self._attach(inner, file.data)
+        if content.body.strip() and not self.tnef_body:
+            self.tnef_body = [(content.body_kind, content.body)]
 
     def _nested(
         self, part: Message, info: PartInfo, children: list[Any], depth: int
@@ -252,7 +276,7 @@ def _attached_block(
             lines.append(f"{name}: {value}")
     if child.attachments:
         lines.append("Attachments: " + ", ".join(a.filename for a in child.attachments))
-    text = segments_text(segments)
+    text = child.text(segments)
     if len(lines) == 1 and not text:
         return ""
     return "\n".join(lines) + "\n\n" + text

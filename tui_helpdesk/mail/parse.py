@@ -8,7 +8,8 @@ read, never changed.
 
 The parts: charsets (bytes → text with fallbacks, safe strings), headers (RFC 2047 words,
 addresses, Message-IDs, dates), parts (one MIME part's accessors), bodies (the MIME walk: text,
-HTML, attachments), bounces (delivery status → BounceInfo), policy (the configured stdlib parser).
+HTML, attachments), tnef (winmail.dat: its files and body, checked first by tnef_stream; an RTF
+body read by rtf), bounces (delivery status → BounceInfo), policy (the configured stdlib parser).
 What parsing returns (ParsedMessage and its parts) is defined in parsed.
 
 Output strings are safe to store: no NUL characters and no lone surrogates (PostgreSQL text
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tui_helpdesk.mail.bodies import Segment, Walker, segments_text
+from tui_helpdesk.mail.bodies import Segment, Walker
 from tui_helpdesk.mail.charsets import clean_body_text
 from tui_helpdesk.mail.headers import (
     addresses,
@@ -99,7 +100,7 @@ def _assemble(
         reply_to=addresses("Reply-To", first.get("reply-to", ""), notes),
         date=date,
         date_header=decoded.get("date", ""),
-        text_body=segments_text(segments),
+        text_body=walker.text(segments),
         html_body="\n".join(walker.html),
         attachments=tuple(walker.attachments),
         defects=tuple(dict.fromkeys(notes))[:_MAX_DEFECTS],

@@ -61,7 +61,7 @@ def part_info(part: Message, notes: list[str]) -> PartInfo:
         content_type=_mime_type(content_type),
         params={str(k).lower(): fix_surrogates(str(v)) for k, v in params.items()},
         disposition=disposition.lower(),
-        filename=_safe_filename(str(name), notes),
+        filename=safe_filename(str(name), notes),
         content_id=(normalise_message_id(cid) or "") if cid.strip() else "",
     )
 
@@ -78,11 +78,16 @@ _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_
 
 def _mime_type(value: str) -> str:
     """A syntactically valid type, else text/plain (RFC 2045 5.2: the default for invalid ones)."""
+    return valid_mime_type(value) or "text/plain"
+
+
+def valid_mime_type(value: str) -> str | None:
+    """The type lowercased when it is syntactically valid, else None."""
     value = value.strip().lower()
-    return value if _MIME_TYPE.fullmatch(value) else "text/plain"
+    return value if _MIME_TYPE.fullmatch(value) else None
 
 
-def _safe_filename(name: str, notes: list[str]) -> str:
+def safe_filename(name: str, notes: list[str]) -> str:
     """Decoded file name without directories, control or bidi characters (safe to save as)."""
     name = fix_surrogates(name)
     if "=?" in name:

@@ -5,13 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import AuditEntry
+from tui_helpdesk.db.models import AuditEntry, ConfigVersion
 from tui_helpdesk.records import AuditRecord, UserRecord, to_jsonable
 from tui_helpdesk.services.permissions import require_admin
 
 BOOTSTRAP_LABEL = "(bootstrap)"
+# Audited changes that are not configuration: work on conversations and outgoing mail.
+NOT_CONFIGURATION = frozenset({"conversation", "message", "outbox_job"})
+
+
+def bump_config_version(session: Session) -> None:
+    """Tell workers that keep configuration between ingest batches to read it again.
+
+    An upsert, so the counter is there even in a database whose row went missing.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(ConfigVersion)
+    session.execute(
+        insert.values(id=1, version=1).on_conflict_do_update(
+            index_elements=[ConfigVersion.id], set_={"version": ConfigVersion.version + 1}
+        )
+    )
+
+
+def config_version(session: Session) -> int:
+    return session.scalar(select(ConfigVersion.version).where(ConfigVersion.id == 1)) or 0
 
 
 def record(
@@ -25,7 +47,12 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    """Add the entry to the caller's unit of work, so it commits (or not) with the change."""
+    """Add the entry to the caller's unit of work, so it commits (or not) with the change.
+
+    A change to the configuration also bumps config_version (see bump_config_version).
+    """
+    if entity_type not in NOT_CONFIGURATION:
+        bump_config_version(session)
     session.add(
         AuditEntry(
             organisation_id=organisation_id,

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from tui_helpdesk.config import Settings
+from tui_helpdesk.terminal_text import clean
 from tui_helpdesk.tui.commands import HelpdeskCommands, PaletteCommand
 from tui_helpdesk.tui.data import HelpdeskData
 from tui_helpdesk.tui.host import Clock
@@ -76,7 +77,7 @@ class HelpdeskApp(App[int]):
         if event.state == WorkerState.ERROR and event.worker.group != POLL_GROUP:
             error = event.worker.error
             self.notify(
-                f"{type(error).__name__}: {error}", title="Background task failed",
+                clean(f"{type(error).__name__}: {error}"), title="Background task failed",
                 severity="error", markup=False,
             )  # fmt: skip
 

@@ -3,7 +3,8 @@ the modules of this package:
 
 1. recipients: what RCPT TO accepts (before any mail arrives)
 2. batch: the entry points; one transaction per batch, fast attempt then careful savepoints
-3. prepare: what the transaction looks up once (Setup, Batch)
+3. prepare: what the transaction looks up once (Setup, Batch), after taking the locks that
+   keep two workers from deciding the same thing at once (locks)
 4. deliver: one copy for one mailbox, parsed, as a bounce, or raw; then the automatic reply
 5. thread: the contact, and the conversation a bounce or a reply joins
 6. route: a new conversation, routed and assigned

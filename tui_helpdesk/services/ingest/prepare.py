@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -20,7 +20,8 @@ from tui_helpdesk.config import Settings
 from tui_helpdesk.db.models import Conversation, Mailbox, Message, Organisation, Queue
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parsed import ParsedMessage
-from tui_helpdesk.services import assignment, autoresponder, changes, contacts, routing
+from tui_helpdesk.services import assignment, audit, autoresponder, changes, contacts, routing
+from tui_helpdesk.services.ingest import locks
 from tui_helpdesk.services.ingest.budget import Budget
 from tui_helpdesk.services.ingest.clean import message_id_of, sender_of
 from tui_helpdesk.services.ingest.rows import (
@@ -54,7 +55,14 @@ def _stored_among(count: int) -> Any:
 
 _MAILBOX_SEEN = (
     Mailbox.__table__.update()
-    .where(Mailbox.__table__.c.id == bindparam("mailbox_id"))
+    .where(
+        Mailbox.__table__.c.id == bindparam("mailbox_id"),
+        # another worker may have stored later mail meanwhile: the time only moves forward
+        or_(
+            Mailbox.__table__.c.last_inbound_at.is_(None),
+            Mailbox.__table__.c.last_inbound_at < bindparam("when"),
+        ),
+    )
     .values(last_inbound_at=bindparam("when"))
 )
 
@@ -70,8 +78,10 @@ class Setup:
     wrote in between: `PRAGMA data_version` on the writer's connection changes exactly when
     another connection commits, its `total_changes` when anyone else wrote through that very
     connection, and our own batches change only what the kept rows carry (rotation pointers,
-    last_inbound_at). PostgreSQL has no such counter, so there it lives for one batch. Any
-    rollback drops it.
+    last_inbound_at). On PostgreSQL other workers write all the time, so it is kept while the
+    configuration version (bumped by every configuration change, services/audit.py) stays the
+    same, and the assigners (the queue lock, its rotation pointer, available members) are made
+    again for every batch. Any rollback drops it.
     """
 
     def __init__(self) -> None:
@@ -79,6 +89,7 @@ class Setup:
 
     def clear(self) -> None:
         self.seen: tuple[int, int, int] | None = None  # connection, data_version, total_changes
+        self.config_version: int | None = None  # PostgreSQL: the version the rows were read at
         self.mailboxes: dict[str, Mailbox] = {}  # by lowercased alias
         self.organisations: dict[int, Organisation] = {}
         self.queues: dict[int, Queue | None] = {}
@@ -105,7 +116,7 @@ class Setup:
         """
         connection = session.connection()
         if connection.dialect.name != "sqlite":
-            self.clear()
+            self._begin_shared(session)
             return
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
@@ -117,6 +128,14 @@ class Setup:
         self._writer = (dbapi, version)
         for assigner in self.assigners.values():
             assigner.bind(session)
+
+    def _begin_shared(self, session: Session) -> None:
+        """PostgreSQL: keep the configuration while its version holds; never the assigners."""
+        version = audit.config_version(session)
+        if version != self.config_version:
+            self.clear()
+            self.config_version = version
+        self.assigners.clear()
 
     def committed(self) -> None:
         """Our batch committed: what is kept is what the database holds (see the class)."""
@@ -180,18 +199,24 @@ class Batch:
                 self.setup.mailboxes[mailbox.alias.lower()] = mailbox
                 self.setup.organisations[organisation.id] = organisation
         parsed = [p for _, p in mails if p is not None]
-        self._load_stored([i for p in parsed if (i := message_id_of(p)) is not None])
         senders = {s for mail, p in mails if p is not None and (s := sender_of(p, mail)[0])}
         receiving = (self.setup.mailboxes.get(a) for a in aliases)
-        for organisation_id in {m.organisation_id for m in receiving if m is not None}:
-            unknown = []
+        organisations = {m.organisation_id for m in receiving if m is not None}
+        unknown = {
+            organisation_id: [s for s in senders if (organisation_id, s) not in self.setup.contacts]
+            for organisation_id in organisations
+        }
+        locks.take(self.session, [
+            *(k for p in parsed for k in locks.message_keys(p)),
+            *(locks.contact_key(o, s) for o, emails in unknown.items() for s in emails),
+        ])  # fmt: skip
+        self._load_stored([i for p in parsed if (i := message_id_of(p)) is not None])
+        for organisation_id, emails in unknown.items():
             for sender in senders:
                 kept = self.setup.contacts.get((organisation_id, sender))
-                if kept is None:
-                    unknown.append(sender)
-                else:
+                if kept is not None:
                     self.contacts[(organisation_id, sender)] = kept
-            known = contacts.known_ids(self.session, organisation_id, unknown)
+            known = contacts.known_ids(self.session, organisation_id, emails)
             for email, entry in known.items():
                 self.contacts[(organisation_id, email)] = entry
 

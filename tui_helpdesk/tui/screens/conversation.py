@@ -109,7 +109,7 @@ class ConversationScreen(Screen[None]):
     async def on_load_failed(self, message: LoadFailed) -> None:
         thread = self.query_one(Thread)
         await thread.remove_children()
-        await thread.mount(Static(Text(message.text, style="bold red"), classes="error"))
+        await thread.mount(Static(safe_text(message.text, "bold red"), classes="error"))
 
     def on_data_changed(self, _message: DataChanged) -> None:
         self.load()

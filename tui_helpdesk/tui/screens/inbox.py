@@ -203,7 +203,7 @@ class InboxScreen(Screen[None]):
         self.conversation_list.add_page(message.generation, message.page)
 
     def on_load_failed(self, message: LoadFailed) -> None:
-        self.query_one("#status-line", Static).update(Text(message.text, style="bold red"))
+        self.query_one("#status-line", Static).update(safe_text(message.text, "bold red"))
 
     def on_data_changed(self, _message: DataChanged) -> None:
         self.reload()
