@@ -1,176 +1,38 @@
 """HelpdeskSMTP behaves like aiosmtpd's SMTP on the wire, except that it accepts long lines.
 
-Most tests send the same byte script to a plain aiosmtpd ``SMTP`` and to ``HelpdeskSMTP`` (both
-on ephemeral 127.0.0.1 ports, same handler class and options) and compare every reply and every
-envelope the handler received, STARTTLS sessions included (the script upgrades the connection
-with a certificate from a trustme CA the client checks). The others check what a sender sees
-from our server alone: the EHLO extensions, SIZE and 552, long lines kept byte for byte, the
-idle and DATA timeouts apart, a real client (smtplib) over STARTTLS.
+Most tests send the same byte script to a plain aiosmtpd ``SMTP`` and to ``HelpdeskSMTP``
+(smtp_compare.compare) and compare every reply and every envelope the handler received. The
+others check what a sender sees from our server alone: the EHLO extensions, SIZE and 552, long
+lines kept byte for byte; and the pure functions against aiosmtpd's own algorithms.
+Sessions over time (STARTTLS, timeouts, AUTH) are in test_smtp_sessions.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import smtplib
-import ssl
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import trustme
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from smtp_compare import (
+    HOST,
+    HOSTNAME,
+    LIMIT,
+    RecordingHandler,
+    Step,
+    compare,
+    envelope,
+    message,
+    play,
+    serve,
+)
 
 from tui_helpdesk.smtp.data import unstuff
 from tui_helpdesk.smtp.protocol import HelpdeskSMTP, start_server
-
-HOST = "127.0.0.1"
-HOSTNAME = "mx.helpdesk.test"
-LIMIT = 10_000
-CA = trustme.CA()
-SERVER_CERT = CA.issue_cert(HOST, HOSTNAME)
-
-
-def server_context() -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    SERVER_CERT.configure_cert(context)
-    return context
-
-
-def client_context() -> ssl.SSLContext:
-    """A client that checks the certificate: trusts only the test CA, checks the name."""
-    context = ssl.create_default_context()
-    CA.configure_trust(context)
-    return context
-
-
-@dataclass(frozen=True)
-class StartTLS:
-    """A script step: upgrade the connection to TLS (after the server's 220 to STARTTLS)."""
-
-
-UPGRADE = StartTLS()
-Step = tuple[bytes | StartTLS, int]
-
-
-@dataclass
-class Received:
-    mail_from: str | None
-    rcpt_tos: list[str]
-    mail_options: list[str]
-    rcpt_options: list[str]
-    smtp_utf8: bool
-    content: bytes | None
-    tls: str | None  # the server-side session's TLS version, None in plain text
-
-
-@dataclass
-class RecordingHandler:
-    """Answers like the ingest handler: 550 for unknown recipients, a custom 250 after DATA."""
-
-    received: list[Received] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address.startswith("nobody@"):
-            return f"550 5.1.1 <{address}>: no such mailbox"
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(options)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.received.append(
-            Received(
-                envelope.mail_from,
-                list(envelope.rcpt_tos),
-                list(envelope.mail_options),
-                list(envelope.rcpt_options),
-                envelope.smtp_utf8,
-                envelope.original_content,
-                session.ssl["ssl_object"].version() if session.ssl else None,
-            )
-        )
-        return f"250 2.0.0 OK queued as {len(self.received)}"
-
-
-@dataclass
-class Running:
-    port: int
-    handler: RecordingHandler
-    server: asyncio.Server
-
-
-ServerFactory = Callable[..., AsyncIterator[Running]]
-
-
-async def serve(cls: type[SMTP], **options: Any) -> Running:
-    handler = RecordingHandler()
-    loop = asyncio.get_running_loop()
-    kwargs = {"hostname": HOSTNAME, "data_size_limit": LIMIT, "enable_SMTPUTF8": True} | options
-    server = await loop.create_server(lambda: cls(handler, loop=loop, **kwargs), host=HOST, port=0)
-    return Running(server.sockets[0].getsockname()[1], handler, server)
-
-
-async def read_reply(reader: asyncio.StreamReader) -> str:
-    """One (possibly multi-line) reply, "<closed>" at EOF, "<silent>" if none comes."""
-    lines: list[str] = []
-    while True:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-        except TimeoutError:
-            return "<silent>"
-        if not line:
-            return "\n".join([*lines, "<closed>"])
-        text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
-        lines.append(text)
-        if len(text) < 4 or text[3] != "-":
-            return "\n".join(lines)
-
-
-async def play(port: int, script: list[Step]) -> list[str]:
-    """Send each chunk, then read that many replies; the greeting is the first reply."""
-    reader, writer = await asyncio.open_connection(HOST, port)
-    replies = [await read_reply(reader)]
-    for chunk, count in script:
-        if isinstance(chunk, StartTLS):
-            await writer.start_tls(client_context(), server_hostname=HOST)
-        else:
-            writer.write(chunk)
-            await writer.drain()
-        replies.extend([await read_reply(reader) for _ in range(count)])
-    writer.close()
-    return replies
-
-
-async def compare(script: list[Step], **options: Any) -> tuple[list[str], Running]:
-    """Play the script against both servers; assert identical replies and envelopes."""
-    plain = await serve(SMTP, **options)
-    ours = await serve(HelpdeskSMTP, **options)
-    try:
-        expected = await play(plain.port, script)
-        actual = await play(ours.port, script)
-    finally:
-        plain.server.close()
-        ours.server.close()
-    assert actual == expected
-    assert ours.handler.received == plain.handler.received
-    return actual, ours
-
-
-def envelope(mail_from: str = "<a@b.test>", rcpt: str = "<x@y.test>") -> list[Step]:
-    return [
-        (b"EHLO client.test\r\n", 1),
-        (f"MAIL FROM:{mail_from}\r\n".encode(), 1),
-        (f"RCPT TO:{rcpt}\r\n".encode(), 1),
-    ]
-
-
-def message(body: bytes) -> list[Step]:
-    """DATA with the body sent exactly as given (the caller dot-stuffs and terminates it)."""
-    return [*envelope(), (b"DATA\r\n", 1), (body, 1)]
 
 
 async def test_ehlo_advertises_size_8bitmime_smtputf8_and_a_fixed_hostname() -> None:
@@ -392,163 +254,6 @@ async def test_start_server_binds_an_ephemeral_port_and_uses_the_handler() -> No
     ]
     assert replies[0].startswith(f"220 {HOSTNAME} ")
     assert replies[3] == "550 5.1.1 <nobody@y.test>: no such mailbox"
-
-
-SILENT_SCRIPTS = {
-    "after ehlo": [(b"EHLO c\r\n", 1), (b"", 1)],
-    "before ehlo": [(b"", 1)],
-    "mid data": [*envelope(), (b"DATA\r\n", 1), (b"Subject: half a message\r\n", 0), (b"", 1)],
-}
-
-
-@pytest.mark.parametrize("script", SILENT_SCRIPTS.values(), ids=SILENT_SCRIPTS.keys())
-async def test_a_silent_client_is_closed_after_the_timeout(script: list[Step]) -> None:
-    replies, ours = await compare(script, timeout=0.2)
-    assert replies[-1] == "<closed>" and ours.handler.received == []
-
-
-async def test_idle_and_data_timeouts_are_separate() -> None:
-    """A silence longer than the idle timeout is fine within DATA, not while a command is due."""
-    running = await serve(HelpdeskSMTP, timeout=0.3, data_timeout=60)
-    try:
-        silent = await play(running.port, [(b"", 1)])
-        reader, writer = await asyncio.open_connection(HOST, running.port)
-        await read_reply(reader)
-        for line in (b"EHLO c\r\n", b"MAIL FROM:<a@b.test>\r\n", b"RCPT TO:<x@y.test>\r\n"):
-            writer.write(line)
-            await read_reply(reader)
-        writer.write(b"DATA\r\nSubject: slow\r\n")
-        assert await read_reply(reader) == "354 End data with <CR><LF>.<CR><LF>"
-        await asyncio.sleep(0.9)  # three idle timeouts of silence, well within data_timeout
-        writer.write(b"\r\nbody\r\n.\r\n")
-        assert await read_reply(reader) == "250 2.0.0 OK queued as 1"
-        assert await read_reply(reader) == "<closed>"  # then the idle timeout applies again
-        writer.close()
-    finally:
-        running.server.close()
-    assert silent[0].startswith("220 ") and silent[1:] == ["<closed>"]
-
-
-async def test_data_timeout_bounds_a_silence_not_the_whole_message() -> None:
-    """aiosmtpd closes a DATA still running after `timeout`; we close one silent that long."""
-    running = await serve(HelpdeskSMTP, timeout=60, data_timeout=1.0)
-    try:
-        reader, writer = await asyncio.open_connection(HOST, running.port)
-        await read_reply(reader)
-        writer.write(b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n")
-        assert [await read_reply(reader) for _ in range(4)][-1].startswith("354")
-        for n in range(6):  # 1.5 s in all, never 1 s without a chunk (room: 0.75 s)
-            await asyncio.sleep(0.25)
-            writer.write(f"line {n}\r\n".encode())
-        writer.write(b".\r\n")
-        assert await read_reply(reader) == "250 2.0.0 OK queued as 1"
-        writer.close()
-    finally:
-        running.server.close()
-    assert running.handler.received[0].content == b"".join(
-        f"line {n}\r\n".encode() for n in range(6)
-    )
-
-
-async def test_timeout_is_reset_by_each_command() -> None:
-    running = await serve(HelpdeskSMTP, timeout=1.0)
-    try:
-        reader, writer = await asyncio.open_connection(HOST, running.port)
-        await read_reply(reader)
-        for _ in range(6):  # 1.5 s in all, but never 1 s without a command (room: 0.75 s)
-            await asyncio.sleep(0.25)
-            writer.write(b"NOOP\r\n")
-            assert await read_reply(reader) == "250 OK"
-        assert await read_reply(reader) == "<closed>"
-        writer.close()
-    finally:
-        running.server.close()
-
-
-def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any):
-    ok = data.login == b"agent" and data.password == b"secret"
-    return AuthResult(success=ok, handled=False)
-
-
-AUTH_SCRIPT = [
-    (b"EHLO c\r\n", 1),
-    (b"AUTH PLAIN AGFnZW50AHdyb25n\r\n", 1),  # agent / wrong
-    (b"AUTH LOGIN YWdlbnQ=\r\n", 1),  # agent, then the password challenge
-    (b"c2VjcmV0\r\n", 1),  # secret
-    (b"AUTH PLAIN AGFnZW50AHNlY3JldA==\r\n", 1),
-    (b"MAIL FROM:<a@b.test>\r\n", 1),
-]
-
-
-@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-async def test_auth_replies_are_the_same() -> None:
-    replies, _ = await compare(
-        AUTH_SCRIPT, auth_require_tls=False, authenticator=authenticator, auth_required=True
-    )
-    assert "AUTH LOGIN PLAIN" in replies[1]
-    assert [r[:3] for r in replies[2:]] == ["535", "334", "235", "503", "250"]
-
-
-TLS_SCRIPTS = {
-    "required before mail": [
-        (b"EHLO c\r\n", 1),
-        (b"MAIL FROM:<a@b.test>\r\n", 1),
-        (b"HELP\r\n", 1),
-        (b"NOOP\r\n", 1),
-        (b"STARTTLS now\r\n", 1),
-        (b"STARTTLS\r\n", 1),
-        (UPGRADE, 0),
-        (b"MAIL FROM:<a@b.test>\r\n", 1),  # the session starts again: EHLO first
-        (b"EHLO c\r\n", 1),  # no STARTTLS offered twice
-        *message(b"Subject: tls\r\n\r\nsecret\r\n.\r\n")[1:],
-        (b"QUIT\r\n", 1),
-    ],
-    "offered, not required": [
-        (b"HELP\r\n", 1),
-        *envelope(),
-        (b"STARTTLS\r\n", 1),
-        (UPGRADE, 0),
-        (b"EHLO c\r\n", 1),
-        (b"DATA\r\n", 1),  # the transaction begun in plain text is gone
-        (b"HELP\r\n", 1),
-        *message(b"Subject: after\r\n\r\nx\r\n.\r\n")[1:],
-    ],
-}
-
-
-@pytest.mark.parametrize("script", TLS_SCRIPTS.values(), ids=TLS_SCRIPTS.keys())
-async def test_starttls_gets_the_same_replies_as_aiosmtpd(script: list[Step]) -> None:
-    required = script is TLS_SCRIPTS["required before mail"]
-    replies, ours = await compare(script, tls_context=server_context(), require_starttls=required)
-    ehlo_replies = [reply for reply in replies if reply.startswith(f"250-{HOSTNAME}")]
-    assert ["250-STARTTLS" in reply for reply in ehlo_replies] == [True, False]  # once, before
-    assert [r.tls for r in ours.handler.received] == ["TLSv1.3"]
-    assert ("530 Must issue a STARTTLS command first" in replies) == required
-
-
-async def test_a_real_client_negotiates_starttls_and_the_mail_is_kept_byte_for_byte() -> None:
-    running = await serve(HelpdeskSMTP, tls_context=server_context(), require_starttls=True)
-    raw = b"Subject: tls\r\n\r\n..secret with a leading dot\r\n\xff\r\n"
-    try:
-        peer_cert, version = await asyncio.to_thread(send_over_starttls, running.port, raw)
-    finally:
-        running.server.close()
-    assert ssl.DER_cert_to_PEM_cert(peer_cert).encode() == SERVER_CERT.cert_chain_pems[0].bytes()
-    assert version == "TLSv1.3"
-    [received] = running.handler.received
-    assert received.content == raw and received.tls == "TLSv1.3"
-
-
-def send_over_starttls(port: int, raw: bytes) -> tuple[bytes, str | None]:
-    """smtplib as a sending MTA would: STARTTLS, the certificate checked against the test CA."""
-    with smtplib.SMTP(HOST, port, timeout=10) as client:
-        client.ehlo()
-        code, _ = client.mail("a@b.test")
-        assert code == 530  # STARTTLS required first
-        client.starttls(context=client_context())
-        client.sendmail("a@b.test", ["x@y.test"], raw)
-        sock: Any = client.sock
-        return sock.getpeercert(binary_form=True), sock.version()
 
 
 # --- pure functions, checked against aiosmtpd's own algorithms ----------------------------------

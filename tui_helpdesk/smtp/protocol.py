@@ -22,8 +22,9 @@ What we add for a worker on port 25 (issue 11, point 4): session limits (smtp.li
 the caps, the longest idle session closed to make room) and a STARTTLS context read at each
 connection, so a certificate reloaded on SIGHUP serves the next client (smtp.tls).
 
-Command lines keep aiosmtpd's limits and replies; tests/test_smtp_protocol.py sends the same
-scripts to plain aiosmtpd and to this class and compares the replies.
+Command lines keep aiosmtpd's limits and replies; tests/test_smtp_protocol.py and
+test_smtp_sessions.py (STARTTLS, timeouts, AUTH) send the same scripts to plain aiosmtpd and to
+this class and compare the replies.
 
 HelpdeskSMTP is assembled here from commands (replies, timeout, command loop, addresses), data
 (the DATA reader) and tables (the introspection done once).
