@@ -17,8 +17,10 @@ run: $(STAMP)
 	$(BIN)/tui-helpdesk init --demo
 	$(BIN)/tui-helpdesk --as $${TUI_HELPDESK_AS:-ada@acme.test}
 
+# Two processes (the machine has two cores); a test file stays in one process, so module
+# fixtures (the test sshd, the DNS server) start once.
 test: $(STAMP)
-	$(BIN)/python -m pytest -rA -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -rA -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tui_helpdesk tests bench

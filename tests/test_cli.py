@@ -50,6 +50,10 @@ def run(db_url: str) -> Cli:
 
 @pytest.fixture
 def acme(run: Cli) -> Cli:
+    return bootstrap(run)
+
+
+def bootstrap(run: Cli) -> Cli:
     """Bootstrapped: Acme, acme.test, admin ada, agent bob, mailbox support@acme.test."""
     run("init")
     run("org", "create", "Acme", "--timezone", "Europe/Madrid", "--language", "en")
@@ -90,7 +94,9 @@ def test_mailbox_create_json_shape_and_as_after_arguments(acme: Cli) -> None:
     assert made["alias"].endswith("@in.helpdesk.localhost") and made["alias"] != box["alias"]
     # the options may come before the subcommand's arguments, or on the group
     shown = json.loads(acme("mailbox", "show", "--json", *ADA, "sales@acme.test").stdout)
+    sending = {key: shown.pop(key) for key in ("transport", "webhook")}  # shown to admins
     assert shown == made
+    assert sending["transport"]["platform"] is True and sending["webhook"]["url"] == ""
     on_group = json.loads(acme(*ADA, "mailbox", "--json", "show", "sales@acme.test").stdout)
     assert on_group["id"] == made["id"]
 
@@ -226,7 +232,7 @@ def test_queue_commands(acme: Cli) -> None:
     assert "support@acme.test" in text and "Members" in text
 
 
-def _add_conversations(db_url: str, count: int) -> list[int]:
+def add_conversations(db_url: str, count: int) -> list[int]:
     """Conversations with one message each (two for the first), newest has the highest id."""
     db = Database(db_url)
     start = datetime(2026, 11, 1, tzinfo=UTC)
@@ -260,7 +266,7 @@ def _add_conversations(db_url: str, count: int) -> list[int]:
 
 
 def test_conversation_list_and_show(db_url: str, acme: Cli) -> None:
-    ids = _add_conversations(db_url, 55)
+    ids = add_conversations(db_url, 55)
     default = acme.json("conversation", "list", *ADA)
     assert len(default) == 50
     assert [c["id"] for c in default[:2]] == [ids[-1], ids[-2]]  # newest first

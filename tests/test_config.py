@@ -61,6 +61,8 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[smtp]\ntls_key = '/etc/k.pem'\n", "smtp.tls_certificate and smtp.tls_key go together"),
         ("[smtp]\nrequire_starttls = true\n", "smtp.require_starttls needs smtp.tls_certificate"),
         ("[outbound]\nsecurity = 'ssl'\n", "outbound.security must be none, starttls or tls"),
+        ("[outbox]\nconcurrency = 0\n", "outbox.concurrency must be at least 1"),
+        ("[outbox]\nlease_seconds = 0\n", "outbox.lease_seconds must be more than 0"),
         ("[dns]\nnameservers = ['ns1.example.net']\n", "dns.nameservers must be IP addresses"),
         ("[dns]\nnameservers = '127.0.0.1'\n", None),
         ("[dns]\nnameservers = [53]\n", "dns.nameservers: expected a list of strings"),

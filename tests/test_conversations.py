@@ -1,4 +1,7 @@
-"""The conversation read side: visibility, order, paging, filters and the thread."""
+"""The conversation read side: visibility, order, filters, rows and the thread.
+
+Pages by key, views and counts: test_conversation_lists.py.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ from test_tui_data import NOW, actor, add_conversation, add_message, seed
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Conversation
 from tui_helpdesk.errors import Invalid, NotFound
-from tui_helpdesk.services import conversations
+from tui_helpdesk.records import ConversationView
+from tui_helpdesk.services.conversations import listing, thread, views, visibility
 
 
 def _subjects(db: Database, email: str, **filters: object) -> list[str]:
     with db.read() as session:
-        rows = conversations.list_conversations(session, actor(db, email), **filters)  # type: ignore[arg-type]
+        rows = listing.list_conversations(session, actor(db, email), **filters)  # type: ignore[arg-type]
     return [row.subject for row in rows]
 
 
@@ -63,8 +67,8 @@ def test_another_organisation_is_invisible_even_to_an_admin(db: Database) -> Non
         )
     assert "Someone else's" not in _subjects(db, "ada@acme.test")
     with db.read() as session:
-        count = conversations.count_conversations(session, actor(db, "ada@acme.test"))
-    assert count == len(ids.conversations)
+        count = views.count(session, actor(db, "ada@acme.test"), ConversationView("all"))
+    assert count.count == len(ids.conversations)
 
 
 def test_count_matches_the_list_for_each_actor(db: Database) -> None:
@@ -73,11 +77,12 @@ def test_count_matches_the_list_for_each_actor(db: Database) -> None:
         who = actor(db, email)
         with db.read() as session:
             for status in (None, "open", "closed"):
-                rows = conversations.list_conversations(session, who, status=status, limit=None)
-                assert conversations.count_conversations(session, who, status=status) == len(rows)
+                rows = listing.list_conversations(session, who, status=status, limit=None)
+                view = ConversationView(status or "all")
+                assert views.count(session, who, view, cap=None).count == len(rows)
 
 
-def test_paging_is_stable_and_ties_break_by_id(db: Database) -> None:
+def test_paging_by_key_is_stable_and_ties_break_by_id(db: Database) -> None:
     ids = seed(db)
     with db.write() as session:
         for n in range(30):
@@ -91,13 +96,15 @@ def test_paging_is_stable_and_ties_break_by_id(db: Database) -> None:
                 at=NOW - timedelta(days=30),
             )
     who = actor(db, "bob@acme.test")
+    view = ConversationView("all")
     with db.read() as session:
-        everything = conversations.list_conversations(session, who, limit=None)
-        pages = [
-            conversations.list_conversations(session, who, limit=7, offset=offset)
-            for offset in range(0, len(everything), 7)
-        ]
-    assert [r.id for page in pages for r in page] == [r.id for r in everything]
+        everything = listing.list_conversations(session, who, limit=None)
+        page = listing.first_page(session, who, view, limit=7)
+        pages = [page]
+        while page.has_older:
+            page = listing.page_after(session, who, view, page.rows[-1].key, limit=7)
+            pages.append(page)
+    assert [r.id for page in pages for r in page.rows] == [r.id for r in everything]
     same_time = [r for r in everything if r.subject.startswith("same time")]
     assert [r.id for r in same_time] == sorted((r.id for r in same_time), reverse=True)
 
@@ -120,7 +127,7 @@ def test_filters_by_queue_and_mailbox(db: Database) -> None:
 def test_a_row_carries_mailbox_queue_contact_assignee_and_tags(db: Database) -> None:
     ids = seed(db)
     with db.read() as session:
-        rows = conversations.list_conversations(session, actor(db, "ada@acme.test"))
+        rows = listing.list_conversations(session, actor(db, "ada@acme.test"))
     by_id = {row.id: row for row in rows}
     printer = by_id[ids.conversations["printer"]]
     assert (printer.mailbox, printer.queue, printer.contact, printer.contact_name) == (
@@ -158,10 +165,10 @@ def test_one_query_per_page_whatever_its_size(db: Database) -> None:
     event.listen(db.engine, "before_cursor_execute", count)
     try:
         with db.read() as session:
-            rows = conversations.list_conversations(session, who, limit=40)
+            page = listing.first_page(session, who, ConversationView("open"), limit=40)
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-    assert len(rows) == 40
+    assert len(page.rows) == 40
     assert len(statements) == 1
 
 
@@ -180,7 +187,7 @@ def test_thread_lists_messages_oldest_first_with_attachments(db: Database) -> No
             attachments=(("fire.jpg", "image/jpeg", b"\xff\xd8" * 500),),
         )
     with db.read() as session:
-        detail = conversations.get_conversation(
+        detail = thread.get_conversation(
             session, actor(db, "bob@acme.test"), ids.conversations["printer"]
         )
     assert detail.conversation.subject == "Printer on fire"
@@ -199,16 +206,15 @@ def test_a_conversation_the_actor_may_not_see_is_not_found(db: Database) -> None
     ids = seed(db)
     with db.read() as session:
         with pytest.raises(NotFound, match="conversation"):
-            conversations.get_conversation(
+            thread.get_conversation(
                 session, actor(db, "cy@acme.test"), ids.conversations["printer"]
             )
         with pytest.raises(NotFound):
-            conversations.get_conversation(session, actor(db, "ada@acme.test"), 999_999)
-        invoice = session.get(Conversation, ids.conversations["invoice"])
-        assert invoice is not None
-        assert conversations.can_see(session, actor(db, "dee@acme.test"), invoice)
-        assert not conversations.can_see(session, actor(db, "bob@acme.test"), invoice)
-        assert conversations.can_see(session, actor(db, "ada@acme.test"), invoice)
+            thread.get_conversation(session, actor(db, "ada@acme.test"), 999_999)
+        invoice = ids.conversations["invoice"]
+        assert visibility.can_see(session, actor(db, "dee@acme.test"), invoice)
+        assert not visibility.can_see(session, actor(db, "bob@acme.test"), invoice)
+        assert visibility.can_see(session, actor(db, "ada@acme.test"), invoice)
 
 
 def test_an_inactive_user_sees_nothing(db: Database) -> None:
@@ -216,32 +222,5 @@ def test_an_inactive_user_sees_nothing(db: Database) -> None:
     who = actor(db, "ada@acme.test")
     inactive = type(who)(**{**who.__dict__, "active": False})
     with db.read() as session:
-        assert conversations.list_conversations(session, inactive) == []
-        assert conversations.count_conversations(session, inactive) == 0
-
-
-def test_find_position_matches_the_list_order(db: Database) -> None:
-    ids = seed(db)
-    with db.write() as session:
-        for n in range(12):
-            add_conversation(
-                session,
-                org_id=ids.org,
-                mailbox_id=ids.mailboxes["support"],
-                queue_id=ids.queues["Support"],
-                subject=f"tie {n}",
-                sender="tie@customer.test",
-                at=NOW - timedelta(minutes=30),
-            )
-    for email in ("ada@acme.test", "bob@acme.test"):
-        who = actor(db, email)
-        with db.read() as session:
-            rows = conversations.list_conversations(session, who, status="open", limit=None)
-            for index, row in enumerate(rows):
-                position = conversations.find_position(session, who, row.id, status="open")
-                assert position == index
-            closed = ids.conversations["closed"]
-            assert conversations.find_position(session, who, closed, status="open") is None
-    with db.read() as session:
-        invoice = ids.conversations["invoice"]
-        assert conversations.find_position(session, actor(db, "bob@acme.test"), invoice) is None
+        assert listing.list_conversations(session, inactive) == []
+        assert views.count(session, inactive, ConversationView("all")).count == 0

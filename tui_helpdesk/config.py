@@ -73,6 +73,25 @@ class OutboundSettings:
     security: str = "none"
     username: str = ""
     password: str = ""
+    ca_file: str = ""  # CA certificates trusted for outgoing TLS; "" = the system's
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """The outbox sender in every worker (F73): pace, concurrency, retries, leases."""
+
+    poll_interval_seconds: float = 0.5
+    batch_size: int = 100
+    concurrency: int = 8
+    connections_per_destination: int = 1
+    idle_connection_seconds: float = 5.0
+    smtp_timeout_seconds: float = 60.0
+    webhook_timeout_seconds: float = 10.0
+    lease_seconds: float = 300.0
+    max_attempts: int = 12
+    max_age_hours: float = 24.0
+    backoff_base_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +142,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     inbound_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -247,6 +267,7 @@ def _validate(settings: Settings) -> None:
             f"got {settings.outbound.security!r}",
             field="security",
         )
+    _validate_outbox(settings.outbox, where)
     if settings.database.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise ConfigError(
             f"{where}: database.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA"
@@ -342,6 +363,23 @@ def _validate_inbound_auth(auth: InboundAuthSettings, where: str) -> None:
             f"{where}: inbound_auth.authserv_id must name the authserv-id your trusted relays "
             "write in Authentication-Results when trusted_relays is set",
             field="authserv_id",
+        )
+
+
+def _validate_outbox(outbox: OutboxSettings, where: str) -> None:
+    at_least_one = ("batch_size", "concurrency", "connections_per_destination", "max_attempts")
+    for key in at_least_one:
+        if getattr(outbox, key) < 1:
+            raise ConfigError(f"{where}: outbox.{key} must be at least 1", field=key)
+    positive = ("poll_interval_seconds", "smtp_timeout_seconds", "webhook_timeout_seconds",
+                "lease_seconds", "max_age_hours", "backoff_base_seconds")  # fmt: skip
+    for key in positive:
+        if not getattr(outbox, key) > 0:
+            raise ConfigError(f"{where}: outbox.{key} must be more than 0", field=key)
+    if outbox.backoff_max_seconds < outbox.backoff_base_seconds:
+        raise ConfigError(
+            f"{where}: outbox.backoff_max_seconds must be at least backoff_base_seconds",
+            field="backoff_max_seconds",
         )
 
 

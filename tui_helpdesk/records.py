@@ -51,6 +51,7 @@ class UserRecord:
     active: bool
     os_user: str | None
     created_at: datetime
+    timezone: str | None = None  # None: the organisation's (users.timezone_of resolves it)
 
     @property
     def is_admin(self) -> bool:
@@ -126,8 +127,16 @@ class QueueRecord:
 
 
 @dataclass(frozen=True)
+class ListKey:
+    """Where a row sits in every conversation list: newest first, ties broken by id."""
+
+    last_message_at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
 class ConversationRecord:
-    """One row of a conversation list."""
+    """One row of a conversation list. `unread` is for the user who read the list."""
 
     id: int
     subject: str
@@ -143,6 +152,99 @@ class ConversationRecord:
     previous_conversation_id: int | None
     created_at: datetime
     last_message_at: datetime
+    unread: bool = False
+
+    @property
+    def key(self) -> ListKey:
+        return ListKey(self.last_message_at, self.id)
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """A list the sidebar offers: mine, unassigned, open, pending, closed, all, queue, mailbox.
+
+    `queue_id` / `mailbox_id` name the queue or mailbox of those two kinds (open conversations
+    in it); `label` is what the sidebar shows.
+    """
+
+    kind: str
+    label: str = ""
+    queue_id: int | None = None
+    mailbox_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ViewCount:
+    """`count` conversations in the view; `more` when it holds more than were counted."""
+
+    view: ConversationView
+    count: int
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    """Consecutive rows of one view, newest first.
+
+    has_newer / has_older say whether rows exist before the first / after the last one;
+    `anchor` is the index in `rows` of the row a page_containing call asked for (or of the
+    row that took its place when it left the view), else None.
+    """
+
+    rows: tuple[ConversationRecord, ...]
+    has_newer: bool
+    has_older: bool
+    anchor: int | None = None
+
+    @property
+    def first_key(self) -> ListKey | None:
+        return self.rows[0].key if self.rows else None
+
+    @property
+    def last_key(self) -> ListKey | None:
+        return self.rows[-1].key if self.rows else None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A conversation found by a search, and why: the newest matching message and an excerpt.
+
+    `highlights` are (start, end) offsets in `snippet` of the words that matched; the snippet
+    is plain text from mail (clean it before display, never treat it as markup).
+    """
+
+    conversation: ConversationRecord
+    message_id: int | None
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class SearchCursor:
+    """Where the next page of a search starts: after the newest matching message of the last
+    hit shown (searches with words), or after its list key (searches with filters only)."""
+
+    message_id: int | None = None
+    key: ListKey | None = None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """Hits newest first; `next` is None on the last page."""
+
+    hits: tuple[SearchHit, ...]
+    next: SearchCursor | None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """One conversation's outcome in a (bulk) action: the row after it, or why it was refused."""
+
+    conversation_id: int
+    ok: bool
+    conversation: ConversationRecord | None = None
+    error: str | None = None  # the HelpdeskError kind: invalid, not_found, permission, ...
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,6 +275,10 @@ class MessageRecord:
     raw_sha256: str
     defects: tuple[str, ...]
     attachments: tuple[AttachmentRecord, ...]
+    # our own mail (F73): queued | sending | retrying | sent | failed, and the server's answer
+    # to the last attempt; both "" for inbound mail and for what is never sent
+    delivery: str = ""
+    delivery_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,6 +381,52 @@ class FailedMessageRecord:
     subject: str
     raw_size: int
     error: str
+
+
+# --- sending (F17, F22, F73) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxJobRecord:
+    """One outgoing mail or webhook delivery, as `outbox list` shows it (never its bytes)."""
+
+    id: int
+    kind: str
+    status: str
+    mailbox: str | None
+    recipients: tuple[str, ...]  # the envelope recipients; a webhook's URL
+    conversation_id: int | None
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+    claimed_by: str
+    event: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TransportRecord:
+    """How a mailbox sends (F17): the platform relay, or its own server. The password is
+    never in a record: only whether one is set, and its last two characters."""
+
+    mailbox: str
+    platform: bool
+    host: str
+    port: int | None
+    security: str
+    username: str
+    password: str  # "" (none) or masked: "****" and at most the last 2 characters
+
+
+@dataclass(frozen=True)
+class WebhookRecord:
+    """Where a mailbox's events go (F22); the secret masked like a password."""
+
+    mailbox: str
+    url: str  # "" when off
+    secret: str
+    events: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
-"""Headless mode (F70, F76): the SMTP ingest server, its group-commit writer and a health row.
+"""Headless mode (F70, F73, F76): the SMTP ingest server, its group-commit writer, the outbox
+sender and a health row.
 
 `run_worker` is the `tui-helpdesk worker` process: it stops cleanly on SIGTERM/SIGINT (stop
 accepting, let the writer commit what it holds so those senders get their 250, exit 0). Its
 parsing and storing run in a store process of its own (smtp.process_writer), so the SMTP
 sessions and the database work each get a core. `EmbeddedWorker` runs the same server in a
 background thread of the TUI, with the writer as a thread (no extra process per TUI).
+Both run the outbox sender (sender.py) in a thread of its own, so sending never waits on
+ingest's event loop nor slows it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
 from tui_helpdesk.errors import ConfigError
 from tui_helpdesk.mail.inbound import InboundMail
+from tui_helpdesk.sender import OutboxSender
 from tui_helpdesk.services import ingest
 from tui_helpdesk.smtp.batches import Accepted, StoreBatch
 from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
@@ -111,6 +115,7 @@ class WorkerRuntime:
         self.on_beat: Callable[[], None] = lambda: None  # e.g. the systemd watchdog ping
         self.address = ""
         self.started_at = datetime.now(UTC)
+        self.sender = OutboxSender(settings, name=self.name)
 
     def _load_aliases(self) -> frozenset[str]:
         with self.db.read() as session:
@@ -138,9 +143,10 @@ class WorkerRuntime:
             raise
         host, port = server.sockets[0].getsockname()[:2]
         self.address = f"{host}:{port}"
-        on_listening(host, port)
+        self.sender.start()
         heartbeat = asyncio.ensure_future(self._heartbeat_loop())
         try:
+            on_listening(host, port)
             await stop.wait()
         finally:
             await self._shutdown(server, heartbeat)
@@ -160,10 +166,12 @@ class WorkerRuntime:
         loop = asyncio.get_running_loop()
         server.close()
         drain = self.settings.smtp.drain_timeout_seconds
+        sending = loop.run_in_executor(None, self.sender.stop, drain)
         await self._stop_writer(drain)
         if not await self.handler.wait_idle(drain):
             log.warning("some SMTP sessions were still waiting at shutdown")
         heartbeat.cancel()
+        await sending
         await loop.run_in_executor(None, self._beat_safely)
         log.info("worker stopped: %d accepted, %d errors", *self._counts())
         if self.limits is not None and (self.limits.refused or self.limits.closed_idle):

@@ -11,6 +11,7 @@ import click
 from tui_helpdesk.cli import (
     admin,
     conversation,
+    conversation_actions,
     database,
     inbound,
     keys,
@@ -19,6 +20,7 @@ from tui_helpdesk.cli import (
     queue,
     routing,
     run,
+    sending,
     ssh_session,
 )
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
@@ -48,15 +50,17 @@ def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
 for command in (
     admin.init, admin.org, admin.domain, admin.user, admin.audit_group,
     mailbox.mailbox, queue.queue, conversation.conversation, message.message, routing.rule,
-    run.worker, database.db, keys.ssh, ssh_session.ssh_session,
+    run.worker, database.db, keys.ssh, ssh_session.ssh_session, sending.outbox,
 ):  # fmt: skip
     cli.add_command(command)
 for command in (keys.user_add_key, keys.user_keys, keys.user_remove_key, keys.user_whoami):
     admin.user.add_command(command)
 for command in inbound.QUEUE_COMMANDS:
     queue.queue.add_command(command)
-for command in inbound.MAILBOX_COMMANDS:
+for command in (*inbound.MAILBOX_COMMANDS, *sending.MAILBOX_COMMANDS):
     mailbox.mailbox.add_command(command)
+for command in conversation_actions.ACTION_COMMANDS:
+    conversation.conversation.add_command(command)
 
 
 def main() -> None:

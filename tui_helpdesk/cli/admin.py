@@ -251,6 +251,20 @@ def user_set_availability(cx: Cx, email: str, availability: str) -> None:
         emit(users.set_availability(session, actor, email, availability), _user_text)
 
 
+@user.command("set-timezone")
+@click.argument("email")
+@click.argument("timezone", metavar="TZ|none")
+@common
+@pass_cx
+def user_set_timezone(cx: Cx, email: str, timezone: str) -> None:
+    """Show times in this IANA zone (e.g. Europe/Madrid); `none`: the organisation's."""
+    from tui_helpdesk.services import users
+
+    value = None if timezone.strip().lower() in ("none", "") else timezone
+    with cx.session(write=True) as (session, actor):
+        emit(users.set_timezone(session, actor, email, value), _user_text)
+
+
 @user.command("activate")
 @click.argument("email")
 @common

@@ -1,4 +1,4 @@
-"""`tui-helpdesk conversation list|show`: the read side, for scripts (F81)."""
+"""`tui-helpdesk conversation list|show|search`: the read side, for scripts (F81)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import click
 
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit
 from tui_helpdesk.cli.output import fmt, key_values, record_pairs, table
-from tui_helpdesk.records import ConversationDetail, ConversationRecord, MessageRecord, to_jsonable
+from tui_helpdesk.records import (
+    ConversationDetail,
+    ConversationRecord,
+    MessageRecord,
+    SearchPage,
+    to_jsonable,
+)
+from tui_helpdesk.services.vocabulary import CONVERSATION_STATUSES
 from tui_helpdesk.terminal_text import clean
 
 pass_cx = click.make_pass_decorator(Cx)
@@ -22,7 +29,7 @@ def conversation() -> None:
 
 
 @conversation.command("list")
-@click.option("--status", type=click.Choice(["open", "pending", "closed"]),
+@click.option("--status", type=click.Choice(CONVERSATION_STATUSES),
               help="Only this status (default: every status).")  # fmt: skip
 @click.option("--queue", metavar="NAME")
 @click.option("--mailbox", metavar="ADDRESS")
@@ -39,10 +46,10 @@ def conversation_list(
     """Newest first."""
     if show_all and limit is not None:
         raise click.UsageError("give either --limit N or --all, not both")
-    from tui_helpdesk.services import conversations
+    from tui_helpdesk.services.conversations import listing
 
     with cx.session() as (session, actor):
-        records = conversations.list_conversations(
+        records = listing.list_conversations(
             session, actor,  # type: ignore[arg-type]
             status=status, queue=queue, mailbox=mailbox,
             limit=None if show_all else (limit or DEFAULT_LIMIT),
@@ -58,16 +65,42 @@ def _list_text(records: list[ConversationRecord]) -> str:
     ], empty="No conversations.")  # fmt: skip
 
 
+@conversation.command("search")
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=DEFAULT_LIMIT,
+              show_default=True, help="Hits to show (the first page).")  # fmt: skip
+@common
+@pass_cx
+def conversation_search(cx: Cx, query: str, limit: int) -> None:
+    """Find conversations: words, "phrases", from: to: status: queue: mailbox: assignee:
+    tag: before: after: has:attachment, and -negation (see the README)."""
+    from tui_helpdesk.services.search.results import search
+
+    with cx.session() as (session, actor):
+        page = search(session, actor, query, limit=limit)
+    emit(page, _search_text)
+
+
+def _search_text(page: SearchPage) -> str:
+    headers = ["id", "status", "subject", "contact", "assignee", "last message", "found"]
+    found = table(headers, [
+        (h.conversation.id, h.conversation.status, h.conversation.subject,
+         h.conversation.contact, h.conversation.assignee, h.conversation.last_message_at,
+         h.snippet) for h in page.hits
+    ], empty="Nothing found.")  # fmt: skip
+    return found + ("\n(more: raise --limit)" if page.next is not None else "")
+
+
 @conversation.command("show")
 @click.argument("conversation_id", metavar="ID", type=int)
 @common
 @pass_cx
 def conversation_show(cx: Cx, conversation_id: int) -> None:
     """One conversation with every stored message, oldest first."""
-    from tui_helpdesk.services import conversations
+    from tui_helpdesk.services.conversations import thread
 
     with cx.session() as (session, actor):
-        detail = conversations.get_conversation(session, actor, conversation_id)  # type: ignore[arg-type]
+        detail = thread.get_conversation(session, actor, conversation_id)  # type: ignore[arg-type]
     emit(_flat(detail), lambda _: _show_text(detail))
 
 
@@ -92,8 +125,16 @@ def _message_text(number: int, message: MessageRecord) -> str:
     head = key_values([
         ("from", sender), ("to", message.to), ("cc", message.cc), ("subject", message.subject),
         ("received", message.received_at), ("kind", f"{message.direction} {message.kind}"),
+        *([("delivery", _delivery(message))] if message.delivery else []),
         ("attachments", [f"{a.filename} ({a.content_type}, {a.size} bytes)"
                          for a in message.attachments]),
     ])  # fmt: skip
     body = clean(message.text_body).rstrip()
     return f"--- message {number} ({fmt(message.id)}) ---\n{head}\n\n{body}"
+
+
+def _delivery(message: MessageRecord) -> str:
+    """queued / sending / retrying / sent / failed, with the server's last answer (F73)."""
+    if message.delivery_error:
+        return f"{message.delivery}: {message.delivery_error}"
+    return message.delivery

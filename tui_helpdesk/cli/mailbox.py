@@ -6,10 +6,12 @@ from typing import Any
 
 import click
 
+from tui_helpdesk.cli import output
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit, wants_json
 from tui_helpdesk.cli.output import key_values, record_pairs, table
+from tui_helpdesk.cli.sending import sending_pairs, transport_summary, webhook_summary
 from tui_helpdesk.errors import Invalid
-from tui_helpdesk.records import MailboxRecord
+from tui_helpdesk.records import MailboxRecord, to_jsonable
 
 pass_cx = click.make_pass_decorator(Cx)
 ADDRESS = click.argument("address")
@@ -93,7 +95,14 @@ def mailbox_show(cx: Cx, address: str) -> None:
     from tui_helpdesk.services import mailboxes
 
     with cx.session() as (session, actor):
-        emit(mailboxes.get(session, actor, address), mailbox_text)
+        record = mailboxes.get(session, actor, address)
+        sending = sending_pairs(session, actor, address)
+    if wants_json():
+        emit({**to_jsonable(record), **to_jsonable(sending)}, str)
+        return
+    lines = [("transport", transport_summary(sending["transport"])),
+             ("webhook", webhook_summary(sending["webhook"]))] if sending else []  # fmt: skip
+    output.echo(mailbox_text(record) + ("\n" + key_values(lines) if lines else ""))
 
 
 @mailbox.command("update")

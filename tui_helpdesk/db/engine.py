@@ -41,9 +41,21 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 10_000, synchronous: str = "FULL") -> Engine:
+    """`synchronous` is SQLite's pragma; on PostgreSQL OFF or NORMAL mean that commits do not
+    wait for the WAL flush (synchronous_commit off: only a crash of the server itself can lose
+    the last ones)."""
     url = normalise_url(url)
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        if synchronous.upper() in {"OFF", "NORMAL"}:
+
+            @event.listens_for(engine, "connect")
+            def _relaxed(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute("SET synchronous_commit TO off")
+                dbapi_connection.commit()
+
+        return engine
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

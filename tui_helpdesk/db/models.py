@@ -1,4 +1,11 @@
-"""SQLAlchemy 2 typed models. The schema itself exists only through the Alembic migrations."""
+"""SQLAlchemy 2 typed models. The schema itself exists only through the Alembic migrations.
+
+Some schema has no model because only SQL reaches it: on SQLite the `change_counter` row and
+its triggers (services/changes.py) and the `message_search` FTS5 table with its triggers; on
+PostgreSQL the generated `messages.search` tsvector column and its GIN index
+(services/search/). A batch migration that recreates a SQLite table drops its triggers:
+recreate them in the same revision.
+"""
 
 from __future__ import annotations
 
@@ -95,6 +102,7 @@ class User(Timestamped, Base):
     availability: Mapped[str] = mapped_column(String(16), default="available")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     os_user: Mapped[str | None] = mapped_column(String(64), unique=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the organisation's
 
 
 class UserKey(Base):
@@ -233,18 +241,40 @@ class Contact(Timestamped, Base):
     bounce_reason: Mapped[str] = mapped_column(Text, default="")
 
 
+_VISIBILITY_COLUMNS = ("organisation_id", "status", "assignee_id", "queue_id", "mailbox_id")
+
+
+def _keyset_index(name: str, *columns: str) -> Index:
+    """A list view's filter columns, then the list order (newest first, ties by id), then the
+    rest of what visibility reads: pages and counts read this index alone."""
+    rest = [c for c in _VISIBILITY_COLUMNS if c not in columns]
+    return Index(name, *columns, "last_message_at", "id", *rest)
+
+
 class Conversation(Timestamped, Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_status_last", "status", "last_message_at"),)
+    __table_args__ = (
+        _keyset_index("ix_conversations_org_status_last", "organisation_id", "status"),
+        _keyset_index(
+            "ix_conversations_assignee_status_last", "organisation_id", "assignee_id", "status"
+        ),
+        _keyset_index(
+            "ix_conversations_queue_status_last", "organisation_id", "queue_id", "status"
+        ),
+        _keyset_index(
+            "ix_conversations_mailbox_status_last", "organisation_id", "mailbox_id", "status"
+        ),
+        _keyset_index("ix_conversations_org_last", "organisation_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"), index=True)
-    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     subject: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | closed
     priority: Mapped[str] = mapped_column(String(16), default="normal")
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     previous_conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -253,8 +283,22 @@ class Conversation(Timestamped, Base):
 
 class ConversationTag(Base):
     __tablename__ = "conversation_tags"
+    __table_args__ = (Index("ix_conversation_tags_tag", "tag", "conversation_id"),)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ConversationRead(Base):
+    """How far a user has read a conversation: unread while newer mail arrived since."""
+
+    __tablename__ = "conversation_reads"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id"), primary_key=True, index=True
+    )
+    last_read_message_id: Mapped[int | None] = mapped_column(Integer)
+    last_read_message_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ConversationParticipant(Base):
@@ -327,16 +371,52 @@ class OutboxJob(Timestamped, Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    kind: Mapped[str] = mapped_column(String(16), default="reply")  # reply | auto_reply | notice
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|sending|sent|failed
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="reply")  # outbox.queue.KINDS
+    # queued | sending | retrying | sent | failed (vocabulary.OUTBOX_STATUSES)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     mail_from: Mapped[str] = mapped_column(String(320), default="")
     rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
-    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))  # a webhook job: the JSON body
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # when it was queued, or queued again by `outbox retry`: the give-up age counts from here
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the claim: which sender holds it (status sending) and until when
+    claimed_by: Mapped[str] = mapped_column(String(255), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # webhook jobs (F22): where the body goes, its event, and the id the receiver dedupes on
+    url: Mapped[str] = mapped_column(Text, default="")
+    event: Mapped[str] = mapped_column(String(64), default="")
+    delivery_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class MailboxTransport(Timestamped, Base):
+    """F17: the mailbox's own outgoing SMTP server; no row means the platform relay.
+
+    The password is stored as given: whoever can read the database is inside the trust
+    boundary (F3). It never leaves the services except towards the server it is for.
+    """
+
+    __tablename__ = "mailbox_transports"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    security: Mapped[str] = mapped_column(String(16), default="starttls")  # none|starttls|tls
+    username: Mapped[str] = mapped_column(String(255), default="")
+    password: Mapped[str] = mapped_column(Text, default="")
+
+
+class MailboxWebhook(Timestamped, Base):
+    """F22: the https URL told about the mailbox's conversations, and the signing secret."""
+
+    __tablename__ = "mailbox_webhooks"
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
 
 
 class AutoReplyLog(Base):

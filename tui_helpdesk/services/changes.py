@@ -2,8 +2,10 @@
 
 SQLite: `PRAGMA data_version` on a dedicated connection changes whenever any other connection,
 in this process or another, commits to the file; reading it costs no lock and no table scan.
-Only when it moved does the watcher read a small fingerprint of what the TUI shows, so commits
-that change nothing visible (the worker's heartbeat every few seconds) cause no reload.
+Only when it moved does the watcher read the `change_counter` row, which triggers bump on every
+write to a table a screen shows (whoever writes: ingest, the CLI, another TUI), so commits that
+change nothing visible (the worker's heartbeat every few seconds) cause no reload. One row read
+by primary key: no count, no scan, whatever the size of the tables.
 PostgreSQL: writers call notify() inside their transaction (NOTIFY is delivered on commit) and
 the watcher LISTENs on its own autocommit connection.
 """
@@ -19,11 +21,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.engine import Database
 
 CHANNEL = "tui_helpdesk_changes"
-FINGERPRINT = (
-    "SELECT (SELECT COALESCE(MAX(id), 0) FROM messages),"
-    " (SELECT COUNT(*) FROM conversations),"
-    " (SELECT MAX(updated_at) FROM conversations)"
-)
+FINGERPRINT = "SELECT version FROM change_counter WHERE id = 1"
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import User
+from tui_helpdesk.db.models import Organisation, User
 from tui_helpdesk.errors import Conflict, Invalid, NotFound, PermissionDenied
 from tui_helpdesk.records import UserRecord, to_jsonable
 from tui_helpdesk.services import audit, organisations
@@ -36,6 +36,7 @@ def to_record(user: User) -> UserRecord:
         active=user.active,
         os_user=user.os_user,
         created_at=user.created_at,
+        timezone=user.timezone,
     )
 
 
@@ -189,6 +190,29 @@ def set_availability(
         "user.availability",
         availability=_choice(availability, AVAILABILITIES, "availability"),
     )
+
+
+def set_timezone(
+    session: Session, actor: UserRecord | None, email: str, timezone: str | None
+) -> UserRecord:
+    """Users set their own timezone, admins anyone's; None (or "") means the organisation's."""
+    actor = require_actor(actor)
+    user = _load(session, actor, email)
+    if user.id != actor.id:
+        require_admin(actor)
+    value = organisations.validate_timezone(timezone) if timezone else None
+    return _change(session, actor, user, "user.timezone", timezone=value)
+
+
+def timezone_of(session: Session, actor: UserRecord) -> str:
+    """The IANA zone the actor reads times in: their own, else their organisation's.
+    Records carry aware UTC datetimes; screens convert them with this zone."""
+    if actor.timezone:
+        return actor.timezone
+    zone = session.scalar(
+        select(Organisation.timezone).where(Organisation.id == actor.organisation_id)
+    )
+    return zone or "UTC"
 
 
 def set_active(session: Session, actor: UserRecord | None, email: str, active: bool) -> UserRecord:

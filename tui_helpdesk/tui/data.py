@@ -2,16 +2,24 @@
 
 Every method runs in a worker thread (never on the event loop) and opens its own session,
 so no session outlives a call or lives in a widget.
+
+The list widget asks for rows by position; the services page by key. So this remembers the
+keys of the rows at the edges of every page read since the last reload, and reads a page as
+the one after (or before) a known key: one short index range, at any depth. Only a jump far
+from every known key (a scroll bar dragged) walks index entries to find one, from the
+nearest known key or end.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from tui_helpdesk.config import Settings
-from tui_helpdesk.records import ConversationDetail, UserRecord
-from tui_helpdesk.services import conversations, mailboxes, users
+from tui_helpdesk.records import ConversationDetail, ConversationView, ListKey, UserRecord
+from tui_helpdesk.services import mailboxes, users
 from tui_helpdesk.services.changes import ChangeWatcher
+from tui_helpdesk.services.conversations import listing, thread, views
 from tui_helpdesk.services.session import open_database
 from tui_helpdesk.tui.messages import InboxPage
 
@@ -21,11 +29,10 @@ class ListFilter:
     """Which conversations a list shows (the inbox: every open one the actor may see)."""
 
     status: str | None = "open"
-    queue: str | None = None
-    mailbox: str | None = None
 
-    def as_kwargs(self) -> dict[str, str | None]:
-        return {"status": self.status, "queue": self.queue, "mailbox": self.mailbox}
+    @property
+    def view(self) -> ConversationView:
+        return ConversationView(self.status or "all")
 
 
 @dataclass(frozen=True)
@@ -42,42 +49,101 @@ class HelpdeskData:
         self.settings = settings
         self.page_size = max(10, settings.tui.page_size)
         self._db = open_database(settings)
+        self._keys: dict[int, ListKey] = {}  # row index -> key, as of the last reload
+        self._total_rows: int | None = None  # the count of the last reload
+        self._keys_lock = threading.Lock()
         try:
             with self._db.read() as session:
                 self.actor: UserRecord = users.resolve_actor(
                     session, email=actor_email, os_user=None
                 )
+                self.timezone = users.timezone_of(session, self.actor)
+            # Watching starts before any screen reads, so its first poll reports only what
+            # was committed after these reads began (no reload "just in case" at start-up).
+            self._watcher: ChangeWatcher | None = ChangeWatcher(self._db)
         except Exception:
             self._db.dispose()
             raise
 
     def page(self, offset: int, list_filter: ListFilter) -> InboxPage:
+        with self._keys_lock:
+            keys, total = dict(self._keys), self._total_rows
         with self._db.read() as session:
-            rows = conversations.list_conversations(
-                session, self.actor, limit=self.page_size, offset=offset, **list_filter.as_kwargs()
-            )
-        return InboxPage(offset=offset, rows=tuple(rows))
+            if total is None:
+                total = self._total(session, list_filter.view)
+            page = self._read_page(session, list_filter.view, offset, keys, total)
+        with self._keys_lock:
+            self._keys.update(_edges(page))
+        return page
+
+    def _total(self, session, view: ConversationView) -> int:
+        return views.count(session, self.actor, view, cap=None).count
 
     def reload(
         self, list_filter: ListFilter, *, cursor_id: int | None, first_row: int, rows: int
     ) -> Reload:
         """Count, find the cursor's conversation, and read the pages that will be on screen."""
-        kwargs = list_filter.as_kwargs()
+        view = list_filter.view
         with self._db.read() as session:
-            total = conversations.count_conversations(session, self.actor, **kwargs)
+            total = self._total(session, view)
+            keys: dict[int, ListKey] = {}
             cursor_index = None
-            if cursor_id is not None:
-                cursor_index = conversations.find_position(session, self.actor, cursor_id, **kwargs)
+            cursor_key = listing.key_of(session, self.actor, view, cursor_id) if cursor_id else None
+            if cursor_key is not None:
+                cursor_index = listing.position(session, self.actor, view, cursor_key)
+                keys[cursor_index] = cursor_key
             if cursor_index is not None and not first_row <= cursor_index < first_row + rows:
                 first_row = cursor_index - rows // 2
             first_row = max(0, min(first_row, total - rows))  # the list may have shrunk
             pages = []
             for offset in self._page_offsets(first_row, rows, total):
-                found = conversations.list_conversations(
-                    session, self.actor, limit=self.page_size, offset=offset, **kwargs
-                )
-                pages.append(InboxPage(offset=offset, rows=tuple(found)))
+                page = self._read_page(session, view, offset, keys, total)
+                keys.update(_edges(page))
+                pages.append(page)
+        with self._keys_lock:
+            self._keys, self._total_rows = keys, total
         return Reload(total=total, pages=pages, cursor_index=cursor_index)
+
+    def _read_page(
+        self,
+        session,
+        view: ConversationView,
+        offset: int,
+        keys: dict[int, ListKey],
+        total: int | None,
+    ) -> InboxPage:
+        """Rows [offset, offset + page_size): after the key of row offset - 1."""
+        size, actor = self.page_size, self.actor
+        if offset == 0:
+            found = listing.first_page(session, actor, view, limit=size)
+        elif total is not None and offset + size >= total and offset - 1 not in keys:
+            found = listing.last_page(session, actor, view, limit=max(1, total - offset))
+        else:
+            key = keys.get(offset - 1) or self._find_key(session, view, offset - 1, keys, total)
+            if key is None:
+                return InboxPage(offset=offset, rows=())
+            found = listing.page_after(session, actor, view, key, limit=size)
+        return InboxPage(offset=offset, rows=found.rows)
+
+    def _find_key(
+        self,
+        session,
+        view: ConversationView,
+        index: int,
+        keys: dict[int, ListKey],
+        total: int | None,
+    ) -> ListKey | None:
+        """The key of row `index`, walked to from the nearest known key (or end of the list)."""
+        places: list[tuple[int, dict[str, object]]] = [(index, {})]  # from the newest row
+        if total is not None:
+            places.append((total - 1 - index, {"from_end": True}))
+        for known, key in keys.items():
+            if known < index:
+                places.append((index - known - 1, {"after": key}))
+            elif known > index:
+                places.append((known - index - 1, {"before": key}))
+        skip, where = min(places, key=lambda place: place[0])
+        return listing.key_at(session, self.actor, view, skip=skip, **where)
 
     def _page_offsets(self, first_row: int, rows: int, total: int) -> list[int]:
         last_row = min(total, first_row + max(rows, 1)) - 1
@@ -88,7 +154,7 @@ class HelpdeskData:
 
     def conversation(self, conversation_id: int) -> ConversationDetail:
         with self._db.read() as session:
-            return conversations.get_conversation(session, self.actor, conversation_id)
+            return thread.get_conversation(session, self.actor, conversation_id)
 
     def test_recipient(self) -> str | None:
         """The alias of the first active mailbox: where a test message can be sent."""
@@ -97,7 +163,18 @@ class HelpdeskData:
         return found[0].alias if found else None
 
     def watcher(self) -> ChangeWatcher:
-        return ChangeWatcher(self._db)
+        """The watcher made at start (once), then new ones (after a close)."""
+        made, self._watcher = self._watcher, None
+        return made if made is not None else ChangeWatcher(self._db)
 
     def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
         self._db.dispose()
+
+
+def _edges(page: InboxPage) -> dict[int, ListKey]:
+    """The keys of a page's first and last rows, by row index."""
+    if not page.rows:
+        return {}
+    return {page.offset: page.rows[0].key, page.offset + len(page.rows) - 1: page.rows[-1].key}

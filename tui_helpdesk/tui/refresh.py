@@ -50,12 +50,10 @@ class ChangePoller:
                 return
             self.polls += 1
             if self._watcher is None:
-                # Connecting happens here, off the event loop. Whatever was committed between
-                # the screens' first reads and this baseline is unknown, so report a change once.
+                # The first watcher was made before the screens' first reads (HelpdeskData),
+                # so its first poll reports exactly what was committed since: no extra reload.
                 self._watcher = self._make_watcher()
-                changed = True
-            else:
-                changed = self._watcher.poll()
+            changed = self._watcher.poll()
             if changed:
                 self.change_seen_at = self.polls
         if changed:

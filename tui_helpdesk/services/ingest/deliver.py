@@ -23,7 +23,12 @@ from tui_helpdesk.services.ingest.clean import (
 )
 from tui_helpdesk.services.ingest.prepare import Batch
 from tui_helpdesk.services.ingest.route import new_conversation
-from tui_helpdesk.services.ingest.rows import ConversationRef, Delivery, inbound_message
+from tui_helpdesk.services.ingest.rows import (
+    ConversationRef,
+    Delivery,
+    PendingEvent,
+    inbound_message,
+)
 from tui_helpdesk.services.ingest.thread import (
     bounced_conversation,
     contact_for,
@@ -79,6 +84,11 @@ def _store_mail(
         )
     message = inbound_message(mail, parsed, mailbox.id, rcpts, conversation, kind="mail")
     batch.pending.messages.append(message)
+    target = batch.webhook(mailbox)
+    if target is not None:  # told once the rows are written (rows.PendingRows.flush)
+        batch.pending.events.append(
+            PendingEvent(target, mailbox, message, created=conversation is not found)
+        )
     batch.pending.participants.extend((conversation, p) for p in people_of(parsed, sender))
     batch.touch(mailbox, mail.received_at)
     batch.budget.check()

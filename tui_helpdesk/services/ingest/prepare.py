@@ -20,7 +20,15 @@ from tui_helpdesk.config import Settings
 from tui_helpdesk.db.models import Conversation, Mailbox, Message, Organisation, Queue
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parsed import ParsedMessage
-from tui_helpdesk.services import assignment, audit, autoresponder, changes, contacts, routing
+from tui_helpdesk.services import (
+    assignment,
+    audit,
+    autoresponder,
+    changes,
+    contacts,
+    routing,
+    webhooks,
+)
 from tui_helpdesk.services.ingest import locks
 from tui_helpdesk.services.ingest.budget import Budget
 from tui_helpdesk.services.ingest.clean import message_id_of, sender_of
@@ -96,6 +104,7 @@ class Setup:
         self.routings: dict[int, routing.InboundRouting] = {}
         self.assigners: dict[int, assignment.QueueAssigner] = {}
         self.replies: dict[int, autoresponder.MailboxSetup | None] = {}
+        self.webhooks: dict[int, webhooks.WebhookTarget | None] = {}
         self.contacts: dict[tuple[int, str], tuple[int, str]] = {}  # (org, email) → (id, name)
         self._writer: tuple[Any, int] | None = None  # this batch's DBAPI connection, version
 
@@ -266,6 +275,12 @@ class Batch:
         if mailbox.id not in replies:
             replies[mailbox.id] = autoresponder.load_setup(self.session, self.settings, mailbox)
         return replies[mailbox.id]
+
+    def webhook(self, mailbox: Mailbox) -> webhooks.WebhookTarget | None:
+        found = self.setup.webhooks
+        if mailbox.id not in found:
+            found[mailbox.id] = webhooks.target_of(self.session, mailbox.id)
+        return found[mailbox.id]
 
     def receiving(self, rcpt_tos: Sequence[str]) -> list[tuple[Mailbox, tuple[str, ...]]]:
         """Each mailbox addressed by the envelope once, with the recipients that named it.

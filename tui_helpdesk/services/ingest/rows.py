@@ -26,10 +26,12 @@ from tui_helpdesk.db.models import (
     Conversation,
     ConversationParticipant,
     ConversationTag,
+    Mailbox,
     Message,
 )
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parsed import ParsedAttachment, ParsedMessage
+from tui_helpdesk.services import webhooks
 from tui_helpdesk.services.ingest.clean import (
     ADDRESS_MAX,
     CONTENT_TYPE_MAX,
@@ -65,6 +67,29 @@ class NewMessage:
     conversation: ConversationRef
     attachments: tuple[ParsedAttachment, ...]
     id: int | None = None
+
+
+@dataclass(eq=False, slots=True)
+class PendingEvent:
+    """A new message (and maybe conversation) to tell the mailbox's webhook about (F22)."""
+
+    target: webhooks.WebhookTarget
+    mailbox: Mailbox
+    message: NewMessage
+    created: bool  # the message opened its conversation
+
+    def emit(self, session: Session) -> None:
+        values = self.message.values
+        payload = {
+            "conversation_id": row_id(self.message.conversation), "message_id": self.message.id,
+            "subject": values["subject"], "from": values["from_address"],
+            "from_name": values["from_name"], "received_at": values["received_at"],
+        }  # fmt: skip
+        when = values["received_at"]
+        events = ("conversation.created", "message.received") if self.created else (
+            "message.received",)  # fmt: skip
+        for event in events:
+            webhooks.emit(session, self.mailbox, event, payload, target=self.target, now=when)
 
 
 _Ref = int | Conversation | Message | NewContact | NewConversation | NewMessage
@@ -135,10 +160,11 @@ class PendingRows:
         self.messages: list[NewMessage] = []
         self.participants: list[tuple[ConversationRef, str]] = []
         self.tags: list[tuple[ConversationRef, str]] = []
+        self.events: list[PendingEvent] = []
 
     def __bool__(self) -> bool:
         return bool(self.contacts or self.conversations or self.messages or self.participants
-                    or self.tags)  # fmt: skip
+                    or self.tags or self.events)  # fmt: skip
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -166,6 +192,8 @@ class PendingRows:
         _insert_ignore(connection, ConversationTag, [
             {"conversation_id": row_id(c), "tag": t} for c, t in dict.fromkeys(self.tags)
         ])  # fmt: skip
+        for event in self.events:  # queued only: the sender POSTs them later
+            event.emit(session)
         self.clear()
 
 

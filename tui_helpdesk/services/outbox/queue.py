@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Mailbox, OutboxJob
 
-KINDS = ("reply", "new", "auto_reply", "notice", "verification", "test")
+KINDS = ("reply", "new", "auto_reply", "notice", "verification", "test", "webhook")
 
 
 def enqueue(
@@ -27,8 +27,15 @@ def enqueue(
     not_before: datetime,
     conversation_id: int | None = None,
     message_id: int | None = None,
+    url: str = "",
+    event: str = "",
+    delivery_id: str = "",
 ) -> OutboxJob:
-    """Queue `raw` for sending from `mailbox` once `not_before` has passed; returns the job."""
+    """Queue `raw` for sending from `mailbox` once `not_before` has passed; returns the job.
+
+    A webhook job (kind "webhook", made by services.webhooks) carries its JSON body as `raw`,
+    the receiver's `url`, its `event` and the `delivery_id` receivers dedupe on.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown outbox job kind {kind!r}")
     job = OutboxJob(
@@ -42,6 +49,10 @@ def enqueue(
         rcpt_to=list(rcpt_to),
         raw=raw,
         next_attempt_at=not_before,
+        queued_at=not_before,
+        url=url,
+        event=event,
+        delivery_id=delivery_id,
     )
     session.add(job)
     return job

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from tui_helpdesk.errors import Invalid
+from tui_helpdesk.services.conversations.fields import TAG
 from tui_helpdesk.services.routing.patterns import MAX_VALUE, compile_pattern
 from tui_helpdesk.services.vocabulary import PRIORITIES, ROUTING_FIELDS, ROUTING_OPS
 
@@ -17,7 +18,6 @@ HEADER_PREFIX = "header:"
 MAX_CONDITIONS = 20
 MAX_NAME = 255
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # RFC 5322 field name: printable, no colon
-_TAG = re.compile(r"^\w[\w.:/+-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def validate_tag(value: object, *, rule: str) -> str | None:
     if value is None or value == "":
         return None
     tag = value.strip().lower() if isinstance(value, str) else ""
-    if not _TAG.match(tag):
+    if not TAG.match(tag):
         raise Invalid(
             f"rule {rule!r}: tag must be 1-64 letters, digits or . : / + - _ without spaces, "
             f"got {value!r}",

@@ -311,11 +311,13 @@ class ConversationList(ScrollView, can_focus=True):
         self.post_message(self.Highlighted(self.cursor_row, self.cursor, self.total))
 
     def _scroll_cursor_into_view(self) -> None:
+        """force: right after a reload the scroll bar is not shown yet (until the next
+        refresh), and Textual would refuse to scroll a widget without one."""
         top, height = self.first_visible_row, self.visible_rows
         if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor, animate=False, immediate=True, force=True)
         elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True, force=True)
 
     def _move(self, index: int) -> None:
         if self.total:
