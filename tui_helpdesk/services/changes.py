@@ -45,6 +45,7 @@ class ChangeWatcher:
         self._last_version: int | None = None
         self._last_fingerprint: tuple[Any, ...] | None = None
         self._schema: str | None = None
+        self.changes_seen = 0  # changes reported so far (PostgreSQL: each of our NOTIFYs)
         self._open()
 
     def _open(self) -> None:
@@ -92,13 +93,13 @@ class ChangeWatcher:
         fingerprint = self._fingerprint()
         changed = fingerprint != self._last_fingerprint
         self._last_fingerprint = fingerprint
+        self.changes_seen += changed
         return changed
 
     def _poll_postgresql(self) -> bool:
-        changed = False
-        for notice in self._connection.notifies(timeout=0):
-            changed = changed or notice.payload == self._schema
-        return changed
+        ours = sum(n.payload == self._schema for n in self._connection.notifies(timeout=0))
+        self.changes_seen += ours
+        return ours > 0
 
     def _reopen(self) -> None:
         self.close()
