@@ -198,10 +198,19 @@ def prepare_helpdesk(db_url: str) -> str:
         db.dispose()
 
 
-def start_worker(db_url: str, log_dir: Path, name: str = "worker", synchronous: str = "FULL"):
-    """The real `python -m tui_helpdesk worker` process on an ephemeral port."""
+def start_worker(
+    db_url: str,
+    log_dir: Path,
+    name: str = "worker",
+    synchronous: str = "FULL",
+    **settings: str,
+) -> Server:
+    """The real `python -m tui_helpdesk worker` process on an ephemeral port.
+
+    `settings` are more TUI_HELPDESK_* variables, e.g. TUI_HELPDESK_SMTP_MAX_SESSIONS="0".
+    """
     argv = [PYTHON, "-m", "tui_helpdesk", "worker", "--smtp-host", HOST, "--smtp-port", "0"]
-    return start_listening(name, argv, worker_env(db_url, synchronous), log_dir)
+    return start_listening(name, argv, worker_env(db_url, synchronous) | settings, log_dir)
 
 
 def start_baseline(kind: str, log_dir: Path) -> Server:

@@ -12,7 +12,9 @@ process - goes to:
             parsing in the worker process, storing in its store process);
   bare      plain aiosmtpd in its own process, handler answers 250 at once (the reference);
   proto     our HelpdeskSMTP (+uvloop) with the same do-nothing handler: protocol cost alone;
-  sink      Postfix's smtp-sink, when installed.
+  sink      Postfix's smtp-sink, when installed;
+  nocaps    with --caps-off: the same worker with no session caps ([smtp] max_sessions and
+            max_sessions_per_client 0), on the same database: what the caps cost (ours/nocaps).
 The figure of merit is ours/bare (target >= 0.9 at 8 and 32 sessions). The load comes from
 Postfix's smtp-source when installed (C, unique Message-Id per message), else bench/loadgen.py.
 Every run is bounded in count and time, and only 127.0.0.1 is used.
@@ -50,6 +52,8 @@ from tui_helpdesk.db.engine import normalise_url
 
 LoadFn = Callable[..., Load]
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+WORKERS = ("ours", "nocaps")  # what they acknowledge is stored in the database
+NO_CAPS = {"TUI_HELPDESK_SMTP_MAX_SESSIONS": "0", "TUI_HELPDESK_SMTP_MAX_SESSIONS_PER_CLIENT": "0"}
 
 
 @dataclass
@@ -79,6 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-proto", action="store_true", help="skip the HelpdeskSMTP column")
     parser.add_argument("--synchronous", default="FULL", help="SQLite synchronous pragma")
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell, best one counts")
+    parser.add_argument("--caps-off", action="store_true", help="also the worker without caps")
     return parser.parse_args(argv)
 
 
@@ -122,6 +127,10 @@ def run_rows(args: argparse.Namespace, db_url: str, log_dir: Path, label: str) -
     servers: dict[str, Server] = {}
     try:
         servers["ours"] = start_worker(db_url, log_dir, synchronous=args.synchronous)
+        if args.caps_off:
+            servers["nocaps"] = start_worker(
+                db_url, log_dir, "worker-nocaps", args.synchronous, **NO_CAPS
+            )
         servers["bare"] = start_baseline("aiosmtpd", log_dir)
         if not args.no_proto:
             servers["proto"] = start_baseline("helpdesk", log_dir)
@@ -167,7 +176,7 @@ def measure(
             if result.rate > rates.get(name, -1.0):
                 rates[name] = result.rate
                 cpu_ms[name] = 1000 * (server.cpu_seconds() - cpu) / max(1, result.acked)
-            if name == "ours":
+            if name in WORKERS:
                 acked += result.acked
             if result.failed:
                 notes.append(f"{name}: {result.failed} failed {result.detail}")
@@ -184,16 +193,20 @@ def render(measured: list[tuple[str, list[Row]]]) -> str:
     """One table, a row per (database, sessions, size)."""
     rows = [r for _, rs in measured for r in rs]
     labels = [label for label, rs in measured for _ in rs]
-    names = [n for n in ("ours", "bare", "proto", "sink") if any(n in r.rates for r in rows)]
+    names = [
+        n for n in ("ours", "nocaps", "bare", "proto", "sink") if any(n in r.rates for r in rows)
+    ]
     headers = ["database", "sessions", "size", "ours msg/s", "bare msg/s", "ours/bare"]
-    headers += [f"{n} msg/s" for n in names if n in {"proto", "sink"}]
+    headers += [f"{n} msg/s" for n in names if n in {"nocaps", "proto", "sink"}]
+    headers += ["ours/nocaps"] if "nocaps" in names else []
     headers += ["ours/sink"] if "sink" in names else []
     headers += [f"{n} cpu ms" for n in names] + ["acked", "stored"]
     out = []
     for label, r in zip(labels, rows, strict=True):
         ours, bare = r.rates["ours"], r.rates["bare"]
         cells: list[object] = [label, r.sessions, _size(r.size), ours, bare, _ratio(ours, bare)]
-        cells += [r.rates.get(n, 0.0) for n in names if n in {"proto", "sink"}]
+        cells += [r.rates.get(n, 0.0) for n in names if n in {"nocaps", "proto", "sink"}]
+        cells += [_ratio(ours, r.rates.get("nocaps", 0.0))] if "nocaps" in names else []
         cells += [_ratio(ours, r.rates.get("sink", 0.0))] if "sink" in names else []
         cells += [f"{r.cpu_ms.get(n, 0.0):.2f}" for n in names]
         out.append([*cells, r.acked, r.stored])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -156,3 +157,14 @@ def silent_dns_port() -> Iterator[int]:
 def dkim_key() -> DkimKey:
     """A 2048-bit RSA key (made once per run): its TXT record needs the DNS server's TCP path."""
     return make_dkim_key()
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[tuple[socket.socket, str]]:
+    """A datagram socket in the abstract namespace, as systemd hands over ("@…")."""
+    name = f"@tui-helpdesk-test-{uuid.uuid4().hex}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name[1:])
+    sock.settimeout(30)
+    yield sock, name
+    sock.close()

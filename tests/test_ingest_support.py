@@ -10,6 +10,7 @@ import itertools
 import os
 import re
 import smtplib
+import socket
 import subprocess
 import sys
 import time
@@ -140,10 +141,18 @@ def messages_in(db: Database, conversation_id: int) -> list[Message]:
         )
 
 
-def send(host: str, port: int, raw: bytes, rcpts: Iterable[str],
-         mail_from: str = "carol@customer.test") -> tuple[int, bytes]:  # fmt: skip
-    """One SMTP transaction with smtplib; returns the final reply to DATA."""
-    with smtplib.SMTP(host, port, timeout=30) as client:
+def send(
+    host: str,
+    port: int,
+    raw: bytes,
+    rcpts: Iterable[str],
+    mail_from: str = "carol@customer.test",
+    source: str = "",
+) -> tuple[int, bytes]:
+    """One SMTP transaction with smtplib (from address `source`); the final reply to DATA."""
+    with smtplib.SMTP(
+        host, port, timeout=30, source_address=(source, 0) if source else None
+    ) as client:
         client.ehlo("client.test")
         code, reply = client.mail(mail_from)
         assert code == 250, reply
@@ -266,3 +275,11 @@ def busy_store_process(worker_pid: int, timeout: float = 60) -> int:
                 return pid
         time.sleep(0.05)
     raise AssertionError("the store process never got busy")
+
+
+def notify_messages(sock: socket.socket, until: str) -> list[str]:
+    """What the worker told systemd (sd_notify), up to the message that contains `until`."""
+    seen: list[str] = []
+    while not any(until in message for message in seen):
+        seen.append(sock.recv(4096).decode())
+    return seen

@@ -1,147 +1,38 @@
 """HelpdeskSMTP behaves like aiosmtpd's SMTP on the wire, except that it accepts long lines.
 
-Most tests send the same byte script to a plain aiosmtpd ``SMTP`` and to ``HelpdeskSMTP`` (both
-on ephemeral 127.0.0.1 ports, same handler class and options) and compare every reply and every
-envelope the handler received. The others check what a sender sees from our server alone: the
-EHLO extensions, SIZE and 552, long lines kept byte for byte, timeouts, STARTTLS and AUTH.
+Most tests send the same byte script to a plain aiosmtpd ``SMTP`` and to ``HelpdeskSMTP``
+(smtp_compare.compare) and compare every reply and every envelope the handler received. The
+others check what a sender sees from our server alone: the EHLO extensions, SIZE and 552, long
+lines kept byte for byte; and the pure functions against aiosmtpd's own algorithms.
+Sessions over time (STARTTLS, timeouts, AUTH) are in test_smtp_sessions.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import smtplib
-import ssl
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import aiosmtpd
 import pytest
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from smtp_compare import (
+    HOST,
+    HOSTNAME,
+    LIMIT,
+    RecordingHandler,
+    Step,
+    compare,
+    envelope,
+    message,
+    play,
+    serve,
+)
 
 from tui_helpdesk.smtp.data import unstuff
 from tui_helpdesk.smtp.protocol import HelpdeskSMTP, start_server
-
-HOST = "127.0.0.1"
-HOSTNAME = "mx.helpdesk.test"
-LIMIT = 10_000
-CERTS = Path(aiosmtpd.__file__).parent / "tests" / "certs"
-
-
-@dataclass
-class Received:
-    mail_from: str | None
-    rcpt_tos: list[str]
-    mail_options: list[str]
-    rcpt_options: list[str]
-    smtp_utf8: bool
-    content: bytes | None
-
-
-@dataclass
-class RecordingHandler:
-    """Answers like the ingest handler: 550 for unknown recipients, a custom 250 after DATA."""
-
-    received: list[Received] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address.startswith("nobody@"):
-            return f"550 5.1.1 <{address}>: no such mailbox"
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(options)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.received.append(
-            Received(
-                envelope.mail_from,
-                list(envelope.rcpt_tos),
-                list(envelope.mail_options),
-                list(envelope.rcpt_options),
-                envelope.smtp_utf8,
-                envelope.original_content,
-            )
-        )
-        return f"250 2.0.0 OK queued as {len(self.received)}"
-
-
-@dataclass
-class Running:
-    port: int
-    handler: RecordingHandler
-    server: asyncio.Server
-
-
-ServerFactory = Callable[..., AsyncIterator[Running]]
-
-
-async def serve(cls: type[SMTP], **options: Any) -> Running:
-    handler = RecordingHandler()
-    loop = asyncio.get_running_loop()
-    kwargs = {"hostname": HOSTNAME, "data_size_limit": LIMIT, "enable_SMTPUTF8": True} | options
-    server = await loop.create_server(lambda: cls(handler, loop=loop, **kwargs), host=HOST, port=0)
-    return Running(server.sockets[0].getsockname()[1], handler, server)
-
-
-async def read_reply(reader: asyncio.StreamReader) -> str:
-    """One (possibly multi-line) reply, "<closed>" at EOF, "<silent>" if none comes."""
-    lines: list[str] = []
-    while True:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-        except TimeoutError:
-            return "<silent>"
-        if not line:
-            return "\n".join([*lines, "<closed>"])
-        text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
-        lines.append(text)
-        if len(text) < 4 or text[3] != "-":
-            return "\n".join(lines)
-
-
-async def play(port: int, script: list[tuple[bytes, int]]) -> list[str]:
-    """Send each chunk, then read that many replies; the greeting is the first reply."""
-    reader, writer = await asyncio.open_connection(HOST, port)
-    replies = [await read_reply(reader)]
-    for chunk, count in script:
-        writer.write(chunk)
-        await writer.drain()
-        replies.extend([await read_reply(reader) for _ in range(count)])
-    writer.close()
-    return replies
-
-
-async def compare(script: list[tuple[bytes, int]], **options: Any) -> tuple[list[str], Running]:
-    """Play the script against both servers; assert identical replies and envelopes."""
-    plain = await serve(SMTP, **options)
-    ours = await serve(HelpdeskSMTP, **options)
-    try:
-        expected = await play(plain.port, script)
-        actual = await play(ours.port, script)
-    finally:
-        plain.server.close()
-        ours.server.close()
-    assert actual == expected
-    assert ours.handler.received == plain.handler.received
-    return actual, ours
-
-
-def envelope(mail_from: str = "<a@b.test>", rcpt: str = "<x@y.test>") -> list[tuple[bytes, int]]:
-    return [
-        (b"EHLO client.test\r\n", 1),
-        (f"MAIL FROM:{mail_from}\r\n".encode(), 1),
-        (f"RCPT TO:{rcpt}\r\n".encode(), 1),
-    ]
-
-
-def message(body: bytes) -> list[tuple[bytes, int]]:
-    """DATA with the body sent exactly as given (the caller dot-stuffs and terminates it)."""
-    return [*envelope(), (b"DATA\r\n", 1), (body, 1)]
 
 
 async def test_ehlo_advertises_size_8bitmime_smtputf8_and_a_fixed_hostname() -> None:
@@ -248,7 +139,7 @@ COMMAND_SCRIPTS = {
 
 
 @pytest.mark.parametrize("script", COMMAND_SCRIPTS.values(), ids=COMMAND_SCRIPTS.keys())
-async def test_commands_get_the_same_replies_as_aiosmtpd(script: list[tuple[bytes, int]]) -> None:
+async def test_commands_get_the_same_replies_as_aiosmtpd(script: list[Step]) -> None:
     replies, _ = await compare(script)
     assert len(replies) == 1 + sum(count for _, count in script)
 
@@ -363,73 +254,6 @@ async def test_start_server_binds_an_ephemeral_port_and_uses_the_handler() -> No
     ]
     assert replies[0].startswith(f"220 {HOSTNAME} ")
     assert replies[3] == "550 5.1.1 <nobody@y.test>: no such mailbox"
-
-
-async def test_idle_connection_is_closed_after_the_timeout() -> None:
-    replies, _ = await compare([(b"EHLO c\r\n", 1), (b"", 1)], timeout=0.2)
-    assert replies[-1] == "<closed>"
-
-
-async def test_timeout_is_reset_by_each_command() -> None:
-    running = await serve(HelpdeskSMTP, timeout=1.0)
-    try:
-        reader, writer = await asyncio.open_connection(HOST, running.port)
-        await read_reply(reader)
-        for _ in range(6):  # 1.5 s in all, but never 1 s without a command (room: 0.75 s)
-            await asyncio.sleep(0.25)
-            writer.write(b"NOOP\r\n")
-            assert await read_reply(reader) == "250 OK"
-        assert await read_reply(reader) == "<closed>"
-        writer.close()
-    finally:
-        running.server.close()
-
-
-def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any):
-    ok = data.login == b"agent" and data.password == b"secret"
-    return AuthResult(success=ok, handled=False)
-
-
-AUTH_SCRIPT = [
-    (b"EHLO c\r\n", 1),
-    (b"AUTH PLAIN AGFnZW50AHdyb25n\r\n", 1),  # agent / wrong
-    (b"AUTH LOGIN YWdlbnQ=\r\n", 1),  # agent, then the password challenge
-    (b"c2VjcmV0\r\n", 1),  # secret
-    (b"AUTH PLAIN AGFnZW50AHNlY3JldA==\r\n", 1),
-    (b"MAIL FROM:<a@b.test>\r\n", 1),
-]
-
-
-@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-async def test_auth_replies_are_the_same() -> None:
-    replies, _ = await compare(
-        AUTH_SCRIPT, auth_require_tls=False, authenticator=authenticator, auth_required=True
-    )
-    assert "AUTH LOGIN PLAIN" in replies[1]
-    assert [r[:3] for r in replies[2:]] == ["535", "334", "235", "503", "250"]
-
-
-async def test_starttls_upgrades_and_then_accepts_mail() -> None:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(CERTS / "server.crt", CERTS / "server.key")
-    running = await serve(HelpdeskSMTP, tls_context=context, require_starttls=True)
-    try:
-        await asyncio.to_thread(send_over_starttls, running.port)
-    finally:
-        running.server.close()
-    assert running.handler.received[0].content == b"Subject: tls\r\n\r\nsecret\r\n"
-
-
-def send_over_starttls(port: int) -> None:
-    client_context = ssl.create_default_context()
-    client_context.check_hostname = False
-    client_context.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP(HOST, port, timeout=10) as client:
-        client.ehlo()
-        code, _ = client.mail("a@b.test")
-        assert code == 530  # STARTTLS required first
-        client.starttls(context=client_context)
-        client.sendmail("a@b.test", ["x@y.test"], b"Subject: tls\r\n\r\nsecret")
 
 
 # --- pure functions, checked against aiosmtpd's own algorithms ----------------------------------

@@ -11,11 +11,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from test_ingest_support import LISTENING, build_mail, make_desk, send
+from test_ingest_support import LISTENING, build_mail, make_desk, notify_messages, send
 
 from tui_helpdesk import systemd
 
@@ -69,17 +67,6 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
                                        capture_output=True, text=True).stderr  # fmt: skip
 
 
-@pytest.fixture
-def notify_socket() -> Iterator[tuple[socket.socket, str]]:
-    """A datagram socket in the abstract namespace, as systemd hands over ("@…")."""
-    name = f"@tui-helpdesk-test-{uuid.uuid4().hex}"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind("\0" + name[1:])
-    sock.settimeout(30)
-    yield sock, name
-    sock.close()
-
-
 def test_notify_sends_to_path_and_abstract_sockets(
     notify_socket: tuple[socket.socket, str], tmp_path: Path
 ) -> None:
@@ -99,13 +86,6 @@ def test_notify_sends_to_path_and_abstract_sockets(
     assert systemd.watchdog_seconds({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}) is None
 
 
-def _messages(sock: socket.socket, until: str) -> list[str]:
-    seen: list[str] = []
-    while not any(until in message for message in seen):
-        seen.append(sock.recv(4096).decode())
-    return seen
-
-
 def test_worker_tells_systemd_ready_alive_reloading_and_stopping(
     db,
     settings,
@@ -122,19 +102,19 @@ def test_worker_tells_systemd_ready_alive_reloading_and_stopping(
     worker = subprocess.Popen([sys.executable, "-m", "tui_helpdesk", "worker"], env=env,
                               stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        ready = _messages(sock, "READY=1")
+        ready = notify_messages(sock, "READY=1")
         port = int(LISTENING.search(ready[-1]).group(2))  # type: ignore[union-attr]
-        assert _messages(sock, "WATCHDOG=1")  # beats at least twice per WATCHDOG_USEC
+        assert notify_messages(sock, "WATCHDOG=1")  # beats at least twice per WATCHDOG_USEC
         assert send("127.0.0.1", port, build_mail(), [desk.support.alias])[0] == 250
         config.write_text(config.read_text() + '[worker]\nlog_level = "WARNING"\n'
                           '[mail]\nautoreply_period_hours = 12\n')  # fmt: skip
         worker.send_signal(signal.SIGHUP)
-        reload = _messages(sock, "RELOADING=1")
+        reload = notify_messages(sock, "RELOADING=1")
         assert "MONOTONIC_USEC=" in reload[-1]
-        assert "READY=1" in _messages(sock, "READY=1")[-1]
+        assert "READY=1" in notify_messages(sock, "READY=1")[-1]
         assert send("127.0.0.1", port, build_mail(subject="after"), [desk.support.alias])[0] == 250
         worker.send_signal(signal.SIGTERM)
-        assert _messages(sock, "STOPPING=1")
+        assert notify_messages(sock, "STOPPING=1")
         assert worker.wait(timeout=30) == 0
     finally:
         if worker.poll() is None:
@@ -163,10 +143,10 @@ def test_a_broken_config_on_reload_keeps_the_worker_running(
     worker = subprocess.Popen([sys.executable, "-m", "tui_helpdesk", "worker"], env=env,
                               stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        port = int(LISTENING.search(_messages(sock, "READY=1")[-1]).group(2))  # type: ignore[union-attr]
+        port = int(LISTENING.search(notify_messages(sock, "READY=1")[-1]).group(2))  # type: ignore[union-attr]
         config.write_text("[smtp]\nport = 'many'\n")
         worker.send_signal(signal.SIGHUP)
-        assert "READY=1" in _messages(sock, "READY=1")[-1]
+        assert "READY=1" in notify_messages(sock, "READY=1")[-1]
         deadline = time.monotonic() + 30
         while worker.poll() is None and time.monotonic() < deadline:
             if send("127.0.0.1", port, build_mail(), [desk.support.alias])[0] == 250:

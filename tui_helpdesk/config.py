@@ -42,7 +42,15 @@ class SmtpSettings:
     port: int = 2525
     hostname: str = "helpdesk.localhost"
     max_message_size: int = 50 * 1024 * 1024
-    data_timeout_seconds: int = 300
+    # Facing the internet on port 25 (issue 11): timeouts, caps and STARTTLS; see smtp/limits.py.
+    idle_timeout_seconds: float = 300.0
+    data_timeout_seconds: float = 300.0
+    max_sessions: int = 500
+    max_sessions_per_client: int = 50
+    idle_timeout_when_full_seconds: float = 10.0
+    tls_certificate: str = ""
+    tls_key: str = ""
+    require_starttls: bool = False
     batch_max_messages: int = 64
     processing_budget_seconds: float = 5.0
     drain_timeout_seconds: float = 10.0
@@ -259,22 +267,7 @@ def _read_env(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def _validate(settings: Settings) -> None:
     where = settings.source or "settings"
-    if not 0 <= settings.smtp.port <= 65535:
-        raise ConfigError(
-            f"{where}: smtp.port must be 0-65535, got {settings.smtp.port}", field="port"
-        )
-    if not settings.smtp.processing_budget_seconds > 0:
-        raise ConfigError(
-            f"{where}: smtp.processing_budget_seconds must be more than 0, "
-            f"got {settings.smtp.processing_budget_seconds}",
-            field="processing_budget_seconds",
-        )
-    if settings.smtp.drain_timeout_seconds < 0:
-        raise ConfigError(
-            f"{where}: smtp.drain_timeout_seconds must be 0 or more, "
-            f"got {settings.smtp.drain_timeout_seconds}",
-            field="drain_timeout_seconds",
-        )
+    _validate_smtp(settings.smtp, where)
     if settings.limits.mailboxes_per_organisation < 1:
         raise ConfigError(
             f"{where}: limits.mailboxes_per_organisation must be at least 1", field="limits"
@@ -298,6 +291,32 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"{where}: tui.ssh_escape_delay_ms must be at least 1", field="tui")
     _validate_dns(settings.dns, where)
     _validate_inbound_auth(settings.inbound_auth, where)
+
+
+def _validate_smtp(smtp: SmtpSettings, where: str) -> None:
+    if not 0 <= smtp.port <= 65535:
+        raise ConfigError(f"{where}: smtp.port must be 0-65535, got {smtp.port}", field="port")
+    for name in ("processing_budget_seconds", "idle_timeout_seconds", "data_timeout_seconds"):
+        if not getattr(smtp, name) > 0:
+            raise ConfigError(
+                f"{where}: smtp.{name} must be more than 0, got {getattr(smtp, name)}", field=name
+            )
+    for name in ("drain_timeout_seconds", "idle_timeout_when_full_seconds", "max_sessions",
+                 "max_sessions_per_client"):  # fmt: skip
+        if getattr(smtp, name) < 0:
+            raise ConfigError(
+                f"{where}: smtp.{name} must be 0 or more, got {getattr(smtp, name)}", field=name
+            )
+    if bool(smtp.tls_certificate) != bool(smtp.tls_key):
+        raise ConfigError(
+            f"{where}: smtp.tls_certificate and smtp.tls_key go together: set both or neither",
+            field="tls_key" if smtp.tls_certificate else "tls_certificate",
+        )
+    if smtp.require_starttls and not smtp.tls_certificate:
+        raise ConfigError(
+            f"{where}: smtp.require_starttls needs smtp.tls_certificate and smtp.tls_key",
+            field="require_starttls",
+        )
 
 
 def _one_of(where: str, name: str, value: str, allowed: tuple[str, ...]) -> None:

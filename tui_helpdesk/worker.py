@@ -29,15 +29,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
+from tui_helpdesk.errors import ConfigError
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.sender import OutboxSender
 from tui_helpdesk.services import ingest
 from tui_helpdesk.smtp.batches import Accepted, StoreBatch
 from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
+from tui_helpdesk.smtp.limits import SessionLimits
 from tui_helpdesk.smtp.process_writer import ProcessWriter
 from tui_helpdesk.smtp.protocol import new_event_loop, start_server
 from tui_helpdesk.smtp.store_process import StoreUnavailable
 from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
+from tui_helpdesk.smtp.tls import ServerTLS
 from tui_helpdesk.worker_control import WorkerControl
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,17 @@ class WorkerRuntime:
         self.handler = IngestHandler(
             self.writer, AliasCache(self._load_aliases, max_age=ALIAS_MAX_AGE_SECONDS)
         )
+        smtp = settings.smtp
+        self.tls = ServerTLS(smtp.tls_certificate, smtp.tls_key)
+        self.limits = (
+            SessionLimits(
+                total=smtp.max_sessions,
+                per_client=smtp.max_sessions_per_client,
+                idle_when_full=smtp.idle_timeout_when_full_seconds,
+            )
+            if smtp.max_sessions or smtp.max_sessions_per_client
+            else None  # no caps at all: nothing counted
+        )
         self.name = f"worker@{socket.gethostname()}:{os.getpid()}"
         self.heartbeat_seconds = HEARTBEAT_SECONDS
         self.on_beat: Callable[[], None] = lambda: None  # e.g. the systemd watchdog ping
@@ -118,7 +132,11 @@ class WorkerRuntime:
                 port=smtp.port,
                 hostname=smtp.hostname,
                 data_size_limit=smtp.max_message_size,
-                timeout=smtp.data_timeout_seconds,
+                timeout=smtp.idle_timeout_seconds,
+                data_timeout=smtp.data_timeout_seconds,
+                tls=self.tls,
+                require_starttls=smtp.require_starttls,
+                limits=self.limits,
             )
         except BaseException:
             await self._stop_writer(self.settings.smtp.drain_timeout_seconds)
@@ -133,6 +151,17 @@ class WorkerRuntime:
         finally:
             await self._shutdown(server, heartbeat)
 
+    def reload(self, fresh: Settings) -> None:
+        """SIGHUP: load the STARTTLS certificate again; a broken one leaves the old serving."""
+        smtp = fresh.smtp
+        try:
+            self.tls.reload(smtp.tls_certificate, smtp.tls_key)
+        except ConfigError as error:
+            log.error("STARTTLS certificate not reloaded, the old one stays: %s", error.message)
+            return
+        if smtp.tls_certificate:
+            log.warning("STARTTLS certificate reloaded from %s", smtp.tls_certificate)
+
     async def _shutdown(self, server: asyncio.Server, heartbeat: asyncio.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         server.close()
@@ -145,6 +174,9 @@ class WorkerRuntime:
         await sending
         await loop.run_in_executor(None, self._beat_safely)
         log.info("worker stopped: %d accepted, %d errors", *self._counts())
+        if self.limits is not None and (self.limits.refused or self.limits.closed_idle):
+            log.info("%d connections refused over the session caps, %d idle sessions closed to "
+                     "make room", self.limits.refused, self.limits.closed_idle)  # fmt: skip
 
     async def _start_writer(self) -> None:
         if isinstance(self.writer, ProcessWriter):
@@ -222,6 +254,9 @@ def run_worker(settings: Settings) -> int:
     except StoreUnavailable as exc:
         log.error("cannot store mail: %s", exc)
         return 1
+    except ConfigError as exc:
+        log.error("%s", exc.message)
+        return 1
     finally:
         db.dispose()
     return 0
@@ -231,7 +266,7 @@ async def _serve_until_signal(runtime: WorkerRuntime) -> None:
     """SIGTERM/SIGINT drain and stop, SIGHUP reloads; systemd hears of each (worker_control)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    control = WorkerControl(runtime.settings)
+    control = WorkerControl(runtime.settings, on_reload=runtime.reload)
 
     def stopping() -> None:
         control.stopping()

@@ -2,7 +2,9 @@
 
 SIGHUP (`systemctl reload tui-helpdesk-worker`) re-reads the config file and the environment:
 
-- applied at once: `worker.log_level`; mailboxes and aliases need no signal at all (the alias
+- applied at once: `worker.log_level`, and the STARTTLS certificate and key (`smtp.tls_*`:
+  the files are loaded again even when their names did not change, as after a renewal; new
+  connections get the new certificate); mailboxes and aliases need no signal at all (the alias
   cache refreshes itself every half second from the database);
 - everything else (listen address, message size, database URL, mail settings the store process
   holds) needs a restart; the worker logs which changed settings wait for one;
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from tui_helpdesk import systemd
 from tui_helpdesk.config import Settings, load_settings
@@ -20,7 +23,7 @@ from tui_helpdesk.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-LIVE_SETTINGS = {"worker.log_level"}
+LIVE_SETTINGS = {"worker.log_level", "smtp.tls_certificate", "smtp.tls_key"}
 
 
 def setting_values(settings: Settings) -> dict[str, object]:
@@ -36,8 +39,11 @@ def setting_values(settings: Settings) -> dict[str, object]:
 class WorkerControl:
     """systemd notifications and SIGHUP reloads for one `tui-helpdesk worker` process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, on_reload: Callable[[Settings], None] = lambda fresh: None
+    ) -> None:
         self.source = settings.source
+        self.on_reload = on_reload  # applies what the worker takes live (the TLS certificate)
         self.loaded = load_settings(self.source)  # as read, before command-line overrides
         self.watchdog = systemd.watchdog_seconds()
 
@@ -72,6 +78,7 @@ class WorkerControl:
         logging.getLogger().setLevel(level)
         log.warning("configuration reloaded from %s: log level now %s",
                     self.source or "the environment", level)  # fmt: skip
+        self.on_reload(fresh)
         waiting = [name for name in changed if name not in LIVE_SETTINGS]
         if waiting:
             log.warning(

@@ -36,6 +36,12 @@ def notify(session: Session) -> None:
         session.execute(text("SELECT pg_notify(:channel, current_schema())"), {"channel": CHANNEL})
 
 
+def notify_on(dbapi: Any, dialect: str) -> None:
+    """notify() for a DBAPI connection in an open transaction (the outbox sender's hot path)."""
+    if dialect == "postgresql":
+        dbapi.execute("SELECT pg_notify(%s, current_schema())", (CHANNEL,))
+
+
 class ChangeWatcher:
     """Answers 'was anything committed since the last poll?' without reading any table."""
 
@@ -45,6 +51,7 @@ class ChangeWatcher:
         self._last_version: int | None = None
         self._last_fingerprint: tuple[Any, ...] | None = None
         self._schema: str | None = None
+        self.changes_seen = 0  # changes reported so far (PostgreSQL: each of our NOTIFYs)
         self._open()
 
     def _open(self) -> None:
@@ -92,13 +99,13 @@ class ChangeWatcher:
         fingerprint = self._fingerprint()
         changed = fingerprint != self._last_fingerprint
         self._last_fingerprint = fingerprint
+        self.changes_seen += changed
         return changed
 
     def _poll_postgresql(self) -> bool:
-        changed = False
-        for notice in self._connection.notifies(timeout=0):
-            changed = changed or notice.payload == self._schema
-        return changed
+        ours = sum(n.payload == self._schema for n in self._connection.notifies(timeout=0))
+        self.changes_seen += ours
+        return ours > 0
 
     def _reopen(self) -> None:
         self.close()

@@ -39,6 +39,7 @@ class SMTPCommandLoop(SMTP):
 
     _deadline: float
     _timer_at: float
+    active_at: float
     _proxy_timeout: float | None
     _enforce_call_limit: bool
     _call_limit_base: dict[str, int]
@@ -110,8 +111,12 @@ class SMTPCommandLoop(SMTP):
         A command only moves the deadline. The one timer, when it fires, closes the connection
         (aiosmtpd's _timeout_cb) if the deadline has not moved since it was set, and otherwise
         waits for the new one; a deadline earlier than the timer (a shorter duration) re-arms.
+        Called with no duration, it is the idle timeout (waiting for a command); DATA passes
+        its own. `active_at` tells the session limits how long a session has been silent.
         """
-        deadline = self.loop.time() + (duration or self._timeout_duration)
+        now = self.loop.time()
+        self.active_at = now
+        deadline = now + (duration or self._timeout_duration)
         self._deadline = deadline
         if self._timeout_handle is None or deadline < self._timer_at:
             if self._timeout_handle is not None:
@@ -123,6 +128,8 @@ class SMTPCommandLoop(SMTP):
         self._timeout_handle = self.loop.call_at(when, self._timer_fired)
 
     def _timer_fired(self) -> None:
+        if self.transport is None:  # the session ended while the timer was armed
+            return
         if self._deadline > self._timer_at:
             self._arm(self._deadline)
         else:

@@ -31,6 +31,9 @@ def unstuff(body: bytes) -> bytes:
 class SMTPDataReader(SMTP):
     """The DATA command of HelpdeskSMTP: any line length; 552 only above the SIZE limit."""
 
+    receiving: bool
+    _data_timeout: float
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """DATA read in chunks; any line length; 552 only above the SIZE limit."""
@@ -46,6 +49,15 @@ class SMTPDataReader(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        self.receiving = True  # from here to the reply, never closed to make room
+        try:
+            await self._receive()
+        finally:
+            self.receiving = False
+        self._reset_timeout()  # waiting for a command again
+
+    async def _receive(self) -> None:
+        self._reset_timeout(self._data_timeout)
         try:
             body = await self._read_data()
         except asyncio.CancelledError:
@@ -55,6 +67,7 @@ class SMTPDataReader(SMTP):
             await self.push("552 Error: Too much mail data")
             self._set_post_data_state()
             return
+        self._reset_timeout(self._data_timeout)  # the commit gets as long as a silence
         await self._deliver(unstuff(body))
 
     async def _deliver(self, original_content: bytes) -> None:
@@ -119,3 +132,4 @@ class SMTPDataReader(SMTP):
         if reader._eof or self.transport is None:
             raise ConnectionResetError("connection closed during DATA")
         await reader._wait_for_data("readuntil")
+        self._reset_timeout(self._data_timeout)  # data_timeout bounds a silence, not all of DATA

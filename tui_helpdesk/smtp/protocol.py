@@ -14,10 +14,17 @@ each for a measured reason (issue 3, point 6):
   dot-stuffing in one pass. The bytes handed to the handler are exactly what aiosmtpd would hand
   over for the same input (and, for long lines, what the client meant).
 - No per-line logging, and a fixed hostname (no ``socket.getfqdn()`` per connection).
-- The inactivity timeout moves a deadline per command instead of replacing a timer.
+- The inactivity timeout moves a deadline per command instead of replacing a timer; it bounds
+  a silence while a command is awaited (also before EHLO) and, with its own length, a silence
+  within DATA (aiosmtpd bounds the whole of DATA).
 
-Command lines keep aiosmtpd's limits and replies; tests/test_smtp_protocol.py sends the same
-scripts to plain aiosmtpd and to this class and compares the replies.
+What we add for a worker on port 25 (issue 11, point 4): session limits (smtp.limits: 421 over
+the caps, the longest idle session closed to make room) and a STARTTLS context read at each
+connection, so a certificate reloaded on SIGHUP serves the next client (smtp.tls).
+
+Command lines keep aiosmtpd's limits and replies; tests/test_smtp_protocol.py and
+test_smtp_sessions.py (STARTTLS, timeouts, AUTH) send the same scripts to plain aiosmtpd and to
+this class and compare the replies.
 
 HelpdeskSMTP is assembled here from commands (replies, timeout, command loop, addresses), data
 (the DATA reader) and tables (the introspection done once).
@@ -47,7 +54,9 @@ from aiosmtpd.smtp import log as aiosmtpd_log
 
 from tui_helpdesk.smtp.commands import SMTPCommandLoop
 from tui_helpdesk.smtp.data import END_OF_DATA, SMTPDataReader, unstuff
+from tui_helpdesk.smtp.limits import SessionLimits
 from tui_helpdesk.smtp.tables import BoundCommands, Tables, build_tables
+from tui_helpdesk.smtp.tls import ServerTLS
 
 __all__ = ["END_OF_DATA", "HelpdeskSMTP", "new_event_loop", "start_server", "unstuff"]
 
@@ -76,6 +85,8 @@ class HelpdeskSMTP(SMTPCommandLoop, SMTPDataReader):
         proxy_protocol_timeout: float | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         tables: Tables | None = None,
+        data_timeout: float | None = None,
+        limits: SessionLimits | None = None,
     ) -> None:
         self.__ident__ = ident or AIOSMTPD_IDENT
         self.loop = loop if loop else _get_or_new_eventloop()
@@ -95,8 +106,12 @@ class HelpdeskSMTP(SMTPCommandLoop, SMTPDataReader):
         self.hostname = hostname or _fqdn()
         self._init_tls(tls_context, require_starttls, auth_required, auth_require_tls)
         self._timeout_duration = timeout
+        self._data_timeout = data_timeout or timeout
         self._timeout_handle = None
-        self._deadline = self._timer_at = 0.0  # see _reset_timeout
+        self._deadline = self._timer_at = self.active_at = 0.0  # see _reset_timeout
+        self.receiving = False
+        self._limits = limits
+        self._refused = False
         self._tls_handshake_okay = True
         self._original_transport = None
         self.session = None
@@ -108,6 +123,33 @@ class HelpdeskSMTP(SMTPCommandLoop, SMTPDataReader):
         tables = tables or build_tables(type(self), handler, auth_exclude_mechanism or ())
         self._bind_tables(tables)
         self._init_call_limit(command_call_limit)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A new client is first counted by the session limits: over a cap it gets 421."""
+        if self._limits is not None and self._original_transport is None:  # not STARTTLS's call
+            peer = transport.get_extra_info("peername")
+            refusal = self._limits.admit(self, peer, self.loop.time())
+            if refusal is not None:
+                self._refused = True
+                transport.write(refusal)  # type: ignore[attr-defined]
+                transport.close()
+                return
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:  # no session was set up
+            asyncio.StreamReaderProtocol.connection_lost(self, error)
+            return
+        if self._limits is not None:
+            self._limits.release(self)
+        super().connection_lost(error)
+
+    def close_idle(self) -> None:
+        """Closed to make room for a new client while the server is full (see smtp.limits)."""
+        transport: Any = self.transport
+        if transport is not None:
+            transport.write(f"421 4.4.2 {self.hostname} idle too long, closing\r\n".encode())
+            transport.close()
 
     def _init_tls(
         self,
@@ -221,13 +263,20 @@ async def start_server(
     data_size_limit: int,
     loop: asyncio.AbstractEventLoop | None = None,
     timeout: float = 300,
+    data_timeout: float | None = None,
     enable_smtputf8: bool = True,
     backlog: int = 512,
+    tls: ServerTLS | None = None,
+    require_starttls: bool = False,
+    limits: SessionLimits | None = None,
 ) -> asyncio.Server:
     """Listen on host:port (0 = an ephemeral port; read it from ``server.sockets``).
 
     The handler is aiosmtpd's: ``handle_RCPT``, ``handle_DATA`` (``envelope.original_content``
-    holds the exact bytes after dot-unstuffing) and the other optional hooks.
+    holds the exact bytes after dot-unstuffing) and the other optional hooks. `timeout` is the
+    longest silence while a command is awaited, `data_timeout` (default: the same) within DATA.
+    STARTTLS is offered with ``tls.context`` as it is when a client connects (None: not
+    offered), so a context replaced on SIGHUP serves the next connection.
     """
     loop = loop or asyncio.get_running_loop()
     tables = build_tables(HelpdeskSMTP, handler)
@@ -239,8 +288,12 @@ async def start_server(
             enable_SMTPUTF8=enable_smtputf8,
             hostname=hostname,
             timeout=timeout,
+            data_timeout=data_timeout,
+            tls_context=tls.context if tls is not None else None,
+            require_starttls=require_starttls,
             loop=loop,
             tables=tables,
+            limits=limits,
         )
 
     return await loop.create_server(protocol, host=host, port=port, backlog=backlog)

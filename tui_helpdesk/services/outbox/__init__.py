@@ -13,7 +13,12 @@ lives through them:
 from tui_helpdesk.services.outbox.claim import ClaimedJob, any_due, claim, release, renew
 from tui_helpdesk.services.outbox.jobs import delivery_states, list_jobs, retry_job
 from tui_helpdesk.services.outbox.queue import KINDS, enqueue
-from tui_helpdesk.services.outbox.results import JobResult, backoff_seconds, record
+from tui_helpdesk.services.outbox.results import (
+    JobResult,
+    backoff_seconds,
+    record,
+    write_results,
+)
 
 __all__ = [
     "KINDS",
@@ -29,4 +34,5 @@ __all__ = [
     "release",
     "renew",
     "retry_job",
+    "write_results",
 ]
