@@ -13,7 +13,9 @@ nearest known key or end.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.records import ConversationDetail, ConversationView, ListKey, UserRecord
@@ -22,6 +24,8 @@ from tui_helpdesk.services.changes import ChangeWatcher
 from tui_helpdesk.services.conversations import listing, thread, views
 from tui_helpdesk.services.session import open_database
 from tui_helpdesk.tui.messages import InboxPage
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,21 @@ class HelpdeskData:
             found = mailboxes.list_mailboxes(session, self.actor)
         receiving = [m for m in found if m.status in ("active", "pending")]
         return receiving[0].alias if receiving else None
+
+    def read(self, work: Callable[[Any, UserRecord], T]) -> T:
+        """Run `work(session, actor)` in one short read transaction; call from a worker thread.
+
+        `work` gets a SQLAlchemy Session (typed Any: the TUI never imports the database layer),
+        calls services and returns records (never ORM objects): screens that need a
+        read of their own use this instead of a method here."""
+        with self._db.read() as session:
+            return work(session, self.actor)
+
+    def write(self, work: Callable[[Any, UserRecord], T]) -> T:
+        """Run `work(session, actor)` in one unit of work that commits on success; the service
+        it calls checks permissions, audits and notifies. Call from a worker thread."""
+        with self._db.write() as session:
+            return work(session, self.actor)
 
     def watcher(self) -> ChangeWatcher:
         """The watcher made at start (once), then new ones (after a close)."""
