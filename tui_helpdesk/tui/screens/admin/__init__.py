@@ -1,0 +1,1 @@
+"""Admin screens: mailboxes, domains and organisation settings, queues and team (issue 10)."""
