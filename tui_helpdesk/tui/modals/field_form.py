@@ -90,7 +90,7 @@ class FieldForm(ModalScreen[object | None]):
             yield Static(Text(self.title_text, style="bold"), classes="form-title")
             if self.intro:
                 yield Static(Text(self.intro, style="dim"), classes="form-intro")
-            with VerticalScroll(classes="form-fields"):
+            with VerticalScroll(classes="form-fields", can_focus=False):
                 for field in self.fields:
                     with Horizontal(classes=f"form-row form-row-{field.kind}"):
                         yield Label(field.label, classes="form-label")
@@ -116,6 +116,8 @@ class FieldForm(ModalScreen[object | None]):
     def on_mount(self) -> None:
         for error in self.query(".form-error"):
             error.display = False
+        if self.fields:
+            self.query_one(f"#field-{self.fields[0].name}").focus()
 
     def values(self) -> Values:
         found: Values = {}
