@@ -381,14 +381,13 @@ def snapshot_app(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.Monk
     add_mailbox(db, settings, org.admin, "sales", display_name="Sales", verified=False)
     add_queue(db, settings, org.admin, "Helpdesk", mailboxes=["support@acme.test"])
     times = {"billing": (datetime(2026, 11, 1, 8, 0, tzinfo=UTC), None),
-             "support": (datetime(2099, 1, 1, 9, 30, tzinfo=UTC),
-                         datetime(2026, 11, 20, 10, 0, tzinfo=UTC))}  # fmt: skip
+             "support": (None, datetime(2026, 11, 20, 10, 0, tzinfo=UTC))}  # fmt: skip
     with db.write() as session:
         for n, local in enumerate(("billing", "sales", "support")):
             last, checked = times.get(local, (None, None))
-            session.execute(update(Mailbox).where(Mailbox.local_part == local).values(
-                alias=f"{local[:4]}{n}x9q2ab@in.helpdesk.localhost", last_inbound_at=last,
-                binding_checked_at=checked, created_at=datetime(2026, 11, 1, tzinfo=UTC)))  # fmt: skip
+            fixed = {"alias": f"{local[:4]}{n}x9q2ab@in.helpdesk.localhost",
+                     "last_inbound_at": last, "binding_checked_at": checked}  # fmt: skip
+            session.execute(update(Mailbox).where(Mailbox.local_part == local).values(**fixed))
     db.dispose()
     monkeypatch.setattr(
         "tui_helpdesk.services.mailboxes.lifecycle.new_alias", lambda session, settings: ALIAS
@@ -422,7 +421,7 @@ async def _created(pilot: Pilot[object], app: HelpdeskApp) -> None:
 
 
 async def _refused(pilot: Pilot[object], app: HelpdeskApp) -> None:
-    await pilot.press("end")  # support@acme.test, the default of Helpdesk
+    await pilot.press("down", "down")  # support@acme.test, the default of Helpdesk
     await pilot.press("d")
     await until_status(pilot, app, "default mailbox")
 

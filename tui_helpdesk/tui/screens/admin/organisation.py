@@ -190,8 +190,10 @@ class OrganisationScreen(Screen[None]):
         if first:
             count = len(self.domains)
             self._set_status(f"{count} domain{'' if count == 1 else 's'} · n add · s DNS check")
-            if self.start in ("add_domain", "settings"):
-                self.run_action(self.start)
+            if self.start == "add_domain":
+                self.action_add_domain()
+            elif self.start == "settings":
+                self.action_settings()
 
     @property
     def selected(self) -> DomainRecord | None:
