@@ -69,7 +69,30 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
         await pilot.press("escape", "question_mark")
         await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
         written.append(Path(app.save_screenshot("help.svg", str(directory))))
+        await pilot.press("escape")
+        written.extend(await capture_mailboxes(app, pilot, directory))
     return written
+
+
+async def capture_mailboxes(app: HelpdeskApp, pilot: Pilot[object], directory: Path) -> list[Path]:
+    """mailboxes.svg (the list), mailbox-created.svg (the alias and forwarding steps)."""
+    from textual.widgets import Input
+
+    from tui_helpdesk.tui.screens.admin.mailbox_alias import MailboxAliasScreen
+    from tui_helpdesk.tui.screens.admin.mailboxes import MailboxesScreen
+
+    listing = MailboxesScreen()
+    await app.push_screen(listing)
+    await _until(pilot, lambda: listing.loaded)
+    shots = [Path(app.save_screenshot("mailboxes.svg", str(directory)))]
+    await pilot.press("n")
+    await _until(pilot, lambda: bool(app.screen.query("#field-local_part")))
+    for name, value in (("display_name", "Acme Partners"), ("local_part", "partners")):
+        app.screen.query_one(f"#field-{name}", Input).value = value
+    await pilot.press("ctrl+s")
+    await _until(pilot, lambda: isinstance(app.screen, MailboxAliasScreen))
+    shots.append(Path(app.save_screenshot("mailbox-created.svg", str(directory))))
+    return shots
 
 
 def demo_settings(directory: Path) -> Settings:

@@ -49,20 +49,20 @@ BUILDERS = {"transport": forms.transport_form, "signature": forms.signature_form
 
 def last_mail(record: MailboxRecord) -> Text:
     seen = f"{record.last_inbound_at:%Y-%m-%d}" if record.last_inbound_at else "never"
-    return Text(f"⚠ {seen}", style="bold yellow") if record.silent else Text(seen)
+    return Text(f"⚠ {seen}", style="bold yellow", end="") if record.silent else Text(seen, end="")
 
 
 def binding_state(record: MailboxRecord) -> Text:
     if record.binding_checked_at is None:
-        return Text("untested", style="yellow")
-    return Text("ok", style="green")
+        return Text("untested", style="yellow", end="")
+    return Text("ok", style="green", end="")
 
 
 def row_cells(record: MailboxRecord) -> tuple[Text, ...]:
     return (
         safe_text(record.email_address, one_line=True),
         safe_text(record.display_name, one_line=True),
-        Text(record.status, style=STATUS_STYLES.get(record.status, "")),
+        Text(record.status, style=STATUS_STYLES.get(record.status, ""), end=""),
         safe_text(", ".join(record.queues) or "-", one_line=True),
         last_mail(record),
         binding_state(record),

@@ -182,8 +182,8 @@ class OrganisationScreen(Screen[None]):
         row = table.cursor_row
         table.clear()
         for domain in self.domains:
-            table.add_row(safe_text(domain.domain, one_line=True),
-                          Text(f"{domain.created_at:%Y-%m-%d}"), key=domain.domain)  # fmt: skip
+            added = Text(f"{domain.created_at:%Y-%m-%d}", end="")
+            table.add_row(safe_text(domain.domain, one_line=True), added, key=domain.domain)
         if self.domains:
             table.move_cursor(row=min(row, len(self.domains) - 1))
         self.refresh_bindings()
