@@ -437,6 +437,23 @@ def test_mailboxes_snapshot(snap_compare, snapshot_app, state: str, size: tuple[
     assert snap_compare(snapshot_app, terminal_size=size, run_before=_on_mailboxes(STATES[state]))
 
 
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x36", "80x24"])
+def test_dns_check_snapshot(snap_compare, snapshot_app, dns_server, size) -> None:  # type: ignore[no-untyped-def]
+    """The DNS check of acme.test: MX passes, the rest missing with the records to publish."""
+    dns_server.load("acme.test", "@ MX 10 mx.acme.test.\nmx A 192.0.2.10\n")
+    snapshot_app.data.settings = dataclasses.replace(
+        snapshot_app.data.settings, dns=dns_server.dns_settings(timeout_seconds=2)
+    )
+
+    async def checked(pilot: Pilot[object], app: HelpdeskApp) -> None:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, DnsCheckScreen))
+        results = app.screen.query_one("#dns-results", Static)
+        await wait_for(pilot, lambda: "DMARC" in drawn(results), seconds=10)
+
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=_on_mailboxes(checked))
+
+
 def test_palette_commands_open_the_screen() -> None:
     names = [command.name for command in screen_module.palette_commands(None)]  # type: ignore[arg-type]
     assert names == ["mailbox: create", "mailbox: list"]
