@@ -235,6 +235,18 @@ async def test_deactivate_activate_and_delete_after_confirmation(
         await wait_for(pilot, lambda: table_rows(screen) == [])
 
 
+async def test_resend_code_too_soon_is_refused(db: Database, tui_settings) -> None:  # type: ignore[no-untyped-def]
+    org = make_org(db)
+    add_mailbox(db, tui_settings, org.admin, "support", verified=False)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_mailboxes(app, pilot)
+        assert table_rows(screen)[0][2] == "pending"
+        assert "v enters the code" in shown(app, "#mailbox-detail")
+        await pilot.press("V")
+        assert "wait" in await until_status(pilot, app, "a code was sent just now")
+
+
 async def test_edit_and_send_a_test_mail(db: Database, tui_settings) -> None:  # type: ignore[no-untyped-def]
     org = make_org(db)
     add_mailbox(db, tui_settings, org.admin, "support")
@@ -452,6 +464,16 @@ def test_dns_check_snapshot(snap_compare, snapshot_app, dns_server, size) -> Non
         await wait_for(pilot, lambda: "DMARC" in drawn(results), seconds=10)
 
     assert snap_compare(snapshot_app, terminal_size=size, run_before=_on_mailboxes(checked))
+
+
+def test_every_binding_has_an_id_a_description_and_a_palette_entry() -> None:
+    screens = [MailboxesScreen, MailboxAliasScreen, FieldForm, ConfirmScreen, DnsCheckScreen]
+    for screen in screens:
+        for binding in screen.BINDINGS:
+            assert binding.id and binding.description and binding.tooltip, binding  # type: ignore[union-attr]
+    listed = {c.name for c in MailboxesScreen().commands()}
+    wanted = {"mailbox: create", "mailbox: copy alias", "mailbox: verify", "mailbox: delete"}
+    assert wanted <= listed
 
 
 def test_palette_commands_open_the_screen() -> None:
