@@ -114,7 +114,7 @@ class InboundAuthSettings:
     authserv_id: str = ""
     concurrency: int = 4  # messages checked at once by each worker; 0: this worker checks none
     max_attempts: int = 4  # checks while the DNS fails (temperror); the last result stays
-    retry_seconds: float = 60.0  # the wait before the 2nd check; doubled for each next one
+    backoff_base_seconds: float = 60.0  # the wait before the 2nd check; doubled for each next one
     poll_interval_seconds: float = 1.0  # how often an idle checker looks for new messages
 
 
@@ -378,7 +378,7 @@ def _validate_inbound_auth(auth: InboundAuthSettings, where: str) -> None:
     for key, least in (("concurrency", 0), ("max_attempts", 1)):
         if getattr(auth, key) < least:
             raise ConfigError(f"{where}: inbound_auth.{key} must be at least {least}", field=key)
-    for key in ("retry_seconds", "poll_interval_seconds"):
+    for key in ("backoff_base_seconds", "poll_interval_seconds"):
         if not getattr(auth, key) > 0:
             raise ConfigError(f"{where}: inbound_auth.{key} must be more than 0", field=key)
     if auth.trusted_relays and not auth.authserv_id.strip():

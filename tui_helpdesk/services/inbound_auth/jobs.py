@@ -148,8 +148,8 @@ def needs_retry(result: MessageAuthRecord) -> bool:
 
 
 def retry_wait(settings: Settings, attempts: int) -> timedelta:
-    """retry_seconds before the 2nd check, doubled before each next one."""
-    return timedelta(seconds=settings.inbound_auth.retry_seconds * 2 ** max(attempts - 1, 0))
+    """backoff_base_seconds before the 2nd check, doubled before each next one."""
+    return timedelta(seconds=settings.inbound_auth.backoff_base_seconds * 2 ** max(attempts - 1, 0))
 
 
 class KnownSenders:
