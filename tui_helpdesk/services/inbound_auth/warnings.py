@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Conversation, Message, MessageAuth
-from tui_helpdesk.errors import Conflict, NotFound
+from tui_helpdesk.errors import NotFound
 from tui_helpdesk.records import SenderWarningRecord, UserRecord
+from tui_helpdesk.services.conversations import sender_auth
 from tui_helpdesk.services.conversations.visibility import can_see, visible
 from tui_helpdesk.services.permissions import require_actor
 
-LEVELS = ("spoof", "lookalike")  # strongest first
-FLAGGED = MessageAuth.warning.in_(LEVELS)
+LEVELS = sender_auth.LEVELS  # strongest first
+strongest = sender_auth.strongest
 
 
 def conversation_warnings(
@@ -27,40 +28,16 @@ def conversation_warnings(
     actor = require_actor(actor)
     if not can_see(session, actor, conversation_id):
         raise NotFound(f"conversation {conversation_id} not found", field="conversation")
-    rows = session.execute(
-        select(MessageAuth.message_id, MessageAuth.warning, MessageAuth.warning_reason)
-        .join(Message, Message.id == MessageAuth.message_id)
-        .where(Message.conversation_id == conversation_id, FLAGGED)
-        .order_by(Message.received_at, Message.id)
-    )
-    return [SenderWarningRecord(message_id, level, reason) for message_id, level, reason in rows]
-
-
-def strongest(warnings: list[SenderWarningRecord]) -> SenderWarningRecord | None:
-    """The warning a banner leads with: possible spoofing before a lookalike, newest first."""
-    for level in LEVELS:
-        found = [w for w in warnings if w.level == level]
-        if found:
-            return found[-1]
-    return None
+    return sender_auth.flagged_messages(session, conversation_id)
 
 
 def confirm_reply(
     session: Session, actor: UserRecord | None, conversation_id: int, *, confirmed: bool
 ) -> None:
-    """A reply to a conversation with a possibly spoofed message needs the agent's yes.
-
-    Raises Conflict naming why when it was not confirmed; a lookalike alone asks nothing (the
-    banner shows it). Called by every door that sends a reply (composer, CLI)."""
-    if confirmed:
-        return
-    found = strongest(conversation_warnings(session, actor, conversation_id))
-    if found is not None and found.level == "spoof":
-        raise Conflict(
-            f"conversation {conversation_id} may answer a spoofed sender: {found.reason}; "
-            "confirm to reply anyway",
-            field="confirm_spoof",
-        )
+    """Conflict (field confirm_spoof) when replying needs the agent's yes and it was not given:
+    the conversation holds a possibly spoofed message. The reply service checks the same."""
+    conversation_warnings(session, actor, conversation_id)  # visibility first
+    sender_auth.require_confirmed(session, conversation_id, confirmed=confirmed)
 
 
 def flagged_counts(
