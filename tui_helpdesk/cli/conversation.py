@@ -73,7 +73,8 @@ def _list_text(records: list[ConversationRecord]) -> str:
 @pass_cx
 def conversation_search(cx: Cx, query: str, limit: int) -> None:
     """Find conversations: words, "phrases", from: to: status: queue: mailbox: assignee:
-    tag: before: after: has:attachment, and -negation (see the README)."""
+    tag: before: after: has:attachment auth:fail|spoof|lookalike|pass, and -negation (see the
+    README)."""
     from tui_helpdesk.services.search.results import search
 
     with cx.session() as (session, actor):
