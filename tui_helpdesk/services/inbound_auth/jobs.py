@@ -16,7 +16,6 @@ A dead resolver therefore changes nothing but the results: mail is accepted, sto
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from tui_helpdesk.services.inbound_auth.sender_warning import SenderVerdict, sen
 WAITING = ("queued", "retrying")
 LEASE_SECONDS = 300.0
 CONTACTS_MAX_AGE_SECONDS = 30.0
+FRESH_SECONDS = 1.0
 CHECK_COLUMNS = {
     "status": "queued", "attempts": 0, "claimed_by": "", "lease_until": None, "spf": "",
     "dkim": "", "dmarc": "", "from_domain": "", "spf_domain": "", "dkim_domains": "",
@@ -153,18 +153,21 @@ def retry_wait(settings: Settings, attempts: int) -> timedelta:
 
 
 class KnownSenders:
-    """Each organisation's domains and known contacts, read at most every 30 s per checker
-    (the lookalike rule compares a sender with every contact)."""
+    """Each organisation's domains and known contacts, kept by a checker between checks (the
+    lookalike rule compares a sender with every contact).
+
+    Read again after CONTACTS_MAX_AGE_SECONDS, or after FRESH_SECONDS when a message arrived
+    after the last read (a contact made just before it may be missing)."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[float, list[str], list[tuple[str, str, datetime]]]] = {}
+        self._cache: dict[int, tuple[datetime, list[str], list[tuple[str, str, datetime]]]] = {}
 
     def of(
-        self, session: Session, organisation_id: int, before: datetime
+        self, session: Session, organisation_id: int, before: datetime, now: datetime
     ) -> tuple[list[str], dict[str, str]]:
-        """(our domains, known contacts address → name): contacts known before `before`."""
+        """(our domains, known contacts address → name): contacts made before `before`."""
         cached = self._cache.get(organisation_id)
-        if cached is None or time.monotonic() - cached[0] > CONTACTS_MAX_AGE_SECONDS:
+        if cached is None or _stale(cached[0], before, now):
             domains = list(
                 session.scalars(
                     select(EmailDomain.domain).where(EmailDomain.organisation_id == organisation_id)
@@ -178,11 +181,16 @@ class KnownSenders:
                     )
                 )
             ]
-            cached = (time.monotonic(), domains, contacts)
+            cached = (now, domains, contacts)
             self._cache[organisation_id] = cached
         _, domains, contacts = cached
         # the sender of this very mail became a contact when it was stored: not "known" then
         return domains, {email: name for email, name, created in contacts if created < before}
+
+
+def _stale(loaded_at: datetime, before: datetime, now: datetime) -> bool:
+    age = (now - loaded_at).total_seconds()
+    return age > CONTACTS_MAX_AGE_SECONDS or (before >= loaded_at and age > FRESH_SECONDS)
 
 
 def record(
@@ -196,7 +204,7 @@ def record(
 ) -> None:
     """Store each check's results and warning; a temperror is tried again while attempts last."""
     for job, result in results.values():
-        domains, contacts = known.of(session, job.organisation_id, job.received_at)
+        domains, contacts = known.of(session, job.organisation_id, job.received_at, now)
         verdict = sender_warning(result, job.from_name, domains, contacts)
         retry = needs_retry(result) and job.attempts < settings.inbound_auth.max_attempts
         values = _result_values(result, verdict)
