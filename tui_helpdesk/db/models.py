@@ -401,7 +401,9 @@ class MessageAuth(Base):
         Index("ix_message_auth_due", "status", "next_attempt_at"),
         Index("ix_message_auth_warning", "warning"),
     )
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
     # queued | checking | retrying | done (a job, like the outbox's; see inbound_auth.jobs)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     peer_ip: Mapped[str] = mapped_column(String(64), default="")

@@ -43,7 +43,10 @@ def upgrade() -> None:
         sa.Column("warning_reason", sa.Text(), nullable=False),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["message_id"], ["messages.id"], name=op.f("fk_message_auth_message_id_messages")
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_message_auth_message_id_messages"),
+            ondelete="CASCADE",  # the check belongs to its message
         ),
         sa.PrimaryKeyConstraint("message_id", name=op.f("pk_message_auth")),
     )
