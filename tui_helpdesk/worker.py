@@ -7,7 +7,8 @@ parsing and storing run in a store process of its own (smtp.process_writer), so 
 sessions and the database work each get a core. `EmbeddedWorker` runs the same server in a
 background thread of the TUI, with the writer as a thread (no extra process per TUI).
 Both run the outbox sender (sender.py) in a thread of its own, so sending never waits on
-ingest's event loop nor slows it.
+ingest's event loop nor slows it, and the inbound auth checker (auth_checker.py, F75) in
+threads of its own, which check SPF/DKIM/DMARC of stored mail after the commit.
 """
 
 from __future__ import annotations
