@@ -163,6 +163,7 @@ class ConversationRecord:
     created_at: datetime
     last_message_at: datetime
     unread: bool = False
+    flagged: str = ""  # F75: "spoof" | "lookalike" when a message of it was flagged, else ""
 
     @property
     def key(self) -> ListKey:
@@ -289,6 +290,7 @@ class MessageRecord:
     # to the last attempt; both "" for inbound mail and for what is never sent
     delivery: str = ""
     delivery_error: str = ""
+    auth: MessageAuthStatusRecord | None = None  # inbound mail checked by F75; None otherwise
 
 
 @dataclass(frozen=True)
@@ -557,7 +559,33 @@ class MessageAuthRecord:
 
 @dataclass(frozen=True)
 class SenderWarningRecord:
-    """The warning an agent sees before answering (F75): possible spoofing or a lookalike."""
+    """The warning an agent sees before answering (F75): possible spoofing or a lookalike.
 
-    level: str  # spoofing | lookalike | "" (no warning)
-    reasons: tuple[str, ...]
+    One per flagged message of a conversation (inbound_auth.warnings.conversation_warnings)."""
+
+    message_id: int
+    level: str  # spoof | lookalike
+    reason: str  # why, in words (several reasons joined by "; ")
+
+
+@dataclass(frozen=True)
+class MessageAuthStatusRecord:
+    """What is stored about who sent an inbound message (F75), as `conversation show` gives it.
+
+    `status` is queued | checking | retrying until the worker's check ends (done); results are
+    "" until then."""
+
+    status: str
+    spf: str
+    dkim: str  # the best signature's result; "none" when the message is not signed
+    dmarc: str
+    from_domain: str
+    spf_domain: str
+    dkim_domains: tuple[str, ...]
+    signatures: tuple[DkimSignatureRecord, ...]
+    explanation: str
+    warning: str  # none | lookalike | spoof
+    warning_reason: str
+    ignored_headers: tuple[str, ...]
+    attempts: int
+    checked_at: datetime | None
