@@ -42,9 +42,11 @@ async def open_thread(pilot, app: HelpdeskApp, conversation_id: int) -> ThreadVi
     app.open_conversation(conversation_id)
     await wait_for(
         pilot,
-        lambda: isinstance(app.screen, ConversationScreen)
-        and bool(app.screen.query(ThreadView))
-        and len(thread(app).messages) > 0,
+        lambda: (
+            isinstance(app.screen, ConversationScreen)
+            and bool(app.screen.query(ThreadView))
+            and len(thread(app).messages) > 0
+        ),
     )
     return thread(app)
 
@@ -97,7 +99,9 @@ async def test_headers_and_raw_source_are_shown_escaped(db: Database, tui_settin
         message = session.scalars(
             select(Message).where(Message.id == found.attachment_message_id)
         ).one()
-        message.raw = b"From: carol@customer.test\r\nX-Evil: \x1b]0;owned\x07\r\n\r\nbody \xff\x1b[2J"
+        message.raw = (
+            b"From: carol@customer.test\r\nX-Evil: \x1b]0;owned\x07\r\n\r\nbody \xff\x1b[2J"
+        )
     app = build(tui_settings)
     async with app.run_test(size=SIZE) as pilot:
         view = await open_thread(pilot, app, found.conversation_id)
