@@ -589,3 +589,40 @@ class MessageAuthStatusRecord:
     ignored_headers: tuple[str, ...]
     attempts: int
     checked_at: datetime | None
+
+
+# --- the TUI's conversation screen: drafts, message source (added by tui-conversation) ---------
+
+
+@dataclass(frozen=True)
+class DraftRecord:
+    """An unsent answer from the composer; one per conversation and user (F43)."""
+
+    conversation_id: int
+    mode: str  # reply | reply_all | forward | note
+    to: str
+    cc: str
+    body: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ComposerContext:
+    """What the composer shows before a word is typed: who the answer goes to, the signature
+    the mailbox adds, and the draft kept from last time (None when there is none)."""
+
+    conversation_id: int
+    mailbox: str  # the address the answer is sent from ("" when the conversation has none)
+    reply_to: str  # the customer's address a reply goes to ("" when there is no mail yet)
+    signature: str
+    draft: DraftRecord | None
+
+
+@dataclass(frozen=True)
+class MessageSourceRecord:
+    """A message as it came: every header field in order, and the raw bytes (None for an
+    internal note, which has no source)."""
+
+    message_id: int
+    headers: tuple[tuple[str, str], ...]
+    raw: bytes | None
