@@ -95,7 +95,9 @@ def preview_text(
         match = Text("match: ", style="dim", end="")
         match.append_text(safe_text(snippet, "italic", one_line=True))
         lines.append(match)
-    return Text("\n", end="").join(lines)
+    preview = Text("\n", end="").join(lines)
+    preview.no_wrap, preview.overflow = True, "ellipsis"  # one line each, at any width
+    return preview
 
 
 def _pair(label: str, value: str) -> Text:

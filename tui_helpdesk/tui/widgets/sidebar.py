@@ -71,6 +71,8 @@ class ViewSidebar(OptionList):
                                            disabled=True))  # fmt: skip
                 else:
                     self.add_option(Option(self._prompt(ident), id=ident))
+            if highlighted is None and self.current in layout:
+                highlighted = layout.index(self.current)
             if self.option_count:
                 self.highlighted = highlighted if highlighted is not None else 0
         else:
