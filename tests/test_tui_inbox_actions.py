@@ -22,7 +22,7 @@ from tui_helpdesk.tui.modals.picker import PickerScreen
 from tui_helpdesk.tui.modals.prompt import CloseScreen, PromptScreen
 
 SIZE = (120, 30)
-# Rows of "All open" for ada: Hello? (0), Printer on fire (1), Invoice 2026-11 (2), Cannot log in (3)
+# "All open" for ada: Hello? (0), Printer on fire (1), Invoice 2026-11 (2), Cannot log in (3)
 
 
 @pytest.fixture

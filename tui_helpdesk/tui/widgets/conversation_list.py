@@ -309,7 +309,8 @@ class ConversationList(ScrollView, can_focus=True):
         index = self.first_visible_row + y - HEADER_ROWS
         if index >= self.total:
             if y == HEADER_ROWS and self.loaded and not self.total:
-                return self._strip(Text("   " + self.empty_text), width, "conversation-list--loading")
+                empty = Text("   " + self.empty_text)  # under the subject column
+                return self._strip(empty, width, "conversation-list--loading")
             return Strip.blank(width, self.rich_style)
         row = self.row_at(index)
         if row is None:
