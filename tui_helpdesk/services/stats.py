@@ -185,7 +185,7 @@ def _first_responses(scope: _Scope, since: datetime, pg: bool) -> Any:
             Conversation.queue_id,
             Conversation.assignee_id,
             Conversation.created_at,
-        )  # fmt: skip
+        )
     )
     return query.subquery("first_response")
 
@@ -237,7 +237,7 @@ def _agents(
         )
         .group_by(Conversation.assignee_id)
     )
-    handled = dict(session.execute(handled_query).tuples().all())
+    handled = _pairs(session.execute(handled_query))
     response = _medians(session, first_response, "assignee_id", pg)
     people = select(User.id, User.name, User.email).where(
         User.organisation_id == actor.organisation_id, User.active.is_(True)
@@ -251,7 +251,7 @@ def _agents(
             email=email,
             handled=handled.get(user_id, 0),
             median_first_response=response.get(user_id),
-        )  # fmt: skip
+        )
         for user_id, name, email in session.execute(people.order_by(User.name, User.id))
     )
 
@@ -269,24 +269,24 @@ def _days(
     offset = midnight.utcoffset() or timedelta(0)
     minutes = int(offset.total_seconds() // 60)
     created_day = _day(Conversation.created_at, zone, minutes, pg)
-    received = dict(
+    received = _pairs(
         session.execute(
             scope.where(
                 select(created_day, func.count())
                 .where(Conversation.created_at >= since)
                 .group_by(created_day)
             )
-        ).tuples()
+        )
     )
     closed_day = _day(Conversation.closed_at, zone, minutes, pg)
-    resolved = dict(
+    resolved = _pairs(
         session.execute(
             scope.where(
                 select(closed_day, func.count())
                 .where(Conversation.status == "closed", Conversation.closed_at >= since)
                 .group_by(closed_day)
             )
-        ).tuples()
+        )
     )
     labels = [(midnight - timedelta(days=n)).strftime("%Y-%m-%d") for n in range(days - 1, -1, -1)]
     return tuple(
@@ -309,3 +309,8 @@ def duration(seconds: float | None) -> str:
 
 
 __all__: Sequence[str] = ["PERIOD_DAYS", "duration", "stats"]
+
+
+def _pairs(rows: Any) -> dict[Any, int]:
+    """{key: count} from (key, count) rows (a Result has keys(), so dict() would misread it)."""
+    return {key: count for key, count in rows}

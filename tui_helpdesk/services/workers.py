@@ -11,6 +11,7 @@ in that time, whichever worker took it (messages carry no worker).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -51,13 +52,13 @@ def overview(
         )
         return session.scalar(query) or 0
 
-    outbox = dict(
+    outbox = _pairs(
         session.execute(
             select(OutboxJob.status, func.count(OutboxJob.id))
             .where(OutboxJob.organisation_id == org, OutboxJob.status.in_(("queued", "failed",
                                                                              "retrying")))
             .group_by(OutboxJob.status)
-        ).tuples()
+        )
     )  # fmt: skip
     errors = session.scalars(
         select(OutboxJob.last_error)
@@ -95,3 +96,8 @@ def _worker(row: WorkerStatus, now: datetime) -> WorkerRecord:
         last_accepted_at=row.last_accepted_at,
         last_error=row.last_error,
     )
+
+
+def _pairs(rows: Any) -> dict[Any, int]:
+    """{key: count} from (key, count) rows (a Result has keys(), so dict() would misread it)."""
+    return {key: count for key, count in rows}
