@@ -59,6 +59,11 @@ def conversation(
 
 @pytest.fixture
 def desk(db: Database, settings) -> Desk:  # type: ignore[no-untyped-def]
+    return make_stats_desk(db, settings)
+
+
+def make_stats_desk(db: Database, settings) -> Desk:  # type: ignore[no-untyped-def]
+    """Acme with Support (four answered conversations), Sales (one old) and one in no queue."""
     org = make_org(db)
     admin = org.admin
     bob = add_user(db, admin, "bob@acme.test", name="Bob Agent")
