@@ -146,7 +146,7 @@ class StatsScreen(Screen[None]):
             Text(
                 f"Updated {record.generated_at.strftime('%Y-%m-%d %H:%M:%S')} UTC · "
                 "medians over the period · r refresh · escape back"
-            )  # fmt: skip
+            )
         )
 
     def _draw_chart(self, record: StatsRecord) -> None:
