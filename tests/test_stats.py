@@ -89,7 +89,7 @@ def make_stats_desk(db: Database, settings) -> Desk:  # type: ignore[no-untyped-
     old = conversation(db, o, m, sales.id, timedelta(days=40), assignee_id=dee.id,
                        status="closed", closed_at=NOW - timedelta(days=35))  # fmt: skip
     reply(db, old, timedelta(minutes=5))
-    conversation(db, o, m, None, timedelta(hours=1))  # in no queue
+    conversation(db, o, m, None, timedelta(minutes=50))  # in no queue
     return Desk(admin, bob, dee, support.id, sales.id)
 
 

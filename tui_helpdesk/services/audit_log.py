@@ -152,13 +152,12 @@ def export(
 
 
 def diff(record: AuditRecord) -> list[tuple[str, Any, Any]]:
-    """(field, before, after) for each field that changed, added or went away, in order."""
+    """(field, before, after) for each field that changed, was added or went away, in order;
+    a side without the field (or without any state: a creation, a deletion) is None."""
     before, after = record.before or {}, record.after or {}
     fields = list(before) + [name for name in after if name not in before]
-    missing = object()
-    changed = []
-    for name in fields:
-        old, new = before.get(name, missing), after.get(name, missing)
-        if old != new:
-            changed.append((name, None if old is missing else old, None if new is missing else new))
-    return changed
+    return [
+        (name, before.get(name), after.get(name))
+        for name in fields
+        if before.get(name) != after.get(name)
+    ]

@@ -72,7 +72,8 @@ def detail_text(entry: AuditRecord | None) -> Text:
         text.append("\n(no fields recorded)", style="dim")
     for name, before, after in changes:
         text.append("\n")
-        text.append_text(safe_text(f"{name}: ", "bold", one_line=True))
+        text.append_text(safe_text(name, "bold", one_line=True))
+        text.append(": ")
         if before is not None:
             text.append_text(safe_text(f"- {_value(before)}", "red", one_line=True))
             text.append("  ")
@@ -133,9 +134,15 @@ class AuditScreen(Screen[None]):
                            self.action_filter),
             PaletteCommand("audit: clear filter", "Show every entry", self.clear_filter),
             PaletteCommand("audit: refresh", "Read the log again", self.action_refresh),
-            PaletteCommand("audit: newest", "Go to the newest entry", self.entries.action_first),
-            PaletteCommand("audit: oldest", "Go to the oldest entry", self.entries.action_last),
+            PaletteCommand("audit: newest", "Go to the newest entry", self._first),
+            PaletteCommand("audit: oldest", "Go to the oldest entry", self._last),
         ]  # fmt: skip
+
+    def _first(self) -> None:
+        self.entries.action_first()
+
+    def _last(self) -> None:
+        self.entries.action_last()
 
     # -- loading -------------------------------------------------------------------------
 
