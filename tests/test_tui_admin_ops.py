@@ -54,9 +54,9 @@ def seed_admin(db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
             at = NOW - timedelta(minutes=30 - n)
             stored = deliver(db, settings, raw, alias, at=at)
             failed.append(stored.message_ids[0])
+            made = Conversation.id == stored.conversation_ids[0]
             with db.write() as session:  # stored raw: created at the wall clock's time
-                session.execute(update(Conversation).where(
-                    Conversation.id == stored.conversation_ids[0]).values(created_at=at))  # fmt: skip
+                session.execute(update(Conversation).where(made).values(created_at=at))
     with db.write() as session:
         session.add_all([
             WorkerStatus(name="mx1", pid=4242, smtp_address="0.0.0.0:25", started_at=NOW -

@@ -23,7 +23,7 @@ from tui_helpdesk.errors import HelpdeskError
 from tui_helpdesk.records import ReprocessRecord, WorkerOverviewRecord
 from tui_helpdesk.services import reprocess, workers
 from tui_helpdesk.tui.commands import PaletteCommand
-from tui_helpdesk.tui.format import age, size
+from tui_helpdesk.tui.format import size
 from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.widgets.safe_text import safe_text
@@ -52,6 +52,26 @@ class Reprocessed(Message):
         self.result, self.refusal = result, refusal
 
 
+ERROR_CELL = 36  # the full error of the highlighted message is shown under the table
+
+
+def _short(value: str, width: int = ERROR_CELL) -> Text:
+    text = safe_text(value, one_line=True)
+    text.truncate(width, overflow="ellipsis")
+    return text
+
+
+def heartbeat_age(seconds: float) -> str:
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole}s ago"
+    if whole < 7200:
+        return f"{whole // 60}m ago"
+    if whole < 172800:
+        return f"{whole // 3600}h ago"
+    return f"{whole // 86400}d ago"
+
+
 def _stamp(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "never"
 
@@ -64,7 +84,8 @@ class WorkersScreen(Screen[None]):
     WorkersScreen #workers-body { height: 1fr; }
     WorkersScreen DataTable { height: auto; max-height: 12; margin: 0 1; }
     WorkersScreen .workers-heading { height: auto; padding: 1 1 0 1; text-style: bold; }
-    WorkersScreen #workers-intake, WorkersScreen #workers-outbox-errors {
+    WorkersScreen #workers-intake, WorkersScreen #workers-outbox-errors,
+    WorkersScreen #workers-failed-detail {
         height: auto; padding: 0 1;
     }
     WorkersScreen #workers-status { height: 1; padding: 0 1; color: $text-muted; }
@@ -99,6 +120,7 @@ class WorkersScreen(Screen[None]):
             yield Static("", id="workers-outbox-errors")
             yield Static("Mail stored with a processing error", classes="workers-heading")
             yield DataTable(id="workers-failed", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="workers-failed-detail")
         yield Static("Loading…", id="workers-status")
         yield Footer()
 
@@ -131,7 +153,6 @@ class WorkersScreen(Screen[None]):
 
     def on_overview_loaded(self, message: OverviewLoaded) -> None:
         record = self.record = message.record
-        now = self.helpdesk.now()
         listed = self.query_one("#workers-list", DataTable)
         listed.clear()
         for w in record.workers:
@@ -139,8 +160,8 @@ class WorkersScreen(Screen[None]):
             listed.add_row(
                 safe_text(f"{w.name} (pid {w.pid})", one_line=True),
                 safe_text(w.address or "-", one_line=True), state,
-                f"{age(w.heartbeat_at, now)} ago", f"{w.accepted_total:,}",
-                f"{w.errors_total:,}", safe_text(w.last_error or "-", one_line=True),
+                heartbeat_age(w.heartbeat_age_seconds), f"{w.accepted_total:,}",
+                f"{w.errors_total:,}", _short(w.last_error or "-"),
             )  # fmt: skip
         if not record.workers:
             listed.add_row("no worker has reported", "", Text("DOWN", style="bold red"),
@@ -162,6 +183,7 @@ class WorkersScreen(Screen[None]):
         errors.rstrip()
         self.query_one("#workers-outbox-errors", Static).update(errors)
         self._fill_failed(record)
+        self._show_failed_detail()
         self._status()
 
     def _fill_failed(self, record: WorkerOverviewRecord) -> None:
@@ -172,11 +194,30 @@ class WorkersScreen(Screen[None]):
             table.add_row(
                 str(m.id), _stamp(m.received_at), safe_text(m.mailbox, one_line=True),
                 safe_text(m.envelope_from or "<>", one_line=True),
-                safe_text(m.subject or "(no subject)", one_line=True), size(m.raw_size),
-                safe_text(m.error, "red", one_line=True), key=str(m.id),
+                _short(m.subject or "(no subject)", 30), size(m.raw_size),
+                _short(m.error), key=str(m.id),
             )  # fmt: skip
         if keep is not None and str(keep) in {str(m.id) for m in record.failed_messages}:
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "workers-failed":
+            self._show_failed_detail()
+
+    def _show_failed_detail(self) -> None:
+        """The highlighted failed message in full: where it came from and its error."""
+        message_id = self._highlighted_id()
+        record = self.record
+        found = [m for m in record.failed_messages if m.id == message_id] if record else []
+        text = Text(end="")
+        if found:
+            m = found[0]
+            text.append(f"Message {m.id}", style="bold")
+            text.append(f" · conversation #{m.conversation_id} · from ")
+            text.append_text(safe_text(m.envelope_from or "<>", one_line=True))
+            text.append("\n")
+            text.append_text(safe_text(m.error, "red"))
+        self.query_one("#workers-failed-detail", Static).update(text)
 
     def _highlighted_id(self) -> int | None:
         table = self.failed_table
