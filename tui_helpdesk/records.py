@@ -626,3 +626,112 @@ class MessageSourceRecord:
     message_id: int
     headers: tuple[tuple[str, str], ...]
     raw: bytes | None
+
+
+# --- admin screens: stats, audit, workers (F60, F61, F76; added by the admin-ops helper) ------
+
+
+@dataclass(frozen=True)
+class QueueStatsRecord:
+    """One queue's numbers (F60); queue_id None is the conversations in no queue.
+    Medians in seconds over the period (None: nothing to measure)."""
+
+    queue_id: int | None
+    queue: str
+    open: int
+    unassigned: int
+    received_today: int
+    resolved_today: int
+    median_first_response: float | None
+    median_resolution: float | None
+
+
+@dataclass(frozen=True)
+class AgentStatsRecord:
+    """One agent over the period: conversations they resolved, and the median first response
+    of the conversations assigned to them (seconds)."""
+
+    user_id: int
+    name: str
+    email: str
+    handled: int
+    median_first_response: float | None
+
+
+@dataclass(frozen=True)
+class DayStatsRecord:
+    day: str  # YYYY-MM-DD in the organisation's zone
+    received: int  # conversations created that day
+    resolved: int  # conversations closed that day
+
+
+@dataclass(frozen=True)
+class StatsRecord:
+    """The stats screen and `stats --json` (F60); spoofing: mailbox → messages flagged."""
+
+    generated_at: datetime
+    timezone: str
+    period_days: int
+    queues: tuple[QueueStatsRecord, ...]
+    agents: tuple[AgentStatsRecord, ...]
+    days: tuple[DayStatsRecord, ...]
+    spoofing: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit entries to show: actor (part of the email), subject (`mailbox` or
+    `mailbox:3`), and a time range [since, until)."""
+
+    actor: str = ""
+    subject: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """Where an audit page starts: the list is newest first, ties by id."""
+
+    created_at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A worker as the database knows it (F76): down when its heartbeat is stale."""
+
+    name: str
+    pid: int
+    address: str
+    started_at: datetime
+    heartbeat_at: datetime
+    heartbeat_age_seconds: float
+    up: bool
+    accepted_total: int
+    errors_total: int
+    last_accepted_at: datetime | None
+    last_error: str
+
+
+@dataclass(frozen=True)
+class WorkerOverviewRecord:
+    """The worker status screen: workers, mail accepted lately, the outbox, errors."""
+
+    workers: tuple[WorkerRecord, ...]
+    accepted_last_minute: int
+    accepted_last_hour: int
+    outbox_queued: int
+    outbox_failed: int
+    outbox_errors: tuple[str, ...]  # the last errors of failed or retrying jobs, newest first
+    failed_messages: tuple[FailedMessageRecord, ...]
+
+
+@dataclass(frozen=True)
+class ReprocessRecord:
+    """A failed message processed again: the row it was, the rows it became, any new error."""
+
+    message_id: int
+    new_message_ids: tuple[int, ...]
+    conversation_ids: tuple[int, ...]
+    error: str  # "" when it went through
