@@ -214,7 +214,7 @@ class PickerModal(ModalScreen[str | None]):
     def __init__(
         self, title: str, choices: Sequence[tuple[str, Text | str]], *, current: str | None = None
     ) -> None:
-        super().__init__(id="picker", classes="admin-form")
+        super().__init__(classes="admin-form picker")
         self.picker_title = title
         self.choices = list(choices)
         self.current = current
@@ -257,7 +257,7 @@ class ConfirmModal(ModalScreen[bool]):
     ]
 
     def __init__(self, question: Text | str) -> None:
-        super().__init__(id="confirm", classes="admin-form")
+        super().__init__(classes="admin-form confirm")
         self.question = question if isinstance(question, Text) else Text(question)
 
     def compose(self) -> ComposeResult:

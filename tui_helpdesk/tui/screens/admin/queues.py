@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.color import Color, ColorParseError
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -135,6 +136,15 @@ def parse_whole(value: str, *, field: str) -> int:
         return int(value.strip())
     except ValueError:
         raise Invalid(f"{field}: give a whole number, got {value!r}", field=field) from None
+
+
+def swatch(colour: str) -> str:
+    """The queue's colour as a style; a name the terminal does not know shows plain."""
+    try:
+        Color.parse(colour)
+    except ColorParseError:
+        return ""
+    return colour
 
 
 def conditions_text(rule: RoutingRuleRecord) -> str:
@@ -387,7 +397,7 @@ class QueuesScreen(Screen[None]):
     def _fill_queue_list(self, view: QueuesView) -> None:
         rows = []
         for queue in view.queues:
-            name = Text("● ", style=queue.colour or "dim") if queue.colour else Text("  ")
+            name = Text("● ", style=swatch(queue.colour)) if queue.colour else Text("  ")
             name.append_text(safe_text(queue.name, one_line=True))
             rows.append((str(queue.id), [name, str(len(queue.members))]))
         table = self.query_one("#queue-list", DataTable)
@@ -405,7 +415,7 @@ class QueuesScreen(Screen[None]):
         else:
             line = safe_text(queue.name, "bold", one_line=True)
             if queue.colour:
-                line.append("  ● ", style=queue.colour)
+                line.append("  ● ", style=swatch(queue.colour))
                 line.append(queue.colour, style="dim")
             if queue.description:
                 line.append("\n")
