@@ -935,8 +935,7 @@ class QueuesScreen(Screen[None]):
             return
         self.write(lambda s, a: routing.move_rule(s, a, rule.id, rule.position + step),
                    f"Rule {rule.name!r} is now number {rule.position + step}.")  # fmt: skip
-        table = self.query_one("#routing-rules", DataTable)
-        table.move_cursor(row=rule.position + step - 1, animate=False)
+        # the cursor stays on the rule's key, so it follows the rule to its new place
 
     def action_rule_up(self) -> None:
         self._move(-1)
