@@ -337,6 +337,31 @@ class RoutingRuleRecord:
 
 
 @dataclass(frozen=True)
+class RuleConditionResult:
+    """One condition of a rule tried on a sample message (routing.try_rule)."""
+
+    field: str
+    op: str
+    value: str
+    matched: bool
+
+
+@dataclass(frozen=True)
+class RuleTestRecord:
+    """A dry run of a routing rule on a sample message: nothing is stored or sent."""
+
+    rule_id: int
+    rule: str
+    enabled: bool
+    matched: bool  # its conditions hold (all / any as the rule says)
+    conditions: tuple[RuleConditionResult, ...]
+    queue: str | None  # what the rule would set when it decides
+    priority: str | None
+    tag: str | None
+    deciding_rule: str | None  # the first enabled rule that matches: the one that would decide
+
+
+@dataclass(frozen=True)
 class AssignmentMemberRecord:
     user_id: int
     email: str

@@ -18,6 +18,8 @@ from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
 from tui_helpdesk.tui.refresh import ChangePoller
+from tui_helpdesk.tui.screens.admin import menu as admin_menu
+from tui_helpdesk.tui.screens.admin.team import cycle_availability
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.screens.inbox import InboxScreen
 
@@ -42,6 +44,10 @@ class HelpdeskApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave tui-helpdesk"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="Show the keys of this screen"),
+        Binding("f2", "admin", "Admin", id="app.admin",
+                tooltip="Admin screens: mailboxes, domains, queues, team, stats, audit, workers"),
+        Binding("f3", "availability", "Availability", id="app.availability",
+                tooltip="Your availability, one step: available → away → offline"),
     ]  # fmt: skip
 
     def __init__(
@@ -91,7 +97,14 @@ class HelpdeskApp(App[int]):
         return [
             PaletteCommand("app: help", "Show the keys of this screen", self.action_help),
             PaletteCommand("app: quit", "Leave tui-helpdesk", self.action_quit),
+            *admin_menu.palette_commands(self),
         ]
+
+    def action_admin(self) -> None:
+        admin_menu.open_menu(self)
+
+    def action_availability(self) -> None:
+        cycle_availability(self)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
