@@ -28,6 +28,7 @@ class OrganisationRecord:
     timezone: str
     language: str
     created_at: datetime
+    autoresponders_enabled: bool = True  # F19 global switch
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ class Organisation(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     language: Mapped[str] = mapped_column(String(16), default="en")
+    # F19 global switch: off silences every autoresponder of the organisation at once.
+    autoresponders_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class EmailDomain(Base):
