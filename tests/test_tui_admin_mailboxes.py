@@ -36,6 +36,7 @@ from tui_helpdesk.tui.screens.admin import forwarding
 from tui_helpdesk.tui.screens.admin import mailboxes as screen_module
 from tui_helpdesk.tui.screens.admin.mailbox_alias import MailboxAliasScreen
 from tui_helpdesk.tui.screens.admin.mailboxes import MailboxesScreen
+from tui_helpdesk.tui.screens.admin.menu import AdminMenuScreen
 
 SIZE = (120, 36)
 SMALL = (80, 24)
@@ -150,6 +151,32 @@ async def test_from_an_empty_organisation_to_a_verified_mailbox(db: Database, tu
         await wait_for(pilot, lambda: app.screen is screen)
         await wait_for(pilot, lambda: table_rows(screen)[0][2] == "active")
         assert table_rows(screen)[0][:4] == ["support@acme.test", "Support", "active", "-"]
+
+
+async def test_reached_from_the_inbox_by_the_admin_menu_and_the_palette(
+    db: Database, tui_settings
+) -> None:  # type: ignore[no-untyped-def]
+    make_org(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        names = {c.name for c in app.commands()}
+        assert {"mailbox: create", "mailbox: list", "domain: add",
+                "organisation: settings"} <= names  # fmt: skip
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen) and bool(
+            app.screen.shown))  # fmt: skip
+        menu = app.screen
+        assert isinstance(menu, AdminMenuScreen)
+        await pilot.press(*["down"] * menu.shown.index("mailboxes"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailboxesScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, MailboxesScreen))
+        next(c for c in app.commands() if c.name == "mailbox: create").run()
+        await wait_for(pilot, lambda: isinstance(app.screen, FieldForm))
+        assert app.screen.id == "mailbox-form"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailboxesScreen))
 
 
 async def test_live_checks_give_the_services_messages(db: Database, tui_settings) -> None:  # type: ignore[no-untyped-def]
