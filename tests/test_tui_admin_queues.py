@@ -60,7 +60,7 @@ def seed(db: Database, settings: Settings) -> None:
 @pytest.fixture
 def acme(db: Database, settings: Settings) -> Settings:
     seed(db, settings)
-    return settings.replace(tui={"refresh_interval_seconds": 0.05})
+    return settings
 
 
 def build(settings: Settings, email: str = "ada@acme.test") -> HelpdeskApp:
@@ -117,9 +117,10 @@ async def choose(pilot: Pilot[object], app: HelpdeskApp, value: str) -> None:
     """In a picker: highlight the option with that id and press enter."""
 
     def ids() -> list[str | None]:
-        if not isinstance(app.screen, PickerModal):
+        found = app.screen.query(OptionList) if isinstance(app.screen, PickerModal) else None
+        if not found:
             return []
-        options = app.screen.query_one(OptionList)
+        options = found.first()
         return [options.get_option_at_index(i).id for i in range(options.option_count)]
 
     await wait_for(pilot, lambda: value in ids())
