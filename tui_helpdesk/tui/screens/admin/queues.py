@@ -229,7 +229,7 @@ class QueuesScreen(Screen[None]):
     }
     QueuesScreen #queues-title { background: $panel; }
     QueuesScreen #queues-body { height: 1fr; }
-    QueuesScreen #queue-list { width: 28; height: 1fr; border-right: solid $panel-lighten-2; }
+    QueuesScreen #queue-list { width: 22; height: 1fr; border-right: solid $panel-lighten-2; }
     QueuesScreen #queue-detail { width: 1fr; height: 1fr; }
     QueuesScreen TabbedContent { height: 1fr; }
     QueuesScreen TabPane { padding: 0; height: 1fr; }
@@ -315,7 +315,7 @@ class QueuesScreen(Screen[None]):
                         yield self._table("queue-mailboxes", "Default", "Mailbox", "Status")
                     with TabPane("2 Members", id="tab-members"):
                         yield self._table("queue-members", "Name", "Email", "Role", "Availability")
-                    with TabPane("3 Assignment", id="tab-assignment"):
+                    with TabPane("3 Assign", id="tab-assignment"):
                         yield Static("", id="assignment-summary", classes="pane-summary")
                         yield self._table(
                             "assignment-members", "Member", "Availability", "Weight", "Slots"
@@ -360,7 +360,7 @@ class QueuesScreen(Screen[None]):
         queue = self.queue
         self.selected = queue.id if queue else None
         title = Text("Queues", style="bold")
-        title.append(f"  {len(view.queues)} you manage", style="dim")
+        title.append(f" · {len(view.queues)} you manage", style="dim")
         self.query_one("#queues-title", Static).update(title)
         self._fill_queue_list(view)
         self._fill_detail(view, queue)
