@@ -8,8 +8,10 @@ each refusal shows the service's own message and changes nothing.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from factories import add_mailbox, add_queue, add_user, make_org
@@ -17,7 +19,7 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 
-from tui_helpdesk.config import Settings
+from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.errors import Conflict, Invalid, PermissionDenied
 from tui_helpdesk.services import audit, queues, routing
@@ -25,6 +27,7 @@ from tui_helpdesk.tui.app import HelpdeskApp, make_app
 from tui_helpdesk.tui.modals.admin_dialogs import ConfirmModal, FormModal, PickerModal
 from tui_helpdesk.tui.screens.admin.menu import AdminMenuScreen
 from tui_helpdesk.tui.screens.admin.queues import (
+    TABS,
     QueuesScreen,
     parse_conditions,
     parse_slots,
@@ -445,3 +448,88 @@ def test_form_text_parsers() -> None:
     assert parse_slots("") == []
     with pytest.raises(Invalid, match="DAYS HOURS"):
         parse_slots("monday")
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def frozen_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blinking cursor would make two screenshots of the same state differ."""
+    monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setattr(TextArea, "cursor_blink", False)
+
+
+@pytest.fixture
+def snapshot_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
+    """Snapshots do not depend on the backend: one SQLite copy, seeded through the services."""
+    path = tmp_path / "snapshot.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    settings = load_settings(environ={"TUI_HELPDESK_DATABASE_URL": f"sqlite:///{path}"})
+    db = Database(settings.database.url)
+    seed(db, settings)
+    db.dispose()
+    return settings
+
+
+def _queues_on(tab: str, *keys: str, until: Callable[[HelpdeskApp], bool] | None = None):  # type: ignore[no-untyped-def]
+    """F2, Queues, Support, then the tab's number and any keys; waits for the screen to settle."""
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        app = pilot.app
+        assert isinstance(app, HelpdeskApp)
+        screen = await open_queues(pilot, app)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: screen.queue is not None and screen.queue.name == "Support")
+        await wait_for(pilot, lambda: table_keys(app, "queue-mailboxes") == ["support@acme.test"])
+        await pilot.press(str(TABS.index(tab) + 1), *keys)
+        if until is not None:
+            await wait_for(pilot, lambda: until(app))
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_queues_snapshot(snap_compare, snapshot_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
+    """Support chosen: its colour, description, default mailbox and the Mailboxes tab."""
+    app = build(snapshot_settings)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=_queues_on("mailboxes"))
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_queues_routing_snapshot(snap_compare, snapshot_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
+    """The Routing tab: the organisation's rules in order with their conditions and actions."""
+    app = build(snapshot_settings)
+    ready = _queues_on("routing", until=lambda a: bool(table_keys(a, "routing-rules")))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=ready)
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_rule_test_snapshot(snap_compare, snapshot_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
+    """The dry run of the Invoices rule on a sample message, with its verdict."""
+    app = build(snapshot_settings)
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await _queues_on("routing", until=lambda a: bool(table_keys(a, "routing-rules")))(pilot)
+        await pilot.press("t")
+        await fill(pilot, app, sender="ann@customer.example", recipient="support@acme.test",
+                   subject="Invoice 42", body="Where is my invoice?")  # fmt: skip
+        await wait_for(pilot, lambda: "matches" in static_text(app, "#form-result"))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_admin_menu_snapshot(snap_compare, snapshot_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
+    """F2 from the inbox: the admin screens installed that ada may use."""
+    app = build(snapshot_settings)
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen)
+                       and bool(app.screen.shown))  # fmt: skip
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

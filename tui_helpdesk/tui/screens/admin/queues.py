@@ -277,6 +277,8 @@ class QueuesScreen(Screen[None]):
                 tooltip="Add a routing rule (at the end: tried last)"),
         Binding("c", "rule_edit", "Change rule", id="queues.rule_edit",
                 tooltip="Change the highlighted routing rule"),
+        Binding("t", "rule_test", "Test rule", id="queues.rule_test",
+                tooltip="Try the highlighted rule on a sample message (nothing is stored)"),
         Binding("K,shift+up", "rule_up", "Move up", id="queues.rule_up",
                 tooltip="Try the highlighted rule one place earlier"),
         Binding("J,shift+down", "rule_down", "Move down", id="queues.rule_down",
@@ -285,8 +287,6 @@ class QueuesScreen(Screen[None]):
                 tooltip="Enable or disable the highlighted rule"),
         Binding("delete", "rule_delete", "Delete rule", id="queues.rule_delete",
                 tooltip="Delete the highlighted rule (asks first)"),
-        Binding("t", "rule_test", "Test rule", id="queues.rule_test",
-                tooltip="Try the highlighted rule on a sample message (nothing is stored)"),
         Binding("r", "refresh", "Refresh", show=False, id="queues.refresh",
                 tooltip="Read everything again"),
     ]  # fmt: skip
