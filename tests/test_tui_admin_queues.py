@@ -25,6 +25,7 @@ from tui_helpdesk.errors import Conflict, Invalid, PermissionDenied
 from tui_helpdesk.services import audit, queues, routing
 from tui_helpdesk.tui.app import HelpdeskApp, make_app
 from tui_helpdesk.tui.modals.admin_dialogs import ConfirmModal, FormModal, PickerModal
+from tui_helpdesk.tui.screens.admin import menu as menu_module
 from tui_helpdesk.tui.screens.admin.menu import AdminMenuScreen
 from tui_helpdesk.tui.screens.admin.queues import (
     TABS,
@@ -336,8 +337,9 @@ async def test_queue_admin_sees_only_their_queue(acme: Settings, db: Database) -
                        and bool(app.screen.shown))  # fmt: skip
         menu = app.screen
         assert isinstance(menu, AdminMenuScreen)
-        assert menu.shown == ["queues", "team"]
-        await pilot.press("enter")
+        assert {"queues", "team"} <= set(menu.shown)
+        assert not {"mailboxes", "organisation", "audit"} & set(menu.shown)
+        await pilot.press(*["down"] * menu.shown.index("queues"), "enter")
         await wait_for(pilot, lambda: loaded(app))
         screen = queues_screen(app)
         assert [q.name for q in screen.view.queues] == ["Support"]
@@ -357,7 +359,8 @@ async def test_agent_menu_hides_queues(acme: Settings) -> None:
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen)
                        and bool(app.screen.shown))  # fmt: skip
-        assert app.screen.shown == ["team"]  # type: ignore[attr-defined]
+        shown = app.screen.shown  # type: ignore[attr-defined]
+        assert "team" in shown and "queues" not in shown
 
 
 async def test_palette_queue_add_member(acme: Settings) -> None:
@@ -522,8 +525,12 @@ def test_rule_test_snapshot(snap_compare, snapshot_settings: Settings, size: str
 
 
 @pytest.mark.parametrize("size", ["wide", "narrow"])
-def test_admin_menu_snapshot(snap_compare, snapshot_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
-    """F2 from the inbox: the admin screens installed that ada may use."""
+def test_admin_menu_snapshot(snap_compare, snapshot_settings: Settings, size: str,
+                             monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """F2 from the inbox: the admin screens ada may use (this file's two, so the picture does
+    not change as other screens are installed)."""
+    mine = tuple(e for e in menu_module.ENTRIES if e.key in ("queues", "team"))
+    monkeypatch.setattr(menu_module, "ENTRIES", mine)
     app = build(snapshot_settings)
 
     async def run_before(pilot: Pilot[object]) -> None:

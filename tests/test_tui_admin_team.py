@@ -3,6 +3,7 @@ added (users.set_role / set_os_user), and snapshots at 120×36 and 80×24."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,10 @@ from test_tui_admin_queues import (
 )
 from textual.widgets import DataTable
 
-from tui_helpdesk.config import Settings
+from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.errors import Conflict, Invalid, PermissionDenied
-from tui_helpdesk.services import audit, users
+from tui_helpdesk.services import audit, ssh_keys, users
 from tui_helpdesk.tui.app import HelpdeskApp
 from tui_helpdesk.tui.modals.admin_dialogs import ConfirmModal
 from tui_helpdesk.tui.screens.admin.menu import AdminMenuScreen
@@ -183,3 +184,40 @@ def test_set_role_and_os_user(db: Database, settings: Settings) -> None:
             users.set_os_user(session, dee, "dee@acme.test", "dee")
         actions = [e.action for e in audit.list_entries(session, ada, limit=3)]
     assert actions == ["user.os_user", "user.os_user", "user.role"]
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+# A fixed key, so the fingerprint in the picture never changes.
+ADA_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOAJltoVfuv1PmPMCiTq5YTl+xnFE/w9M+BBIQJdjzOk ada@laptop"
+)
+
+
+@pytest.fixture
+def team_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
+    path = tmp_path / "snapshot.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    settings = load_settings(environ={"TUI_HELPDESK_DATABASE_URL": f"sqlite:///{path}"})
+    db = Database(settings.database.url)
+    seed(db, settings)
+    with db.write() as session:
+        ada = _ada(session)
+        ssh_keys.add(session, ada, "ada@acme.test", ADA_KEY)
+        users.set_availability(session, ada, "dee@acme.test", "away")
+        users.set_os_user(session, ada, "ada@acme.test", "ada")
+    db.dispose()
+    return settings
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_team_snapshot(snap_compare, team_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
+    """The team as ada sees it: roles, availability, OS logins, and her SSH key below."""
+    app = build(team_settings)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await open_team(pilot, app)
+        await wait_for(pilot, lambda: table_keys(app, "team-keys") != [])
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
