@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,6 +64,24 @@ def seed(db: Database, settings: Settings) -> None:
 @pytest.fixture
 def acme(db: Database, settings: Settings) -> Settings:
     seed(db, settings)
+    return settings
+
+
+@pytest.fixture
+def local_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+    """A SQLite copy for the Pilot flows that add nothing backend-specific: the services they
+    call are tested on both backends, and the first flows here run on both too."""
+    path = tmp_path / "local.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def local(local_db: Database) -> Settings:
+    settings = load_settings(environ={"TUI_HELPDESK_DATABASE_URL": local_db.url})
+    seed(local_db, settings)
     return settings
 
 
@@ -207,10 +225,10 @@ def _ada(session):  # type: ignore[no-untyped-def]
     return users.resolve_actor(session, email="ada@acme.test", os_user=None)
 
 
-async def test_routing_rules_added_moved_tested(acme: Settings, db: Database) -> None:
+async def test_routing_rules_added_moved_tested(local: Settings, local_db: Database) -> None:
     """On the Routing tab: a rule added with a form, moved up with K, disabled with space,
     tried on a sample message (dry run: nothing changes), then deleted after a yes."""
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         screen = await open_queues(pilot, app)
         await pilot.press("5")
@@ -246,15 +264,15 @@ async def test_routing_rules_added_moved_tested(acme: Settings, db: Database) ->
         await pilot.press("y")
         await until_message(pilot, app, "Rule 'VIP' deleted")
         await wait_for(pilot, lambda: len(table_keys(app, "routing-rules")) == 1)
-    with db.read() as session:
+    with local_db.read() as session:
         names = [r.name for r in routing.list_rules(session, _ada(session))]
     assert names == ["Invoices"]
 
 
-async def test_assignment_and_hours_saved(acme: Settings, db: Database) -> None:
+async def test_assignment_and_hours_saved(local: Settings, local_db: Database) -> None:
     """The assignment rule with sticky days and fallback, a member's weight and slots, the
     weekly schedule with a holiday, and the outside-hours message."""
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         screen = await open_queues(pilot, app)
         await pilot.press("down")
@@ -286,12 +304,12 @@ async def test_assignment_and_hours_saved(acme: Settings, db: Database) -> None:
         await wait_for(pilot, lambda: "We are closed" in static_text(app, "#hours-summary"))
 
 
-async def test_refusals_show_the_services_message(acme: Settings, db: Database) -> None:
+async def test_refusals_show_the_services_message(local: Settings, local_db: Database) -> None:
     """Bad input changes nothing: the form stays open with the service's message beside the
     field; a direct action's refusal shows under the screen."""
-    with db.read() as session:
+    with local_db.read() as session:
         sales_before = queues.get(session, _ada(session), "Sales")
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         screen = await open_queues(pilot, app)
         await pilot.press("n")
@@ -319,18 +337,18 @@ async def test_refusals_show_the_services_message(acme: Settings, db: Database) 
         await pilot.press("1", "d")
         await until_message(pilot, app, "No mailbox highlighted")
         assert screen.view is not None
-    with db.read() as session:
+    with local_db.read() as session:
         ada = _ada(session)
         assert [q.name for q in queues.list_queues(session, ada)] == ["Sales", "Support"]
         assert queues.get(session, ada, "Sales") == sales_before
         assert len(routing.list_rules(session, ada)) == 1
 
 
-async def test_queue_admin_sees_only_their_queue(acme: Settings, db: Database) -> None:
+async def test_queue_admin_sees_only_their_queue(local: Settings, local_db: Database) -> None:
     """bob administers Support only: the menu offers Queues and Team, the list holds Support,
     the routing rules are the global admins' (the service's refusal is shown), and creating
     a queue is refused with the service's message."""
-    app = build(acme, "bob@acme.test")
+    app = build(local, "bob@acme.test")
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen)
@@ -352,9 +370,9 @@ async def test_queue_admin_sees_only_their_queue(acme: Settings, db: Database) -
                        in static_text(app, "#form-message"))  # fmt: skip
 
 
-async def test_agent_menu_hides_queues(acme: Settings) -> None:
+async def test_agent_menu_hides_queues(local: Settings) -> None:
     """cy administers no queue: the menu offers Team only."""
-    app = build(acme, "cy@acme.test")
+    app = build(local, "cy@acme.test")
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen)
@@ -363,9 +381,9 @@ async def test_agent_menu_hides_queues(acme: Settings) -> None:
         assert "team" in shown and "queues" not in shown
 
 
-async def test_palette_queue_add_member(acme: Settings) -> None:
+async def test_palette_queue_add_member(local: Settings) -> None:
     """The palette's "queue: add member" opens the Queues screen on Members with the picker."""
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         names = [c.name for c in app.commands()]
         assert {"admin: menu", "queue: add member", "queue: add routing rule",
@@ -376,6 +394,9 @@ async def test_palette_queue_add_member(acme: Settings) -> None:
         screen = app.screen_stack[-2]
         assert isinstance(screen, QueuesScreen)
         assert screen.active_tab == "members"
+        await choose(pilot, app, "cy@acme.test")
+        await choose(pilot, app, "admin")
+        await until_message(pilot, app, "Added cy@acme.test to Sales as admin")
 
 
 # --- the services the screen needed ----------------------------------------------------------
@@ -525,8 +546,9 @@ def test_rule_test_snapshot(snap_compare, snapshot_settings: Settings, size: str
 
 
 @pytest.mark.parametrize("size", ["wide", "narrow"])
-def test_admin_menu_snapshot(snap_compare, snapshot_settings: Settings, size: str,
-                             monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_admin_menu_snapshot(
+    snap_compare, snapshot_settings: Settings, size: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     """F2 from the inbox: the admin screens ada may use (this file's two, so the picture does
     not change as other screens are installed)."""
     mine = tuple(e for e in menu_module.ENTRIES if e.key in ("queues", "team"))

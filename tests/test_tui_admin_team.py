@@ -4,6 +4,7 @@ added (users.set_role / set_os_user), and snapshots at 120×36 and 80×24."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,23 @@ from tui_helpdesk.tui.app import HelpdeskApp
 from tui_helpdesk.tui.modals.admin_dialogs import ConfirmModal
 from tui_helpdesk.tui.screens.admin.menu import AdminMenuScreen
 from tui_helpdesk.tui.screens.admin.team import TeamScreen
+
+
+@pytest.fixture
+def local_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+    """SQLite only for the flows that add nothing backend-specific (see the queues tests)."""
+    path = tmp_path / "local.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def local(local_db: Database) -> Settings:
+    settings = load_settings(environ={"TUI_HELPDESK_DATABASE_URL": local_db.url})
+    seed(local_db, settings)
+    return settings
 
 
 @pytest.fixture
@@ -69,20 +87,20 @@ def availability_of(db: Database, email: str) -> str:
         return users.get(session, _ada(session), email).availability
 
 
-async def test_availability_key_from_any_screen(acme: Settings, db: Database) -> None:
+async def test_availability_key_from_any_screen(local: Settings, local_db: Database) -> None:
     """F3 on the inbox, then on the Team screen: available → away → offline, said in a
     notification, shown in the team list."""
-    app = build(acme, "bob@acme.test")
+    app = build(local, "bob@acme.test")
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await wait_for(pilot, lambda: app.screen.id == "inbox")
         await pilot.press("f3")
-        await wait_for(pilot, lambda: availability_of(db, "bob@acme.test") == "away")
+        await wait_for(pilot, lambda: availability_of(local_db, "bob@acme.test") == "away")
         await wait_for(pilot, lambda: any("You are now away" in str(n.message)
                                           for n in app._notifications))  # fmt: skip
         screen = await open_team(pilot, app)
         assert cell_text(app, "team-users", "bob@acme.test", 4) == "away"
         await pilot.press("f3")
-        await wait_for(pilot, lambda: availability_of(db, "bob@acme.test") == "offline")
+        await wait_for(pilot, lambda: availability_of(local_db, "bob@acme.test") == "offline")
         await wait_for(pilot, lambda: cell_text(app, "team-users", "bob@acme.test", 4)
                        == "offline")  # fmt: skip
         assert screen.view is not None
@@ -131,10 +149,10 @@ async def test_admin_manages_the_team(acme: Settings, db: Database, make_key) ->
             "user.key_remove", "user.deactivate"} <= actions  # fmt: skip
 
 
-async def test_team_refusals(acme: Settings, db: Database) -> None:
+async def test_team_refusals(local: Settings, local_db: Database) -> None:
     """The services' messages: ada cannot demote herself, a taken OS login is refused beside
     the field, an agent may not change someone else's availability."""
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await open_team(pilot, app)
         select_user(app, "ada@acme.test")
@@ -150,7 +168,7 @@ async def test_team_refusals(acme: Settings, db: Database) -> None:
         await pilot.press("l")
         await fill(pilot, app, os_user="bad login!")
         await wait_for(pilot, lambda: "not a valid OS login" in form_error(app, "os_user"))
-    app = build(acme, "bob@acme.test")
+    app = build(local, "bob@acme.test")
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await open_team(pilot, app)
         select_user(app, "cy@acme.test")
@@ -158,8 +176,8 @@ async def test_team_refusals(acme: Settings, db: Database) -> None:
         await pilot.press("v")
         await choose(pilot, app, "offline")
         await wait_for(pilot, lambda: "only an admin may do this" in message(app))
-    assert availability_of(db, "cy@acme.test") == "available"
-    with db.read() as session:
+    assert availability_of(local_db, "cy@acme.test") == "available"
+    with local_db.read() as session:
         assert users.get(session, _ada(session), "ada@acme.test").role == "admin"
 
 

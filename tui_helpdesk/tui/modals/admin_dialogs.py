@@ -238,7 +238,10 @@ class PickerModal(ModalScreen[str | None]):
             yield Static(Text("enter chooses · escape closes", style="dim"), classes="form-hint")
 
     def on_mount(self) -> None:
-        options = self.query_one(OptionList)
+        found = self.query(OptionList)
+        if not found:  # the app closed before the picker was composed
+            return
+        options = found.first()
         values = [value for value, _ in self.choices]
         if self.current in values:
             options.highlighted = values.index(self.current)
