@@ -13,6 +13,7 @@ from tui_helpdesk.terminal_text import clean
 from tui_helpdesk.tui.commands import HelpdeskCommands, PaletteCommand
 from tui_helpdesk.tui.data import HelpdeskData
 from tui_helpdesk.tui.host import Clock
+from tui_helpdesk.tui.keymap import load_keymap
 from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
@@ -36,6 +37,7 @@ class HelpdeskApp(App[int]):
         "styles/inbox.tcss",
         "styles/conversation.tcss",
         "styles/help.tcss",
+        "styles/dialogs.tcss",
     ]
     COMMANDS = App.COMMANDS | {HelpdeskCommands}
     BINDINGS = [
@@ -62,6 +64,10 @@ class HelpdeskApp(App[int]):
         self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
 
     def on_mount(self) -> None:
+        keymap, problems = load_keymap(self.data.settings.tui.keymap_path)
+        self.set_keymap(keymap)
+        for problem in problems:
+            self.notify(clean(problem), title="Keymap", severity="warning", markup=False)
         self.push_screen(InboxScreen())
         self.poller.start()
 
