@@ -231,8 +231,16 @@ async def test_routing_rules_added_moved_tested(local: Settings, local_db: Datab
     app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         screen = await open_queues(pilot, app)
+
+        def keys_shown() -> set[str]:  # what the footer and ? list: this tab's keys only
+            return {b.binding.id or "" for b in app.screen.active_bindings.values()}
+
+        assert {"queues.link_mailbox", "queues.make_default"} <= keys_shown()
+        assert "queues.rule_test" not in keys_shown()
         await pilot.press("5")
         await wait_for(pilot, lambda: table_keys(app, "routing-rules") != [])
+        assert {"queues.rule_add", "queues.rule_test", "queues.rule_up"} <= keys_shown()
+        assert "queues.link_mailbox" not in keys_shown()
         await pilot.press("a")
         await fill(pilot, app, name="VIP", match="any",
                    conditions="sender_domain equals bigcorp.example\nsubject contains urgent",

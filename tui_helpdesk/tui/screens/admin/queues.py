@@ -823,11 +823,10 @@ class QueuesScreen(Screen[None]):
             *[
                 Field(day, day.title(),
                       ", ".join(f"{a}-{b}" for a, b in record.schedule.get(day, [])),
-                      placeholder="09:00-12:00, 13:00-17:00 (empty: closed)")
+                      placeholder="closed")
                 for day in DAYS
             ],
-            Field("holidays", "Holidays", ", ".join(record.holidays),
-                  placeholder="2026-12-25, 2027-01-01"),
+            Field("holidays", "Holidays", ", ".join(record.holidays), placeholder="none"),
         ]  # fmt: skip
 
         def submit(v: dict[str, str]) -> Callable[[Any, UserRecord], Any]:
@@ -839,7 +838,14 @@ class QueuesScreen(Screen[None]):
             )  # fmt: skip
 
         self.app.push_screen(
-            FormModal(f"Working hours of {queue.name}", fields, submit, form_id="hours-form"),
+            FormModal(
+                f"Working hours of {queue.name}",
+                fields,
+                submit,
+                form_id="hours-form",
+                hint="Days: 09:00-12:00, 13:00-17:00 (empty: closed) · holidays: "
+                "2026-12-25, 2027-01-01 · ctrl+s saves · escape closes",
+            ),
             self._after_form("Working hours saved."),
         )
 
