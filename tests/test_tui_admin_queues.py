@@ -570,3 +570,24 @@ def test_admin_menu_snapshot(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+async def test_changes_from_elsewhere_appear(acme: Settings, db: Database) -> None:
+    """Another session adds a routing rule and a member: the open screen reloads by itself
+    (SQLite: the change counter's triggers; PostgreSQL: the services' NOTIFY)."""
+    app = build(acme.replace(tui={"refresh_interval_seconds": 0.05}))
+    async with app.run_test(size=SIZES["wide"]) as pilot:
+        await open_queues(pilot, app)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: len(table_keys(app, "routing-rules")) == 1)
+        with db.write() as session:
+            ada = _ada(session)
+            routing.create_rule(
+                session, ada, name="Elsewhere", tag="x",
+                conditions=[{"field": "subject", "op": "contains", "value": "x"}],
+            )  # fmt: skip
+        await wait_for(pilot, lambda: len(table_keys(app, "routing-rules")) == 2)
+        with db.write() as session:
+            queues.add_member(session, _ada(session), "Sales", "cy@acme.test", "agent")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "cy@acme.test" in table_keys(app, "queue-members"))
