@@ -74,7 +74,7 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
         await pilot.press("escape", "f2")
         await _until(pilot, lambda: bool(getattr(app.screen, "shown", None)))
         for key in ("queues", "team"):
-            await pilot.press(*["down"] * app.screen.shown.index(key), "enter")  # type: ignore[attr-defined]
+            await pilot.press("home", *["down"] * app.screen.shown.index(key), "enter")  # type: ignore[attr-defined]
             await _until(pilot, lambda: getattr(app.screen, "view", None) is not None)
             if key == "queues":  # Support: the queue with the most members
                 await pilot.press("down", "2")
