@@ -97,19 +97,29 @@ async def wait_for(pilot: Pilot[object], condition: Callable[[], bool], seconds:
         await pilot.pause(0.02)
 
 
+# These read the screen on top; while a dialog is still closing they answer "nothing yet",
+# so a wait_for on them polls again instead of failing.
+
+
 def table_keys(app: HelpdeskApp, table_id: str) -> list[str]:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    return [str(key.value) for key in table.rows]
+    found = app.screen.query(f"#{table_id}")
+    if not found or not isinstance(found.first(), DataTable):
+        return []
+    return [str(key.value) for key in found.first(DataTable).rows]
 
 
 def cell_text(app: HelpdeskApp, table_id: str, key: str, column: int) -> str:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    value = table.get_row(key)[column]
+    if key not in table_keys(app, table_id):
+        return ""
+    value = app.screen.query_one(f"#{table_id}", DataTable).get_row(key)[column]
     return value.plain if isinstance(value, Text) else str(value)
 
 
 def static_text(app: HelpdeskApp, selector: str) -> str:
-    content = app.screen.query_one(selector, Static).content
+    found = app.screen.query(selector)
+    if not found or not isinstance(found.first(), Static):
+        return ""
+    content = found.first(Static).content
     return content.plain if isinstance(content, Text) else str(content)
 
 
@@ -334,6 +344,7 @@ async def test_refusals_show_the_services_message(local: Settings, local_db: Dat
         await fill(pilot, app, sticky_days="3", fallback="nobody@acme.test")
         await wait_for(pilot, lambda: "no user 'nobody@acme.test'" in form_error(app, "fallback"))
         await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, QueuesScreen))
         await pilot.press("5", "a")
         await fill(pilot, app, name="Bad", conditions="subject")
         await wait_for(pilot, lambda: "FIELD OP VALUE" in form_error(app, "conditions"))

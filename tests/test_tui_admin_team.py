@@ -73,7 +73,8 @@ async def open_team(pilot, app: HelpdeskApp) -> TeamScreen:  # type: ignore[no-u
     return screen
 
 
-def select_user(app: HelpdeskApp, email: str) -> None:
+async def select_user(pilot, app: HelpdeskApp, email: str) -> None:  # type: ignore[no-untyped-def]
+    await wait_for(pilot, lambda: email in table_keys(app, "team-users"))
     table = app.screen.query_one("#team-users", DataTable)
     table.move_cursor(row=table_keys(app, "team-users").index(email))
 
@@ -118,7 +119,7 @@ async def test_admin_manages_the_team(acme: Settings, db: Database, make_key) ->
                    os_user="eve")  # fmt: skip
         await wait_for(pilot, lambda: "User added" in message(app))
         await wait_for(pilot, lambda: "eve@acme.test" in table_keys(app, "team-users"))
-        select_user(app, "cy@acme.test")
+        await select_user(pilot, app, "cy@acme.test")
         await wait_for(pilot, lambda: "cy@acme.test" in static_text(app, "#keys-title"))
         await pilot.press("v")
         await choose(pilot, app, "away")
@@ -155,7 +156,7 @@ async def test_team_refusals(local: Settings, local_db: Database) -> None:
     app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await open_team(pilot, app)
-        select_user(app, "ada@acme.test")
+        await select_user(pilot, app, "ada@acme.test")
         await wait_for(pilot, lambda: "ada@acme.test" in static_text(app, "#keys-title"))
         await pilot.press("p")
         await wait_for(pilot, lambda: "you cannot demote yourself" in message(app))
@@ -163,7 +164,7 @@ async def test_team_refusals(local: Settings, local_db: Database) -> None:
         await fill(pilot, app, email="not-an-email", name="X")
         await wait_for(pilot, lambda: form_error(app, "email") != "")
         await pilot.press("escape")
-        select_user(app, "bob@acme.test")
+        await select_user(pilot, app, "bob@acme.test")
         await wait_for(pilot, lambda: "bob@acme.test" in static_text(app, "#keys-title"))
         await pilot.press("l")
         await fill(pilot, app, os_user="bad login!")
@@ -171,7 +172,7 @@ async def test_team_refusals(local: Settings, local_db: Database) -> None:
     app = build(local, "bob@acme.test")
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await open_team(pilot, app)
-        select_user(app, "cy@acme.test")
+        await select_user(pilot, app, "cy@acme.test")
         await wait_for(pilot, lambda: "only an admin may" in static_text(app, "#keys-title"))
         await pilot.press("v")
         await choose(pilot, app, "offline")
