@@ -94,18 +94,23 @@ class HelpdeskApp(App[int]):
         ]
 
     def action_help(self) -> None:
+        """Every binding of the screen (and of the focused widget), one row per binding id
+        with all its keys, as the keymap left them."""
         if isinstance(self.screen, HelpScreen):
             return
-        rows = []
-        seen: set[tuple[str, str]] = set()
-        for key, active in self.screen.active_bindings.items():
+        keys: dict[str, list[str]] = {}
+        about: dict[str, tuple[str, str]] = {}
+        for active in self.screen.active_bindings.values():
             binding = active.binding
             # Our own bindings all carry an id; Textual's inherited ones (focus, copy) do not.
-            if binding.id is None or binding.system or (binding.action, key) in seen:
+            if binding.id is None or binding.system:
                 continue
-            seen.add((binding.action, key))
+            shown = self.get_key_display(binding)
+            if shown not in keys.setdefault(binding.id, []):
+                keys[binding.id].append(shown)
             description = binding.description or binding.action.replace("_", " ")
-            rows.append((self.get_key_display(binding), description, binding.tooltip))
+            about[binding.id] = (description, binding.tooltip)
+        rows = [(" ".join(keys[ident]), *about[ident]) for ident in keys]
         self.push_screen(HelpScreen(rows))
 
 

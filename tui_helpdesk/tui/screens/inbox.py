@@ -144,6 +144,7 @@ class InboxScreen(Screen[None]):
             with Vertical(id="inbox-main"):
                 yield Input(placeholder="search: words, \"a phrase\", from:, status:, tag:, "
                             "-word … (enter searches, escape leaves)", id="search")  # fmt: skip
+                yield Static("", id="search-error")
                 yield ConversationList(
                     page_size=self.helpdesk.data.page_size, now=self.helpdesk.now,
                     id="conversations",
@@ -256,6 +257,7 @@ class InboxScreen(Screen[None]):
                 return
         listed.show_reload(message.generation, message.total, message.pages, index)
         self.failure = None
+        self.query_one("#search-error").remove_class("-shown")
         self._update_status()
 
     def on_worker_hint_loaded(self, message: WorkerHintLoaded) -> None:
@@ -275,6 +277,9 @@ class InboxScreen(Screen[None]):
             search = self.query_one("#search", Input)
             search.add_class("-shown")
             search.focus()
+            error = self.query_one("#search-error", Static)
+            error.update(safe_text(message.text, "bold red"))
+            error.add_class("-shown")
 
     def on_data_changed(self, _message: DataChanged) -> None:
         self.reload()
@@ -334,6 +339,8 @@ class InboxScreen(Screen[None]):
         self.reload()
 
     def _leave_search(self) -> None:
+        self.failure = None
+        self.query_one("#search-error").remove_class("-shown")
         search = self.query_one("#search", Input)
         search.remove_class("-shown")
         search.value = ""
