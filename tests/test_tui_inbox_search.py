@@ -3,16 +3,23 @@ the matching excerpt, escape back to the view, and a bad query answered with wha
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from test_tui import conversation_list, list_lines, loaded, static_text, wait_for
 from test_tui_data import seed
-from test_tui_inbox_actions import SIZE, build, tui_settings  # noqa: F401  (a fixture)
+from test_tui_inbox_actions import SIZE, build, inbox_settings
 from textual.widgets import Input
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.services.search.query import parse
+
+
+@pytest.fixture
+def tui_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return inbox_settings(settings, tmp_path)
 
 
 async def test_slash_searches_and_escape_returns(db: Database, tui_settings: Settings) -> None:
