@@ -122,9 +122,6 @@ def child_bare(measure: bool) -> dict[str, float]:
 
 
 def child_tui(url: str, admin: str, long_conversation: int, measure: bool) -> dict[str, float]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from inbox_seed import word
-
     from tui_helpdesk.config import load_settings
     from tui_helpdesk.tui.app import make_app
     from tui_helpdesk.tui.screens.inbox import InboxScreen
@@ -177,8 +174,9 @@ def child_tui(url: str, admin: str, long_conversation: int, measure: bool) -> di
                 draw(app)
                 found["thread_messages"] = len(app.screen.detail.messages)  # type: ignore[attr-defined]
                 opened.append(time.perf_counter())
+                thread_screen = app.screen
                 send_key(app, "escape")
-                await _until(pilot, lambda: isinstance(app.screen, InboxScreen))
+                await _until(pilot, lambda: not thread_screen.is_attached)
 
             opened: list[float] = []
             times = []
@@ -187,6 +185,9 @@ def child_tui(url: str, admin: str, long_conversation: int, measure: bool) -> di
                 await open_thread()
                 times.append((opened[-1] - started) * 1000)
             found["open_ms"] = statistics.median(times[1:])
+
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from inbox_seed import word
 
             query = word(SEARCH_RANK)
 

@@ -18,7 +18,6 @@ from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
 from tui_helpdesk.tui.refresh import ChangePoller
-from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.screens.inbox import InboxScreen
 
 
@@ -59,7 +58,8 @@ class HelpdeskApp(App[int]):
 
     def on_mount(self) -> None:
         keymap, problems = load_keymap(self.data.settings.tui.keymap_path)
-        self.set_keymap(keymap)
+        if keymap:
+            self.set_keymap(keymap)
         for problem in problems:
             self.notify(clean(problem), title="Keymap", severity="warning", markup=False)
         self.push_screen(InboxScreen())
@@ -70,6 +70,9 @@ class HelpdeskApp(App[int]):
         self.data.close()
 
     def open_conversation(self, conversation_id: int) -> None:
+        # Imported at the first use: what the first inbox frame does not need waits.
+        from tui_helpdesk.tui.screens.conversation import ConversationScreen
+
         self.push_screen(ConversationScreen(conversation_id))
 
     def on_data_changed(self, _message: DataChanged) -> None:

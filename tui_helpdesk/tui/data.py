@@ -1,5 +1,8 @@
 """The TUI's door to the services: short read sessions, records out, nothing ORM leaks.
 
+Services the first inbox frame does not need (search, threads, mailboxes) are imported when
+first used: every module imported at start delays the first frame.
+
 Every method runs in a worker thread (never on the event loop) and opens its own session,
 so no session outlives a call or lives in a widget.
 
@@ -26,10 +29,9 @@ from tui_helpdesk.records import (
     UserRecord,
     ViewCount,
 )
-from tui_helpdesk.services import mailboxes, users
+from tui_helpdesk.services import users
 from tui_helpdesk.services.changes import ChangeWatcher
-from tui_helpdesk.services.conversations import listing, thread, views
-from tui_helpdesk.services.search.results import search
+from tui_helpdesk.services.conversations import listing, views
 from tui_helpdesk.services.session import open_database
 from tui_helpdesk.tui.messages import InboxPage
 
@@ -176,6 +178,8 @@ class HelpdeskData:
     # -- search results: pages follow one another by cursor, the count grows as they come --
 
     def _search_reload(self, query: str, cursor_id: int | None) -> Reload:
+        from tui_helpdesk.services.search.results import search
+
         with self._db.read() as session:
             found = search(session, self.actor, query, limit=self.page_size)
         rows = tuple(hit.conversation for hit in found.hits)
@@ -192,6 +196,8 @@ class HelpdeskData:
             after = self._search_cursors.get(offset)
         if after is None:
             return InboxPage(offset=offset, rows=())
+        from tui_helpdesk.services.search.results import search
+
         with self._db.read() as session:
             found = search(session, self.actor, query, limit=self.page_size, after=after)
         rows = tuple(hit.conversation for hit in found.hits)
@@ -207,12 +213,16 @@ class HelpdeskData:
             return views.sidebar(session, self.actor)
 
     def conversation(self, conversation_id: int) -> ConversationDetail:
+        from tui_helpdesk.services.conversations import thread
+
         with self._db.read() as session:
             return thread.get_conversation(session, self.actor, conversation_id)
 
     def test_recipient(self) -> str | None:
         """The alias of the first mailbox that receives (active or pending verification):
         where a test message can be sent."""
+        from tui_helpdesk.services import mailboxes
+
         with self._db.read() as session:
             found = mailboxes.list_mailboxes(session, self.actor)
         receiving = [m for m in found if m.status in ("active", "pending")]

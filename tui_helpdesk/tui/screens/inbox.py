@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from tui_helpdesk.errors import HelpdeskError
 from tui_helpdesk.records import ActionResult, ConversationRecord, UserRecord
@@ -28,6 +28,7 @@ from tui_helpdesk.tui.messages import (
     WorkerHintLoaded,
 )
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList, sender_of
+from tui_helpdesk.tui.widgets.footer import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 from tui_helpdesk.tui.widgets.sidebar import ViewSidebar
 
@@ -151,7 +152,7 @@ class InboxScreen(Screen[None]):
                 )  # fmt: skip
                 yield Static("", id="preview")
         yield Static("Loading…", id="status-line")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def conversation_list(self) -> ConversationList:
