@@ -101,7 +101,7 @@ async def test_inbox_shows_open_conversations_newest_first(db: Database, tui_set
         assert printer.split()[-3:] == ["open", "normal", "5m"]
         assert lines[4].split()[-3:] == ["open", "normal", "1d"]
         assert "acting as Ada Admin <ada@acme.test> (admin)" in static_text(app, "#identity")
-        assert static_text(app, "#status-line").startswith("All open · 4 conversations · row 1")
+        assert static_text(app, "#status-line").startswith("All open · 4 conversations · updated")
 
 
 async def test_an_agent_sees_only_their_conversations(db: Database, tui_settings) -> None:

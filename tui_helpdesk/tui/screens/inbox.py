@@ -66,14 +66,18 @@ def local_time(value: datetime | None, timezone: str) -> str:
 
 
 def preview_text(
-    row: ConversationRecord | None, timezone: str = "UTC", snippet: str | None = None
+    row: ConversationRecord | None,
+    timezone: str = "UTC",
+    snippet: str | None = None,
+    position: str = "",
 ) -> Text:
     if row is None:
         return Text("")
     sender = sender_of(row)
     if row.contact and row.contact_name:
         sender = f"{row.contact_name} <{row.contact}>"
-    first = safe_text(row.subject or "(no subject)", "bold", one_line=True)
+    first = Text(f"{position}  " if position else "", style="dim", end="")
+    first.append_text(safe_text(row.subject or "(no subject)", "bold", one_line=True))
     details = [
         ("From", sender),
         ("Mailbox", row.mailbox or "none"),
@@ -294,10 +298,11 @@ class InboxScreen(Screen[None]):
     def _highlighted(self, message: ConversationList.Highlighted) -> None:
         row = message.row
         snippet = self.conversation_list.snippets.get(row.id) if row is not None else None
-        preview = preview_text(row, self.helpdesk.data.timezone, snippet)
-        # A fixed-height pane: no layout pass on every cursor move.
+        position = f"row {message.index + 1:,} of {message.total:,}"
+        preview = preview_text(row, self.helpdesk.data.timezone, snippet, position)
+        # A fixed-height pane: no layout pass on every cursor move. The status line (the full
+        # width) is not touched: a cursor move redraws the list and the preview, no more.
         self.query_one("#preview", Static).update(preview, layout=False)
-        self._update_status()
 
     @on(ConversationList.MarksChanged)
     def _marks_changed(self) -> None:
@@ -361,8 +366,6 @@ class InboxScreen(Screen[None]):
         else:
             noun = "conversation" if listed.total == 1 else "conversations"
             line = f"{what} · {listed.total:,} {noun}"
-        if listed.total:
-            line += f" · row {listed.cursor + 1:,}"
         if listed.marked:
             line += f" · {len(listed.marked)} marked"
         updated = self.helpdesk.now().astimezone(_zone(self.helpdesk.data.timezone))

@@ -80,8 +80,11 @@ def row_cells(row: ConversationRecord, now: datetime, *, marked: bool = False) -
 
 def fit(text: str, width: int, *, right: bool = False) -> str:
     """Exactly `width` cells: cut with an ellipsis, or padded (on the left when right)."""
-    size = cell_len(text)
+    # Cleaned text holds no control characters, so ASCII text is one cell per character.
+    size = len(text) if text.isascii() else cell_len(text)
     if size > width:
+        if size == len(text):
+            return text[: width - 1] + "…" if width > 1 else text[:width]
         return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
     pad = " " * (width - size)
     return pad + text if right else text + pad
@@ -158,7 +161,8 @@ class ConversationList(ScrollView, can_focus=True):
     }
     """
 
-    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+    # repaint=False: a cursor move redraws its two lines (watch_cursor), not every row.
+    cursor: reactive[int] = reactive(0, always_update=True, init=False, repaint=False)
 
     class PageWanted(Message):
         """Rows from `offset` (a multiple of the page size) are needed on screen."""
@@ -241,8 +245,10 @@ class ConversationList(ScrollView, can_focus=True):
             self.virtual_size = Size(0, self.total + HEADER_ROWS)
         self._pages.move_to_end(page.offset)
         self._evict()
-        self.refresh()
-        if self.row_at(self.cursor) is not None:
+        top = self.first_visible_row
+        if page.offset < top + self.visible_rows and page.offset + len(page.rows) > top:
+            self.refresh()  # only a page on screen is drawn again (most are read ahead)
+        if page.offset <= self.cursor < page.offset + len(page.rows):
             self._post_highlight()
 
     def _evict(self) -> None:
