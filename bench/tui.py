@@ -14,7 +14,9 @@ runs the app in a child process per figure set, so imports and memory are those 
   search              `/`, a word found in a few hundred messages, enter -> first page drawn
   RSS                 peak resident memory of the process after all of the above
 
-Each in-app figure is the median of 9 runs after a warm-up. Targets (issue 9): first frame
+Each in-app figure is the median of 9 runs after a warm-up, wall time with the process's CPU
+time (worker threads included) in brackets: on a shared machine the wall time also measures
+the neighbours. Targets (issue 9): first frame
 <= bare + 0.5 s, page down <= 20 ms, open <= 50 ms, search <= 100 ms, RSS <= 150 MB.
 """
 
@@ -73,14 +75,17 @@ def draw(app: Any) -> None:
     app.screen._on_timer_update()
 
 
-async def _median_ms(run: Callable[[], Awaitable[None]], runs: int = RUNS) -> float:
+async def _median_ms(run: Callable[[], Awaitable[None]], runs: int = RUNS) -> tuple[float, float]:
+    """Median wall and CPU milliseconds (the process's CPU, worker threads included: on a
+    busy machine wall time measures the neighbours as much as the app)."""
     await run()  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         await run()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - used) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 # -- child processes ---------------------------------------------------------------------------
@@ -105,7 +110,8 @@ def child_bare(measure: bool) -> dict[str, float]:
         app = Bare()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
-            found = {"first_frame_s": time.perf_counter() - STARTED}
+            found = {"first_frame_s": time.perf_counter() - STARTED,
+                     "first_frame_cpu": time.process_time()}  # fmt: skip
             if measure:
 
                 async def press() -> None:
@@ -114,7 +120,7 @@ def child_bare(measure: bool) -> dict[str, float]:
                     await _until(pilot, lambda: getattr(app, "presses", 0) > before)
                     draw(app)
 
-                found["page_down_ms"] = await _median_ms(press)
+                found["page_down_ms"], found["page_down_cpu"] = await _median_ms(press)
             found["rss_mb"] = rss_mb()
             return found
 
@@ -150,7 +156,8 @@ def child_tui(url: str, admin: str, long_conversation: int, measure: bool) -> di
         async with app.run_test(size=SIZE) as pilot:
             await _until(pilot, lambda: isinstance(app.screen, InboxScreen) and settled())
             await pilot.pause()
-            found = {"first_frame_s": time.perf_counter() - STARTED}
+            found = {"first_frame_s": time.perf_counter() - STARTED,
+                     "first_frame_cpu": time.process_time()}  # fmt: skip
             if not measure:
                 found["rss_mb"] = rss_mb()
                 return found
@@ -161,10 +168,10 @@ def child_tui(url: str, admin: str, long_conversation: int, measure: bool) -> di
                 await _until(pilot, lambda: listed().cursor != before and settled())
                 draw(app)
 
-            found["page_down_top_ms"] = await _median_ms(page_down)
+            found["page_down_top_ms"], found["page_down_top_cpu"] = await _median_ms(page_down)
             listed()._move(min(DEEP, listed().total - 1000))
             await _until(pilot, settled)
-            found["page_down_deep_ms"] = await _median_ms(page_down)
+            found["page_down_deep_ms"], found["page_down_deep_cpu"] = await _median_ms(page_down)
             found["deep_row"] = listed().cursor
 
             async def open_thread() -> None:
@@ -173,18 +180,20 @@ def child_tui(url: str, admin: str, long_conversation: int, measure: bool) -> di
                 await asyncio.sleep(0)  # the thread's widgets are mounted by the handler
                 draw(app)
                 found["thread_messages"] = len(app.screen.detail.messages)  # type: ignore[attr-defined]
-                opened.append(time.perf_counter())
+                opened.append((time.perf_counter(), time.process_time()))
                 thread_screen = app.screen
                 send_key(app, "escape")
                 await _until(pilot, lambda: not thread_screen.is_attached)
 
-            opened: list[float] = []
-            times = []
+            opened: list[tuple[float, float]] = []
+            times, cpu = [], []
             for _ in range(RUNS + 1):
-                started = time.perf_counter()
+                started, used = time.perf_counter(), time.process_time()
                 await open_thread()
-                times.append((opened[-1] - started) * 1000)
+                times.append((opened[-1][0] - started) * 1000)
+                cpu.append((opened[-1][1] - used) * 1000)
             found["open_ms"] = statistics.median(times[1:])
+            found["open_cpu"] = statistics.median(cpu[1:])
 
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             from inbox_seed import word
@@ -193,23 +202,34 @@ def child_tui(url: str, admin: str, long_conversation: int, measure: bool) -> di
 
             async def search() -> None:
                 await pilot.press("slash", *query)
-                started = time.perf_counter()
+                started, used = time.perf_counter(), time.process_time()
                 send_key(app, "enter")
                 await _until(pilot, lambda: app.screen.list_filter.query == query and settled())  # type: ignore[attr-defined]
                 draw(app)
                 times.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - used) * 1000)
                 found["search_rows"] = listed().total
                 await pilot.press("escape")
                 await _until(pilot, lambda: app.screen.list_filter.query is None and settled())  # type: ignore[attr-defined]
 
-            times = []
+            times, cpu = [], []
             for _ in range(RUNS + 1):
                 await search()
             found["search_ms"] = statistics.median(times[1:])
+            found["search_cpu"] = statistics.median(cpu[1:])
             found["rss_mb"] = rss_mb()
             return found
 
     return asyncio.run(main())
+
+
+def compile_package() -> None:
+    """Bytecode for the package, as an installed one has (pip compiles at install): without
+    it (PYTHONDONTWRITEBYTECODE, an editable checkout) every start compiles ~50 modules."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    package = Path(__file__).resolve().parent.parent / "tui_helpdesk"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], env=env,
+                   check=True, capture_output=True)  # fmt: skip
 
 
 def run_child(*args: str) -> dict[str, float]:
@@ -232,6 +252,7 @@ def measure(url: str, args: argparse.Namespace) -> None:
     print(f"[{backend}] seeding {args.conversations:,} conversations / {args.messages:,} "
           "messages…", file=sys.stderr)  # fmt: skip
     seeded = seed(url, conversations=args.conversations, messages=args.messages)
+    compile_package()
     tui = [run_child("tui", url, seeded.admin, str(seeded.long_conversation), "0")
            for _ in range(args.repeat)]  # fmt: skip
     bare = [run_child("bare", "0") for _ in range(args.repeat)]
@@ -239,25 +260,37 @@ def measure(url: str, args: argparse.Namespace) -> None:
     bare_full = run_child("bare", "1")
     first = statistics.median(r["first_frame_s"] for r in tui)
     bare_first = statistics.median(r["first_frame_s"] for r in bare)
+    first_cpu = statistics.median(r["first_frame_cpu"] for r in tui)
+    bare_first_cpu = statistics.median(r["first_frame_cpu"] for r in bare)
     bare_key = bare_full["page_down_ms"]
 
     def ratio(value: float, base: float) -> str:
         return f"{value / base:.1f}x" if base else "-"
 
+    bare_cpu = bare_full["page_down_cpu"]
+
+    def ms(name: str) -> str:
+        return f"{full[name + '_ms']:.1f} ({full[name + '_cpu']:.1f})"
+
     rows = [
-        ("first inbox frame (s)", round(first, 2), round(bare_first, 2), ratio(first, bare_first),
-         f"<= bare + 0.5 s: {'ok' if first <= bare_first + 0.5 else 'MISSED'}"),
-        ("page down at the top (ms)", round(full["page_down_top_ms"], 1), round(bare_key, 1),
-         ratio(full["page_down_top_ms"], bare_key), _target(full["page_down_top_ms"], 20)),
-        (f"page down at row {int(full['deep_row']):,} (ms)", round(full["page_down_deep_ms"], 1),
-         round(bare_key, 1), ratio(full["page_down_deep_ms"], bare_key),
-         _target(full["page_down_deep_ms"], 20)),
-        (f"open a {int(full['thread_messages'])}-message conversation (ms)",
-         round(full["open_ms"], 1), "", "", _target(full["open_ms"], 50)),
-        (f"search, first page ({int(full['search_rows'])} rows on it) (ms)",
-         round(full["search_ms"], 1), "", "", _target(full["search_ms"], 100)),
-        ("peak RSS (MB)", round(full["rss_mb"], 1), round(bare_full["rss_mb"], 1),
-         ratio(full["rss_mb"], bare_full["rss_mb"]), _target(full["rss_mb"], 150)),
+        ("first inbox frame, s (CPU)", f"{first:.2f} ({first_cpu:.2f})",
+         f"{bare_first:.2f} ({bare_first_cpu:.2f})", ratio(first, bare_first),
+         "<= bare + 0.5 s: " + ("ok" if first <= bare_first + 0.5 else
+                                "CPU ok, wall MISSED" if first_cpu <= bare_first_cpu + 0.5
+                                else "MISSED")),
+        ("page down at the top, ms (CPU)", ms("page_down_top"),
+         f"{bare_key:.1f} ({bare_cpu:.1f})", ratio(full["page_down_top_ms"], bare_key),
+         _target(full["page_down_top_ms"], full["page_down_top_cpu"], 20)),
+        (f"page down at row {int(full['deep_row']):,}, ms (CPU)", ms("page_down_deep"),
+         f"{bare_key:.1f} ({bare_cpu:.1f})", ratio(full["page_down_deep_ms"], bare_key),
+         _target(full["page_down_deep_ms"], full["page_down_deep_cpu"], 20)),
+        (f"open a {int(full['thread_messages'])}-message conversation, ms (CPU)", ms("open"),
+         "", "", _target(full["open_ms"], full["open_cpu"], 50)),
+        (f"search, first page ({int(full['search_rows'])} rows), ms (CPU)", ms("search"),
+         "", "", _target(full["search_ms"], full["search_cpu"], 100)),
+        ("peak RSS, MB", f"{full['rss_mb']:.0f}", f"{bare_full['rss_mb']:.0f}",
+         ratio(full["rss_mb"], bare_full["rss_mb"]),
+         f"<= 150: {'ok' if full['rss_mb'] <= 150 else 'MISSED'}"),
     ]  # fmt: skip
     print(f"\n== {backend}: {seeded.conversations:,} conversations, {seeded.messages:,} "
           f"messages, headless {SIZE[0]}x{SIZE[1]} ==")  # fmt: skip
@@ -266,8 +299,9 @@ def measure(url: str, args: argparse.Namespace) -> None:
     print(table(["", "TUI", "bare app", "ratio", "target"], rows))
 
 
-def _target(value: float, limit: float) -> str:
-    return f"<= {limit:g}: {'ok' if value <= limit else 'MISSED'}"
+def _target(wall: float, cpu: float, limit: float) -> str:
+    verdict = "ok" if wall <= limit else ("CPU ok, wall MISSED" if cpu <= limit else "MISSED")
+    return f"<= {limit:g}: {verdict}"
 
 
 def main(argv: list[str] | None = None) -> None:

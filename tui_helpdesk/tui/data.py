@@ -58,6 +58,7 @@ class Reload:
     total: int
     pages: list[InboxPage]
     cursor_index: int | None
+    counted: bool = True  # False: `total` is what was read (and one more if more follow)
 
 
 class HelpdeskData:
@@ -71,6 +72,7 @@ class HelpdeskData:
         self._total_rows: int | None = None  # the count of the last reload
         self._keys_lock = threading.Lock()
         self._search_cursors: dict[int, SearchCursor] = {}  # row index -> the page from there
+        self._serial = 0  # reloads so far: a count belongs to the reload it followed
         try:
             with self._db.read() as session:
                 self.actor: UserRecord = users.resolve_actor(
@@ -107,6 +109,8 @@ class HelpdeskData:
         if list_filter.query:
             return self._search_reload(list_filter.query, cursor_id)
         view = list_filter.view
+        if cursor_id is None and first_row == 0:
+            return self._top_without_count(view, rows)
         with self._db.read() as session:
             total = self._total(session, view)
             keys: dict[int, ListKey] = {}
@@ -125,7 +129,38 @@ class HelpdeskData:
                 pages.append(page)
         with self._keys_lock:
             self._keys, self._total_rows = keys, total
+            self._serial += 1
         return Reload(total=total, pages=pages, cursor_index=cursor_index)
+
+    def _top_without_count(self, view: ConversationView, rows: int) -> Reload:
+        """The first rows of a list shown before it is counted (a start, another view): the
+        count (~70 ms on 100k rows) follows with `count`, the screen does not wait for it."""
+        keys: dict[int, ListKey] = {}
+        pages: list[InboxPage] = []
+        with self._db.read() as session:
+            for offset in range(0, max(rows, 1), self.page_size):
+                page = self._read_page(session, view, offset, keys, None)
+                keys.update(_edges(page))
+                pages.append(page)
+                if len(page.rows) < self.page_size:
+                    break
+        with self._keys_lock:
+            self._keys, self._total_rows = keys, None
+            self._serial += 1
+        read = sum(len(page.rows) for page in pages)
+        more = bool(pages) and len(pages[-1].rows) == self.page_size
+        return Reload(total=read + more, pages=pages, cursor_index=None, counted=False)
+
+    def count(self, list_filter: ListFilter) -> int:
+        """How many rows the list holds now (after a reload that did not count)."""
+        with self._keys_lock:
+            serial = self._serial
+        with self._db.read() as session:
+            total = self._total(session, list_filter.view)
+        with self._keys_lock:
+            if serial == self._serial and self._total_rows is None:
+                self._total_rows = total
+        return total
 
     def _read_page(
         self,

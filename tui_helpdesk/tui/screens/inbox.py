@@ -22,6 +22,7 @@ from tui_helpdesk.tui.data import ListFilter
 from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.messages import (
     DataChanged,
+    InboxCounted,
     InboxLoaded,
     LoadFailed,
     PageLoaded,
@@ -169,9 +170,6 @@ class InboxScreen(Screen[None]):
     def on_mount(self) -> None:
         self.conversation_list.focus()
         self.reload()
-        self._load_sidebar()
-        if self.helpdesk.worker_address is not None:
-            self._load_worker_hint()
         self.set_interval(AGE_REFRESH_SECONDS, self.conversation_list.refresh_ages)
 
     def on_resize(self) -> None:
@@ -225,6 +223,8 @@ class InboxScreen(Screen[None]):
         self.post_message(
             InboxLoaded(generation, found.total, found.pages, cursor_id, found.cursor_index)
         )
+        if not found.counted:
+            self.post_message(InboxCounted(generation, self.helpdesk.data.count(list_filter)))
 
     @work(thread=True, exit_on_error=False, group="inbox-page")
     def _page_worker(self, generation: int, offset: int) -> None:
@@ -260,10 +260,21 @@ class InboxScreen(Screen[None]):
             if index is None:
                 self.reload()
                 return
+        first = not listed.loaded and not self.sidebar.views
         listed.show_reload(message.generation, message.total, message.pages, index)
+        if first:
+            # What the first frame does not need waits for it: counts, the worker line.
+            self._load_sidebar()
+            if self.helpdesk.worker_address is not None:
+                self._load_worker_hint()
         self.failure = None
         self.query_one("#search-error").remove_class("-shown")
         self._update_status()
+
+    def on_inbox_counted(self, message: InboxCounted) -> None:
+        if message.generation == self._generation:
+            self.conversation_list.set_total(message.total)
+            self._update_status()
 
     def on_worker_hint_loaded(self, message: WorkerHintLoaded) -> None:
         self.query_one("#worker-hint", Static).update(Text(message.text))

@@ -233,6 +233,14 @@ class ConversationList(ScrollView, can_focus=True):
         self.cursor = max(0, min(index, total - 1))
         self.refresh()
 
+    def set_total(self, total: int) -> None:
+        """The count arrived after the first rows (shown with a provisional one)."""
+        self.total = total
+        self.virtual_size = Size(0, total + HEADER_ROWS)
+        if self.cursor >= total:
+            self._move(total - 1)
+        self.refresh()
+
     def add_page(self, generation: int, page: InboxPage) -> None:
         if generation != self.generation:
             return  # read before the last reload: rows may have moved since
