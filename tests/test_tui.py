@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from rich.text import Text
 from sqlalchemy import insert
 from test_tui_data import NOW, add_conversation, add_message, seed
 from textual.geometry import Region
@@ -25,7 +24,8 @@ from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.screens.inbox import InboxScreen
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList
-from tui_helpdesk.tui.widgets.message_view import MessageView
+from tui_helpdesk.tui.widgets.message_view import body_text
+from tui_helpdesk.tui.widgets.thread_view import ThreadView
 
 SIZE = (120, 30)
 
@@ -77,7 +77,15 @@ def static_text(app: HelpdeskApp, selector: str) -> str:
 
 
 def thread_text(app: HelpdeskApp) -> str:
-    return "\n".join(shown(static) for static in app.screen.query("MessageView Static"))
+    """The thread's lines (every message, scrolled or not), without their indent."""
+    threads = app.screen.query(ThreadView)
+    lines = threads.first().lines_text().split("\n") if threads else []
+    return "\n".join(line.strip() for line in lines)
+
+
+def thread_messages(app: HelpdeskApp) -> int:
+    threads = app.screen.query(ThreadView)
+    return len(threads.first().messages) if threads else 0
 
 
 async def test_inbox_shows_open_conversations_newest_first(db: Database, tui_settings) -> None:
@@ -236,7 +244,7 @@ async def test_the_open_conversation_shows_a_new_reply(db: Database, tui_setting
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: loaded(app))
         app.open_conversation(ids.conversations["printer"])
-        await wait_for(pilot, lambda: len(app.screen.query(MessageView)) == 1)
+        await wait_for(pilot, lambda: thread_messages(app) == 1)
         with db.write() as session:
             conversation = session.get(Conversation, ids.conversations["printer"])
             add_message(
@@ -249,7 +257,7 @@ async def test_the_open_conversation_shows_a_new_reply(db: Database, tui_setting
             )
             changes.notify(session)
         await wait_for(pilot, lambda: "It is out now." in thread_text(app), seconds=2.0)
-        assert len(app.screen.query(MessageView)) == 2
+        assert thread_messages(app) == 2
 
 
 async def test_mail_text_is_shown_literally_and_stripped_of_controls(
@@ -287,8 +295,8 @@ async def test_mail_text_is_shown_literally_and_stripped_of_controls(
         text = thread_text(app)
         assert "Body [b]not bold[/b] end" in text
         assert "\x1b" not in text and "\x9b" not in text
-        bodies = [s.content for s in app.screen.query(".message-body").results(Static)]
-        assert all(isinstance(b, Text) and not b.spans for b in bodies)
+        messages = app.screen.query_one(ThreadView).messages
+        assert all(not body_text(m, folded=False).spans for m in messages)
 
 
 async def test_help_lists_the_keys_of_the_screen(db: Database, tui_settings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import ModuleType
 
 from textual.app import App
 from textual.binding import Binding
@@ -41,6 +42,10 @@ class HelpdeskApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave tui-helpdesk"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="Show the keys of this screen"),
+        Binding("f2", "admin", "Admin", id="app.admin",
+                tooltip="Admin screens: mailboxes, domains, queues, team, stats, audit, workers"),
+        Binding("f3", "availability", "Availability", id="app.availability",
+                tooltip="Your availability, one step: available → away → offline"),
     ]  # fmt: skip
 
     def __init__(
@@ -94,7 +99,16 @@ class HelpdeskApp(App[int]):
         return [
             PaletteCommand("app: help", "Show the keys of this screen", self.action_help),
             PaletteCommand("app: quit", "Leave tui-helpdesk", self.action_quit),
+            *_admin_menu().palette_commands(self),
         ]
+
+    def action_admin(self) -> None:
+        _admin_menu().open_menu(self)
+
+    def action_availability(self) -> None:
+        from tui_helpdesk.tui.screens.admin.team import cycle_availability
+
+        cycle_availability(self)
 
     def action_help(self) -> None:
         """Every binding of the screen (and of the focused widget), one row per binding id
@@ -115,6 +129,13 @@ class HelpdeskApp(App[int]):
             about[binding.id] = (description, binding.tooltip)
         rows = [(" ".join(keys[ident]), *about[ident]) for ident in keys]
         self.push_screen(HelpScreen(rows))
+
+
+def _admin_menu() -> ModuleType:
+    """The admin screens, imported when first asked for (not before the first inbox frame)."""
+    from tui_helpdesk.tui.screens.admin import menu
+
+    return menu
 
 
 def make_app(
