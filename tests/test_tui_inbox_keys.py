@@ -12,6 +12,7 @@ from test_tui_inbox_actions import build, inbox_settings
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
+from tui_helpdesk.db.models import Organisation, User
 from tui_helpdesk.services import changes
 from tui_helpdesk.tui.actions import ACTIONS
 from tui_helpdesk.tui.keymap import load_keymap
@@ -152,3 +153,23 @@ async def test_live_changes_patch_counts_and_keep_the_cursor(
         await wait_for(pilot, lambda: listed.total == 5)
         assert listed.cursor_row.subject == "Invoice 2026-11"  # type: ignore[union-attr]
         assert listed.cursor == 3
+
+
+@pytest.mark.parametrize(
+    ("email", "shown"), [("ada@acme.test", "12:55 CET"), ("bob@acme.test", "06:55 EST")]
+)
+async def test_times_are_shown_in_the_readers_timezone(
+    db: Database, tui_settings: Settings, email: str, shown: str
+) -> None:
+    """The organisation's zone by default (ada); a user's own zone wins (bob)."""
+    ids = seed(db)
+    with db.write() as session:
+        session.get_one(Organisation, ids.org).timezone = "Europe/Berlin"
+        session.get_one(User, ids.users["bob"]).timezone = "America/New_York"
+    app = build(tui_settings, email)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: loaded(app))
+        while conversation_list(app).cursor_row.subject != "Printer on fire":  # type: ignore[union-attr]
+            await pilot.press("j")
+        await wait_for(pilot, lambda: "Printer on fire" in static_text(app, "#preview"))
+        assert f"last 2026-11-22 {shown}" in static_text(app, "#preview")
