@@ -1,17 +1,27 @@
 """The inbound auth checker (F75): every worker checks SPF, DKIM and DMARC of the mail it and
-the others stored, after the commit, from daemon threads of its own, off ingest's hot path.
+the others stored, after the commit, off ingest's hot path.
 
 `inbound_auth.concurrency` threads each claim a few due checks (services.inbound_auth.jobs,
 under a lease), run them one after the other outside any transaction (every DNS lookup bounded
 by `dns.timeout_seconds`), and store the results in one short transaction. Stopping never waits
 for the DNS: checks claimed but not run are given back, one running is left to its lease.
+
+`tui-helpdesk worker` runs the threads in a process of their own at the lowest CPU priority
+(nice 19): a check costs about as much CPU as storing the mail, and in the SMTP process's
+threads it took the GIL from the sessions (bench/ingest.py: half the messages per second).
+At nice 19 the checks get the CPU ingest leaves. The TUI's embedded worker runs them as threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import os
+import pickle
 import secrets
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 CLAIM_BATCH = 8  # checks one thread claims at once: a short claim, a short write
+LOWEST_PRIORITY = 19
 
 
 def utc_now() -> datetime:
@@ -124,3 +135,60 @@ class AuthChecker:
             jobs.release(session, claimer=self.claimer, ids=left)
         self.checked += len(results)
         return len(results)
+
+
+class CheckerProcess:
+    """The checker's threads in a child process at nice 19 (`tui-helpdesk worker`).
+
+    `python -m tui_helpdesk.auth_checker NAME` reads the settings (pickled) from its stdin and
+    checks until its stdin ends: when this worker stops it, or when the worker dies."""
+
+    def __init__(self, settings: Settings, *, name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.settings.inbound_auth.concurrency < 1 or self._process is not None:
+            return
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tui_helpdesk.auth_checker", self.name],
+            stdin=subprocess.PIPE,
+        )
+        assert self._process.stdin is not None
+        self._process.stdin.write(pickle.dumps(self.settings, protocol=pickle.HIGHEST_PROTOCOL))
+        self._process.stdin.flush()
+
+    def stop(self, timeout: float) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.close()
+        try:
+            process.wait(timeout + 1)
+        except subprocess.TimeoutExpired:  # a check still waiting on the DNS: its lease
+            process.kill()  # brings it back
+            process.wait()
+
+
+def main(name: str) -> None:
+    """The checker process: nice 19, the settings from stdin, until stdin ends."""
+    with contextlib.suppress(OSError):
+        os.nice(LOWEST_PRIORITY)
+    settings: Settings = pickle.load(sys.stdin.buffer)
+    logging.basicConfig(
+        level=settings.worker.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    checker = AuthChecker(settings, name=name)
+    checker.start()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
+        sys.stdin.buffer.read()
+    checker.stop(1.0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "worker")
