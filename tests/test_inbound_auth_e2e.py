@@ -448,19 +448,21 @@ def test_the_worker_process_checks_in_a_process_of_its_own(
         message_id = deliver(Inbox(address, desk.support.alias), raw, BANK_IP, "ann@bank.test")
         row = wait_checked(db, message_id)  # the store process kept the client's address
         assert (row.peer_ip, row.spf, row.dkim, row.dmarc) == (BANK_IP, "pass", "pass", "pass")
-        [checker] = checker_processes(process.pid)
-        assert Path(f"/proc/{checker}/stat").read_text().rsplit(")", 1)[1].split()[16] == "19"
+        [checker] = children(process.pid, b"tui_helpdesk.auth_checker")
+        [engine] = children(checker, b"spawn_main")  # computes the checks at nice 19
+        assert nice(checker) == 0 and nice(engine) == 19
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         wait_until_dead(checker)
+        wait_until_dead(engine)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
 
 
-def checker_processes(pid: int) -> list[int]:
-    """The worker's `python -m tui_helpdesk.auth_checker` children."""
+def children(pid: int, marker: bytes) -> list[int]:
+    """The child processes of `pid` whose command line holds `marker`."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -469,9 +471,13 @@ def checker_processes(pid: int) -> list[int]:
                 command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if parent == pid and b"tui_helpdesk.auth_checker" in command:
+            if parent == pid and marker in command:
                 found.append(int(entry.name))
     return found
+
+
+def nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def test_an_ipv4_client_seen_on_an_ipv6_socket_is_checked_as_ipv4() -> None:
