@@ -94,7 +94,7 @@ class AuthChecker:
         self.checked = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._known = jobs.KnownSenders()
+        self._known = jobs.SenderIndexes()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -159,7 +159,7 @@ class AuthChecker:
             raise
         left = [job.message_id for job in claimed if job.message_id not in results]
         with db.write() as session:
-            with self._lock:  # KnownSenders is shared by this worker's threads
+            with self._lock:  # SenderIndexes is shared by this worker's threads
                 jobs.record(
                     session, self.settings, results, known=self._known,
                     claimer=self.claimer, now=self.clock(),
