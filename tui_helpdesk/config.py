@@ -27,6 +27,11 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'helpdesk.sqlite3'}"
 
 
+def default_keymap_path() -> str:
+    config_dir = Path(platformdirs.user_config_dir("tui-helpdesk", appauthor=False))
+    return str(config_dir / "keymap.toml")
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = field(default_factory=default_database_url)
@@ -142,6 +147,8 @@ class TuiSettings:
     ssh_escape_delay_ms: int = 50
     ssh_color_system: str = "auto"
     ssh_animations: str = "none"
+    # A TOML file of binding id = "keys" overriding the TUI's keys (tui/keymap.py); optional.
+    keymap_path: str = field(default_factory=default_keymap_path)
 
 
 @dataclass(frozen=True)

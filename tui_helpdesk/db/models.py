@@ -80,6 +80,8 @@ class Organisation(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     language: Mapped[str] = mapped_column(String(16), default="en")
+    # F19 global switch: off silences every autoresponder of the organisation at once.
+    autoresponders_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class EmailDomain(Base):
@@ -566,3 +568,19 @@ class WorkerStatus(Base):
     accepted_count: Mapped[int] = mapped_column(BigInteger, default=0)
     error_count: Mapped[int] = mapped_column(BigInteger, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Draft(Base):
+    """An answer being written in the TUI's composer (F43): one per conversation and user, kept
+    until it is sent or discarded, so an escape pressed by mistake loses nothing."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("conversation_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    mode: Mapped[str] = mapped_column(String(16), default="reply")  # drafts.MODES
+    to_addresses: Mapped[str] = mapped_column(Text, default="")
+    cc_addresses: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -23,7 +23,7 @@ from tui_helpdesk.tui.app import HelpdeskApp, make_app
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList
-from tui_helpdesk.tui.widgets.message_view import MessageView
+from tui_helpdesk.tui.widgets.thread_view import ThreadView
 
 SIZE = (120, 34)
 WORKER_ADDRESS = ("127.0.0.1", 2525)
@@ -62,14 +62,37 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
             pilot,
             lambda: (
                 isinstance(app.screen, ConversationScreen)
-                and len(app.screen.query(MessageView)) > 1
+                and len(app.screen.query_one(ThreadView).messages) > 1
             ),
         )
         written.append(Path(app.save_screenshot("conversation.svg", str(directory))))
         await pilot.press("escape", "question_mark")
         await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
         written.append(Path(app.save_screenshot("help.svg", str(directory))))
+        await pilot.press("escape")
+        written.extend(await capture_mailboxes(app, pilot, directory))
     return written
+
+
+async def capture_mailboxes(app: HelpdeskApp, pilot: Pilot[object], directory: Path) -> list[Path]:
+    """mailboxes.svg (the list), mailbox-created.svg (the alias and forwarding steps)."""
+    from textual.widgets import Input
+
+    from tui_helpdesk.tui.screens.admin.mailbox_alias import MailboxAliasScreen
+    from tui_helpdesk.tui.screens.admin.mailboxes import MailboxesScreen
+
+    listing = MailboxesScreen()
+    await app.push_screen(listing)
+    await _until(pilot, lambda: listing.loaded)
+    shots = [Path(app.save_screenshot("mailboxes.svg", str(directory)))]
+    await pilot.press("n")
+    await _until(pilot, lambda: bool(app.screen.query("#field-local_part")))
+    for name, value in (("display_name", "Acme Partners"), ("local_part", "partners")):
+        app.screen.query_one(f"#field-{name}", Input).value = value
+    await pilot.press("ctrl+s")
+    await _until(pilot, lambda: isinstance(app.screen, MailboxAliasScreen))
+    shots.append(Path(app.save_screenshot("mailbox-created.svg", str(directory))))
+    return shots
 
 
 def demo_settings(directory: Path) -> Settings:
