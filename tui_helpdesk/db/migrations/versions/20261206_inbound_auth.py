@@ -4,8 +4,6 @@ Revision ID: 20261206_inbound_auth
 Revises: 20261130_compose
 Create Date: 2026-12-06 21:30:00
 
-Ingest inserts only the envelope (message id, client address, HELO, MAIL FROM, when due):
-every other column has a server default, so a row costs little on the 250's path.
 Messages stored before this revision get no row: they were never checked, and the envelope
 (client address, HELO) that SPF needs was not kept for them.
 """
@@ -25,24 +23,24 @@ def upgrade() -> None:
     op.create_table(
         "message_auth",
         sa.Column("message_id", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(length=16), server_default="queued", nullable=False),
-        sa.Column("peer_ip", sa.String(length=64), server_default="", nullable=False),
-        sa.Column("helo", sa.Text(), server_default="", nullable=False),
-        sa.Column("mail_from", sa.Text(), server_default="", nullable=False),
-        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("peer_ip", sa.String(length=64), nullable=False),
+        sa.Column("helo", sa.Text(), nullable=False),
+        sa.Column("mail_from", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("claimed_by", sa.String(length=255), server_default="", nullable=False),
+        sa.Column("claimed_by", sa.String(length=255), nullable=False),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("spf", sa.String(length=16), server_default="", nullable=False),
-        sa.Column("dkim", sa.String(length=16), server_default="", nullable=False),
-        sa.Column("dmarc", sa.String(length=16), server_default="", nullable=False),
-        sa.Column("from_domain", sa.String(length=253), server_default="", nullable=False),
-        sa.Column("spf_domain", sa.String(length=253), server_default="", nullable=False),
-        sa.Column("dkim_domains", sa.Text(), server_default="", nullable=False),
-        sa.Column("details", sa.JSON(), nullable=True),
-        sa.Column("explanation", sa.Text(), server_default="", nullable=False),
-        sa.Column("warning", sa.String(length=16), server_default="none", nullable=False),
-        sa.Column("warning_reason", sa.Text(), server_default="", nullable=False),
+        sa.Column("spf", sa.String(length=16), nullable=False),
+        sa.Column("dkim", sa.String(length=16), nullable=False),
+        sa.Column("dmarc", sa.String(length=16), nullable=False),
+        sa.Column("from_domain", sa.String(length=253), nullable=False),
+        sa.Column("spf_domain", sa.String(length=253), nullable=False),
+        sa.Column("dkim_domains", sa.Text(), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.Column("explanation", sa.Text(), nullable=False),
+        sa.Column("warning", sa.String(length=16), nullable=False),
+        sa.Column("warning_reason", sa.Text(), nullable=False),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["message_id"],
