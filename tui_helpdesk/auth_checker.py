@@ -48,6 +48,7 @@ Engine = Callable[[Sequence[jobs.AuthJob]], list[MessageAuthRecord]]
 THREAD_BATCH = 8  # checks one thread claims at once (the embedded worker's threads)
 PROCESS_BATCH = 100  # checks the coordinator claims at once (the worker's checker process)
 LOWEST_PRIORITY = 19
+LOOKUPS_PER_CHECK = 5  # SPF, a DKIM key or two, DMARC at the From and organisational domain
 
 
 def utc_now() -> datetime:
@@ -74,7 +75,9 @@ class AuthChecker:
 
     Without an engine, `start` runs `inbound_auth.concurrency` threads that each claim a few
     checks and compute them one after the other. With one (the checker process), `start`
-    runs one thread that claims `batch` checks at a time and hands them to the engine."""
+    runs one thread that claims `batch` checks at a time and hands them to the engine; with
+    `pause` it waits `poll_interval_seconds` after every batch, so its write transactions
+    (two per batch) never crowd ingest's commits: a burst of mail is checked after it."""
 
     def __init__(
         self,
@@ -84,12 +87,20 @@ class AuthChecker:
         clock: Clock = utc_now,
         engine: Engine | None = None,
         batch: int = THREAD_BATCH,
+        pause: bool = False,
     ) -> None:
         self.settings = settings
         self.claimer = f"{name}/auth/{secrets.token_hex(3)}"
         self.clock = clock
         self.engine = engine
         self.batch = batch
+        self.pause = pause
+        # long enough for a batch whose every lookup times out (a dead resolver): a few
+        # lookups per check, `concurrency` checks at once
+        rounds = -(-batch // max(settings.inbound_auth.concurrency, 1))
+        self.lease_seconds = max(
+            jobs.LEASE_SECONDS, rounds * LOOKUPS_PER_CHECK * settings.dns.timeout_seconds * 2
+        )
         self.db: Database | None = None
         self.checked = 0
         self._stop = threading.Event()
@@ -134,7 +145,7 @@ class AuthChecker:
                     return  # stopping: the engine was closed under the batch
                 log.exception("inbound auth check failed; trying again")
                 done = 0
-            if not done:
+            if not done or self.pause:
                 self._stop.wait(poll)
 
     def _database(self) -> Database:
@@ -150,14 +161,19 @@ class AuthChecker:
             if not jobs.any_due(session, now):
                 return 0
         with db.write() as session:
-            claimed = jobs.claim(session, claimer=self.claimer, now=now, limit=self.batch)
+            ids = jobs.claim(
+                session, claimer=self.claimer, now=now, limit=self.batch,
+                lease_seconds=self.lease_seconds,
+            )  # fmt: skip
         try:
+            with db.read() as session:
+                claimed = jobs.load(session, claimer=self.claimer, ids=ids)
             results = self._check(claimed)
         except BaseException:
             with db.write() as session:  # none was checked: as if never claimed
-                jobs.release(session, claimer=self.claimer, ids=[j.message_id for j in claimed])
+                jobs.release(session, claimer=self.claimer, ids=ids)
             raise
-        left = [job.message_id for job in claimed if job.message_id not in results]
+        left = [message_id for message_id in ids if message_id not in results]
         with db.write() as session:
             with self._lock:  # SenderIndexes is shared by this worker's threads
                 jobs.record(
@@ -286,7 +302,7 @@ def main(name: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     engine = EngineProcess(settings)
-    checker = AuthChecker(settings, name=name, engine=engine, batch=PROCESS_BATCH)
+    checker = AuthChecker(settings, name=name, engine=engine, batch=PROCESS_BATCH, pause=True)
     checker.start()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
         sys.stdin.buffer.read()

@@ -79,8 +79,18 @@ def any_due(session: Session, now: datetime) -> bool:
     return bool(session.scalar(select(exists().where(_due(now)))))
 
 
-def claim(session: Session, *, claimer: str, now: datetime, limit: int) -> list[AuthJob]:
-    """Take up to `limit` due checks for `claimer` (oldest due first) until now + the lease."""
+def claim(
+    session: Session,
+    *,
+    claimer: str,
+    now: datetime,
+    limit: int,
+    lease_seconds: float = LEASE_SECONDS,
+) -> list[int]:
+    """Take up to `limit` due checks for `claimer` (oldest due first) until the lease ends.
+
+    Only marks them: the write transaction stays as short as can be (on SQLite it holds the
+    lock ingest commits with); `load` reads what the checks need afterwards."""
     jobs = MessageAuth.__table__.c
     ids = list(
         session.scalars(
@@ -99,10 +109,18 @@ def claim(session: Session, *, claimer: str, now: datetime, limit: int) -> list[
         .values(
             status="checking",
             claimed_by=claimer,
-            lease_until=now + timedelta(seconds=LEASE_SECONDS),
+            lease_until=now + timedelta(seconds=lease_seconds),
             attempts=jobs.attempts + 1,
         )
     )
+    return ids
+
+
+def load(session: Session, *, claimer: str, ids: Sequence[int]) -> list[AuthJob]:
+    """The claimed checks with their stored bytes and envelope (a read, after the claim)."""
+    if not ids:
+        return []
+    jobs = MessageAuth.__table__.c
     rows = session.execute(
         select(
             jobs.message_id,
@@ -117,7 +135,7 @@ def claim(session: Session, *, claimer: str, now: datetime, limit: int) -> list[
         )
         .join(Message, Message.id == jobs.message_id)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(jobs.message_id.in_(ids))
+        .where(jobs.message_id.in_(list(ids)), jobs.claimed_by == claimer)
         .order_by(jobs.next_attempt_at, jobs.message_id)
     )
     return [AuthJob(*row[:8], raw=row.raw or b"") for row in rows]
