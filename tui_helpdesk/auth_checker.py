@@ -48,6 +48,8 @@ Engine = Callable[[Sequence[jobs.AuthJob]], list[MessageAuthRecord]]
 THREAD_BATCH = 8  # checks one thread claims at once (the embedded worker's threads)
 PROCESS_BATCH = 100  # checks the coordinator claims at once (the worker's checker process)
 LOWEST_PRIORITY = 19
+BURST_QUIET_SECONDS = 2.0  # the checker process waits while mail came in this recently
+BURST_LONGEST_SECONDS = 60.0  # … unless a check waited this long already
 LOOKUPS_PER_CHECK = 5  # SPF, a DKIM key or two, DMARC at the From and organisational domain
 
 
@@ -76,8 +78,9 @@ class AuthChecker:
     Without an engine, `start` runs `inbound_auth.concurrency` threads that each claim a few
     checks and compute them one after the other. With one (the checker process), `start`
     runs one thread that claims `batch` checks at a time and hands them to the engine; with
-    `pause` it waits `poll_interval_seconds` after every batch, so its write transactions
-    (two per batch) never crowd ingest's commits: a burst of mail is checked after it."""
+    `pause` it yields to ingest: it waits while mail is coming in (a burst is checked after
+    it, or once a check has waited a minute) and `poll_interval_seconds` after every batch,
+    so its transactions never crowd ingest's commits."""
 
     def __init__(
         self,
@@ -160,6 +163,10 @@ class AuthChecker:
         with db.read() as session:
             if not jobs.any_due(session, now):
                 return 0
+            if self.pause and jobs.mail_arriving(
+                session, now, quiet=BURST_QUIET_SECONDS, longest=BURST_LONGEST_SECONDS
+            ):
+                return 0  # checked once the burst is over (or has lasted a minute)
         with db.write() as session:
             ids = jobs.claim(
                 session, claimer=self.claimer, now=now, limit=self.batch,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
@@ -77,6 +77,22 @@ def _due(now: datetime) -> ColumnElement[bool]:
 def any_due(session: Session, now: datetime) -> bool:
     """A read that takes no write lock: an idle checker asks this before it claims."""
     return bool(session.scalar(select(exists().where(_due(now)))))
+
+
+def mail_arriving(session: Session, now: datetime, *, quiet: float, longest: float) -> bool:
+    """Mail is coming in (a check was queued less than `quiet` seconds ago) and none has
+    waited `longest` seconds yet: a checker that yields to ingest waits for the burst's end."""
+    jobs = MessageAuth.__table__.c
+    newest, oldest = session.execute(
+        select(func.max(jobs.next_attempt_at), func.min(jobs.next_attempt_at)).where(
+            jobs.status == "queued"
+        )
+    ).one()
+    if newest is None or oldest is None:
+        return False
+    return bool(
+        newest > now - timedelta(seconds=quiet) and oldest > now - timedelta(seconds=longest)
+    )
 
 
 def claim(
