@@ -8,6 +8,7 @@ one test lets the worker's own checker threads do it.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,14 @@ import pytest
 from dkim_keys import DkimKey, make_dkim_key
 from dns_server import ZoneServer
 from test_cli import ADA, Cli
-from test_ingest_support import Desk, build_mail, make_desk, send
+from test_ingest_support import (
+    Desk,
+    build_mail,
+    make_desk,
+    send,
+    start_worker_process,
+    wait_until_dead,
+)
 
 from tui_helpdesk.auth_checker import AuthChecker, client_address
 from tui_helpdesk.config import DnsSettings, Settings
@@ -416,13 +424,60 @@ def test_the_workers_own_checker_runs_the_job(
     try:
         raw = dkim_key.sign(mail("Ann Smith <ann@bank.test>"), "bank.test", "s1")
         message_id = deliver(inbox, raw, BANK_IP, "ann@bank.test")
-        deadline = time.monotonic() + 30
-        while stored(db, message_id).status != "done":
-            assert time.monotonic() < deadline, "the worker's checker did not check the mail"
-            time.sleep(0.05)
+        assert wait_checked(db, message_id).dmarc == "pass"
     finally:
         embedded.stop()
-    assert stored(db, message_id).dmarc == "pass"
+
+
+def wait_checked(db: Database, message_id: int) -> MessageAuth:
+    deadline = time.monotonic() + 60
+    while (row := stored(db, message_id)).status != "done":
+        assert time.monotonic() < deadline, "the worker's checker did not check the mail"
+        time.sleep(0.05)
+    return row
+
+
+def test_the_worker_process_checks_in_a_process_of_its_own(
+    db: Database, db_url: str, desk: Desk, zones: ZoneServer, dkim_key: DkimKey
+) -> None:
+    process, address = start_worker_process(
+        db_url, **zones.environ(), TUI_HELPDESK_INBOUND_AUTH_POLL_INTERVAL_SECONDS="0.05"
+    )
+    try:
+        raw = dkim_key.sign(mail("Ann Smith <ann@bank.test>"), "bank.test", "s1")
+        message_id = deliver(Inbox(address, desk.support.alias), raw, BANK_IP, "ann@bank.test")
+        row = wait_checked(db, message_id)  # the store process kept the client's address
+        assert (row.peer_ip, row.spf, row.dkim, row.dmarc) == (BANK_IP, "pass", "pass", "pass")
+        [checker] = children(process.pid, b"tui_helpdesk.auth_checker")
+        [engine] = children(checker, b"spawn_main")  # computes the checks at nice 19
+        assert nice(checker) == 0 and nice(engine) == 19
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        wait_until_dead(checker)
+        wait_until_dead(engine)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def children(pid: int, marker: bytes) -> list[int]:
+    """The child processes of `pid` whose command line holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if parent == pid and marker in command:
+                found.append(int(entry.name))
+    return found
+
+
+def nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def test_an_ipv4_client_seen_on_an_ipv6_socket_is_checked_as_ipv4() -> None:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tui_helpdesk.auth_checker import AuthChecker
+from tui_helpdesk.auth_checker import AuthChecker, CheckerProcess
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
@@ -119,7 +119,12 @@ class WorkerRuntime:
         self.address = ""
         self.started_at = datetime.now(UTC)
         self.sender = OutboxSender(settings, name=self.name)
-        self.auth_checker = AuthChecker(settings, name=self.name)  # F75, after each commit
+        # F75, after each commit: a process of its own at nice 19 beside the store process
+        self.auth_checker: AuthChecker | CheckerProcess = (
+            CheckerProcess(settings, name=self.name)
+            if store_process
+            else AuthChecker(settings, name=self.name)
+        )
 
     def _load_aliases(self) -> frozenset[str]:
         with self.db.read() as session:

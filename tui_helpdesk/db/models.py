@@ -406,26 +406,27 @@ class MessageAuth(Base):
     message_id: Mapped[int] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
     )
-    # queued | checking | retrying | done (a job, like the outbox's; see inbound_auth.jobs)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
-    peer_ip: Mapped[str] = mapped_column(String(64), default="")
-    helo: Mapped[str] = mapped_column(Text, default="")
-    mail_from: Mapped[str] = mapped_column(Text, default="")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    claimed_by: Mapped[str] = mapped_column(String(255), default="")
+    # queued | checking | retrying | done (a job, like the outbox's; see inbound_auth.jobs).
+    # Ingest inserts only the envelope: everything else has a server default (less per row).
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    peer_ip: Mapped[str] = mapped_column(String(64), server_default="")
+    helo: Mapped[str] = mapped_column(Text, server_default="")
+    mail_from: Mapped[str] = mapped_column(Text, server_default="")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str] = mapped_column(String(255), server_default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # the results ("" until checked): pass | fail | softfail | neutral | none | temperror | …
-    spf: Mapped[str] = mapped_column(String(16), default="")
-    dkim: Mapped[str] = mapped_column(String(16), default="")  # the best signature's result
-    dmarc: Mapped[str] = mapped_column(String(16), default="")
-    from_domain: Mapped[str] = mapped_column(String(253), default="")
-    spf_domain: Mapped[str] = mapped_column(String(253), default="")
-    dkim_domains: Mapped[str] = mapped_column(Text, default="")  # signing domains, comma-separated
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the MessageAuthRecord
-    explanation: Mapped[str] = mapped_column(Text, default="")
-    warning: Mapped[str] = mapped_column(String(16), default="none")  # none | lookalike | spoof
-    warning_reason: Mapped[str] = mapped_column(Text, default="")
+    spf: Mapped[str] = mapped_column(String(16), server_default="")
+    dkim: Mapped[str] = mapped_column(String(16), server_default="")  # the best signature's
+    dmarc: Mapped[str] = mapped_column(String(16), server_default="")
+    from_domain: Mapped[str] = mapped_column(String(253), server_default="")
+    spf_domain: Mapped[str] = mapped_column(String(253), server_default="")
+    dkim_domains: Mapped[str] = mapped_column(Text, server_default="")  # comma-separated
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the MessageAuthRecord
+    explanation: Mapped[str] = mapped_column(Text, server_default="")
+    warning: Mapped[str] = mapped_column(String(16), server_default="none")  # lookalike | spoof
+    warning_reason: Mapped[str] = mapped_column(Text, server_default="")
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -16,39 +16,38 @@ A dead resolver therefore changes nothing but the results: mail is accepted, sto
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.models import Contact, Conversation, EmailDomain, Message, MessageAuth
 from tui_helpdesk.records import MessageAuthRecord, to_jsonable
 from tui_helpdesk.services import changes
-from tui_helpdesk.services.inbound_auth.sender_warning import SenderVerdict, sender_warning
+from tui_helpdesk.services.inbound_auth.sender_warning import (
+    KnownSenders,
+    SenderVerdict,
+    known_senders,
+    warning_for,
+)
 
 WAITING = ("queued", "retrying")
 LEASE_SECONDS = 300.0
 CONTACTS_MAX_AGE_SECONDS = 30.0
-FRESH_SECONDS = 1.0
-CHECK_COLUMNS = {
-    "status": "queued", "attempts": 0, "claimed_by": "", "lease_until": None, "spf": "",
-    "dkim": "", "dmarc": "", "from_domain": "", "spf_domain": "", "dkim_domains": "",
-    "details": {}, "explanation": "", "warning": "none", "warning_reason": "",
-    "checked_at": None,
-}  # fmt: skip
 
 
 def queued(
     message_id: int | None, peer_ip: str, helo: str, mail_from: str, received_at: datetime
 ) -> dict[str, Any]:
-    """The row ingest inserts with a received mail (every column given: one executemany)."""
+    """The row ingest inserts with a received mail: the envelope only (the rest is defaults)."""
     return {
-        **CHECK_COLUMNS, "message_id": message_id, "peer_ip": peer_ip[:64], "helo": helo,
-        "mail_from": mail_from, "next_attempt_at": received_at,
+        "message_id": message_id, "peer_ip": peer_ip[:64], "helo": helo, "mail_from": mail_from,
+        "next_attempt_at": received_at,
     }  # fmt: skip
 
 
@@ -80,8 +79,34 @@ def any_due(session: Session, now: datetime) -> bool:
     return bool(session.scalar(select(exists().where(_due(now)))))
 
 
-def claim(session: Session, *, claimer: str, now: datetime, limit: int) -> list[AuthJob]:
-    """Take up to `limit` due checks for `claimer` (oldest due first) until now + the lease."""
+def mail_arriving(session: Session, now: datetime, *, quiet: float, longest: float) -> bool:
+    """Mail is coming in (a check was queued less than `quiet` seconds ago) and none has
+    waited `longest` seconds yet: a checker that yields to ingest waits for the burst's end."""
+    jobs = MessageAuth.__table__.c
+    newest, oldest = session.execute(
+        select(func.max(jobs.next_attempt_at), func.min(jobs.next_attempt_at)).where(
+            jobs.status == "queued"
+        )
+    ).one()
+    if newest is None or oldest is None:
+        return False
+    return bool(
+        newest > now - timedelta(seconds=quiet) and oldest > now - timedelta(seconds=longest)
+    )
+
+
+def claim(
+    session: Session,
+    *,
+    claimer: str,
+    now: datetime,
+    limit: int,
+    lease_seconds: float = LEASE_SECONDS,
+) -> list[int]:
+    """Take up to `limit` due checks for `claimer` (oldest due first) until the lease ends.
+
+    Only marks them: the write transaction stays as short as can be (on SQLite it holds the
+    lock ingest commits with); `load` reads what the checks need afterwards."""
     jobs = MessageAuth.__table__.c
     ids = list(
         session.scalars(
@@ -100,10 +125,18 @@ def claim(session: Session, *, claimer: str, now: datetime, limit: int) -> list[
         .values(
             status="checking",
             claimed_by=claimer,
-            lease_until=now + timedelta(seconds=LEASE_SECONDS),
+            lease_until=now + timedelta(seconds=lease_seconds),
             attempts=jobs.attempts + 1,
         )
     )
+    return ids
+
+
+def load(session: Session, *, claimer: str, ids: Sequence[int]) -> list[AuthJob]:
+    """The claimed checks with their stored bytes and envelope (a read, after the claim)."""
+    if not ids:
+        return []
+    jobs = MessageAuth.__table__.c
     rows = session.execute(
         select(
             jobs.message_id,
@@ -118,7 +151,7 @@ def claim(session: Session, *, claimer: str, now: datetime, limit: int) -> list[
         )
         .join(Message, Message.id == jobs.message_id)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(jobs.message_id.in_(ids))
+        .where(jobs.message_id.in_(list(ids)), jobs.claimed_by == claimer)
         .order_by(jobs.next_attempt_at, jobs.message_id)
     )
     return [AuthJob(*row[:8], raw=row.raw or b"") for row in rows]
@@ -152,45 +185,44 @@ def retry_wait(settings: Settings, attempts: int) -> timedelta:
     return timedelta(seconds=settings.inbound_auth.backoff_base_seconds * 2 ** max(attempts - 1, 0))
 
 
-class KnownSenders:
-    """Each organisation's domains and known contacts, kept by a checker between checks (the
-    lookalike rule compares a sender with every contact).
-
-    Read again after CONTACTS_MAX_AGE_SECONDS, or after FRESH_SECONDS when a message arrived
-    after the last read (a contact made just before it may be missing)."""
+class SenderIndexes:
+    """Each organisation's domains and contacts, indexed for the warning rules (one per
+    checker). The index is read again after CONTACTS_MAX_AGE_SECONDS; the senders of each
+    batch are read every time, so whether a sender is a known contact is never stale."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[datetime, list[str], list[tuple[str, str, datetime]]]] = {}
+        self._cache: dict[int, tuple[datetime, KnownSenders]] = {}
 
     def of(
-        self, session: Session, organisation_id: int, before: datetime, now: datetime
-    ) -> tuple[list[str], dict[str, str]]:
-        """(our domains, known contacts address → name): contacts made before `before`."""
+        self, session: Session, organisation_id: int, senders: Collection[str], now: datetime
+    ) -> KnownSenders:
         cached = self._cache.get(organisation_id)
-        if cached is None or _stale(cached[0], before, now):
-            domains = list(
-                session.scalars(
-                    select(EmailDomain.domain).where(EmailDomain.organisation_id == organisation_id)
+        if cached is None or abs((now - cached[0]).total_seconds()) > CONTACTS_MAX_AGE_SECONDS:
+            domains = session.scalars(
+                select(EmailDomain.domain).where(EmailDomain.organisation_id == organisation_id)
+            )
+            contacts = session.execute(
+                select(Contact.email, Contact.name, Contact.created_at).where(
+                    Contact.organisation_id == organisation_id
                 )
             )
-            contacts = [
-                (email, name, created)
-                for email, name, created in session.execute(
-                    select(Contact.email, Contact.name, Contact.created_at).where(
-                        Contact.organisation_id == organisation_id
-                    )
-                )
-            ]
-            cached = (now, domains, contacts)
+            cached = (now, known_senders(list(domains), [tuple(row) for row in contacts]))
             self._cache[organisation_id] = cached
-        _, domains, contacts = cached
-        # the sender of this very mail became a contact when it was stored: not "known" then
-        return domains, {email: name for email, name, created in contacts if created < before}
+        index = cached[1]
+        fresh = {
+            email.lower(): (name, created)
+            for email, name, created in session.execute(
+                select(Contact.email, Contact.name, Contact.created_at).where(
+                    Contact.organisation_id == organisation_id, Contact.email.in_(list(senders))
+                )
+            )
+        }
+        if not fresh:
+            return index
+        return dataclasses.replace(index, contacts={**index.contacts, **fresh})
 
 
-def _stale(loaded_at: datetime, before: datetime, now: datetime) -> bool:
-    age = (now - loaded_at).total_seconds()
-    return age > CONTACTS_MAX_AGE_SECONDS or (before >= loaded_at and age > FRESH_SECONDS)
+_BY_CLAIM = MessageAuth.__table__.c
 
 
 def record(
@@ -198,14 +230,22 @@ def record(
     settings: Settings,
     results: Mapping[int, tuple[AuthJob, MessageAuthRecord]],
     *,
-    known: KnownSenders,
+    known: SenderIndexes,
     claimer: str,
     now: datetime,
 ) -> None:
-    """Store each check's results and warning; a temperror is tried again while attempts last."""
+    """Store each check's results and warning (one UPDATE for all); a temperror is tried
+    again while attempts last."""
+    if not results:
+        return
+    indexes: dict[int, KnownSenders] = {}
+    for organisation_id in {job.organisation_id for job, _ in results.values()}:
+        senders = {r.from_address.lower() for j, r in results.values()
+                   if j.organisation_id == organisation_id and r.from_address}  # fmt: skip
+        indexes[organisation_id] = known.of(session, organisation_id, senders, now)
+    rows = []
     for job, result in results.values():
-        domains, contacts = known.of(session, job.organisation_id, job.received_at, now)
-        verdict = sender_warning(result, job.from_name, domains, contacts)
+        verdict = warning_for(result, job.from_name, indexes[job.organisation_id], job.received_at)
         retry = needs_retry(result) and job.attempts < settings.inbound_auth.max_attempts
         values = _result_values(result, verdict)
         if retry:
@@ -213,22 +253,21 @@ def record(
                 f" (the DNS did not answer; checking again, attempt {job.attempts + 1} of "
                 f"{settings.inbound_auth.max_attempts})"
             )
-        session.execute(
-            update(MessageAuth.__table__)
-            .where(
-                MessageAuth.__table__.c.message_id == job.message_id,
-                MessageAuth.__table__.c.claimed_by == claimer,
-            )
-            .values(
-                **values,
-                status="retrying" if retry else "done",
-                next_attempt_at=now + retry_wait(settings, job.attempts),
-                lease_until=None,
-                checked_at=now,
-            )
-        )
-    if results:
-        changes.notify(session)
+        rows.append({
+            **values, "b_message_id": job.message_id, "b_claimer": claimer,
+            "status": "retrying" if retry else "done",
+            "next_attempt_at": now + retry_wait(settings, job.attempts),
+            "lease_until": None, "checked_at": now,
+        })  # fmt: skip
+    session.execute(_UPDATE_RESULTS, rows)
+    changes.notify(session)
+
+
+_UPDATE_RESULTS = (
+    update(MessageAuth.__table__)
+    .where(_BY_CLAIM.message_id == bindparam("b_message_id"))
+    .where(_BY_CLAIM.claimed_by == bindparam("b_claimer"))
+)
 
 
 def _result_values(result: MessageAuthRecord, verdict: SenderVerdict) -> dict[str, Any]:

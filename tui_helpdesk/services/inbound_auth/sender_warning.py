@@ -15,8 +15,9 @@ database; nothing here touches it, so the rules are tested alone.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -34,6 +35,52 @@ class SenderVerdict:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class KnownSenders:
+    """Our domains and the known contacts, indexed once for many messages.
+
+    Each contact and contact domain carries when it became known (None: always), so a message
+    compares only with what was known before it arrived: the contact its own mail created is
+    no known contact, and its domain no known domain, for that mail."""
+
+    our_domains: frozenset[str]
+    contacts: Mapping[str, tuple[str, datetime | None]]  # address → (name, known since)
+    by_name: Mapping[str, tuple[str, ...]]  # normalised name → addresses
+    domains: Mapping[str, datetime | None]  # contacts' domains → known since (earliest)
+
+    def known_contact(self, address: str, before: datetime | None) -> bool:
+        found = self.contacts.get(address)
+        return found is not None and _before(found[1], before)
+
+
+def _before(since: datetime | None, before: datetime | None) -> bool:
+    return since is None or before is None or since < before
+
+
+def known_senders(
+    our_domains: Collection[str],
+    contacts: Iterable[tuple[str, str, datetime | None]],
+) -> KnownSenders:
+    """The index of (address, name, known since) rows."""
+    by_address: dict[str, tuple[str, datetime | None]] = {}
+    by_name: dict[str, list[str]] = {}
+    domains: dict[str, datetime | None] = {}
+    for address, name, since in contacts:
+        address = address.lower()
+        by_address[address] = (name, since)
+        if normalised := _normalise(name):
+            by_name.setdefault(normalised, []).append(address)
+        domain = address.rpartition("@")[2]
+        earlier = domains.get(domain, since)
+        domains[domain] = None if since is None or earlier is None else min(since, earlier)
+    return KnownSenders(
+        our_domains=frozenset(domain.lower().rstrip(".") for domain in our_domains),
+        contacts=by_address,
+        by_name={name: tuple(sorted(found)) for name, found in by_name.items()},
+        domains=domains,
+    )
+
+
 def sender_warning(
     auth: MessageAuthRecord,
     from_name: str,
@@ -41,10 +88,21 @@ def sender_warning(
     known_contacts: Mapping[str, str],
 ) -> SenderVerdict:
     """The strongest warning that applies, with every reason found."""
-    contacts = {address.lower(): name for address, name in known_contacts.items()}
-    ours = {domain.lower().rstrip(".") for domain in our_domains}
-    spoofing = spoofing_reasons(auth, ours, contacts)
-    lookalike = lookalike_reasons(auth.from_address, from_name, ours, contacts)
+    known = known_senders(our_domains, ((a, n, None) for a, n in known_contacts.items()))
+    return warning_for(auth, from_name, known)
+
+
+def warning_for(
+    auth: MessageAuthRecord,
+    from_name: str,
+    known: KnownSenders,
+    received_at: datetime | None = None,
+) -> SenderVerdict:
+    """sender_warning against an index, for a message received at `received_at`."""
+    address = auth.from_address.lower()
+    is_contact = known.known_contact(address, received_at)
+    spoofing = spoofing_reasons(auth, known.our_domains, {address: ""} if is_contact else {})
+    lookalike = [] if is_contact else _lookalike(address, from_name, known, received_at)
     if spoofing:
         return SenderVerdict("spoof", (*spoofing, *lookalike))
     return SenderVerdict("lookalike" if lookalike else "", tuple(lookalike))
@@ -67,32 +125,54 @@ def spoofing_reasons(
 def lookalike_reasons(
     from_address: str, from_name: str, our_domains: Collection[str], contacts: Mapping[str, str]
 ) -> list[str]:
+    known = known_senders(our_domains, ((a, n, None) for a, n in contacts.items()))
     address = from_address.lower()
-    if not address or address in contacts:
+    if not address or known.known_contact(address, None):
+        return []
+    return _lookalike(address, from_name, known, None)
+
+
+def _lookalike(
+    address: str, from_name: str, known: KnownSenders, received_at: datetime | None
+) -> list[str]:
+    if not address:
         return []
     domain = address.rpartition("@")[2]
-    known_domains = set(our_domains) | {known.rpartition("@")[2] for known in contacts}
-    reasons = _name_reasons(address, from_name, contacts)
-    if domain not in known_domains:
+    reasons = _name_reasons(address, from_name, known, received_at)
+    if not _known_domain(known, domain, received_at):
+        candidates = known.our_domains | known.domains.keys()
         reasons += [
-            f"{domain} is one character away from the known domain {known}"
-            for known in one_edit_away(domain, known_domains)
+            f"{domain} is one character away from the known domain {found}"
+            for found in one_edit_away(domain, candidates)
+            if _known_domain(known, found, received_at)
         ]
     return reasons
 
 
-def _name_reasons(address: str, from_name: str, contacts: Mapping[str, str]) -> list[str]:
+def _known_domain(known: KnownSenders, domain: str, received_at: datetime | None) -> bool:
+    if domain in known.our_domains:
+        return True
+    return domain in known.domains and _before(known.domains[domain], received_at)
+
+
+def _name_reasons(
+    address: str, from_name: str, known: KnownSenders, received_at: datetime | None
+) -> list[str]:
     name = _normalise(from_name)
     if not name:
         return []
     reasons = [
-        f"the name “{from_name}” belongs to the known contact {known}, "
+        f"the name “{from_name}” belongs to the known contact {other}, "
         f"but this mail comes from {address}"
-        for known, known_name in sorted(contacts.items())
-        if _normalise(known_name) == name
+        for other in known.by_name.get(name, ())
+        if other != address and known.known_contact(other, received_at)
     ]
-    shown = [known for known in sorted(contacts) if known in name] if "@" in name else []
-    reasons += [f"the name shows {known}, but this mail comes from {address}" for known in shown]
+    if "@" in name:
+        shown = [
+            other for other in sorted(known.contacts)
+            if other in name and other != address and known.known_contact(other, received_at)
+        ]  # fmt: skip
+        reasons += [f"the name shows {o}, but this mail comes from {address}" for o in shown]
     return reasons
 
 
