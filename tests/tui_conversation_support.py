@@ -41,7 +41,7 @@ def sendable(db: Database, ids: Seed) -> None:
     with db.write() as session:
         session.execute(update(Mailbox).values(verified_at=NOW - timedelta(days=30)))
         support = session.get_one(Mailbox, ids.mailboxes["support"])
-        support.signature_text = "-- \n{{agent_name}}\nSupport, Acme"
+        support.signature_text = "{{agent_name}}\nSupport, Acme"
 
 
 def job_state(db: Database, message_id: int, status: str, error: str = "") -> None:

@@ -25,13 +25,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Label, Static, TextArea
+from textual.widgets import Input, Label, Static, TextArea
 
 from tui_helpdesk.errors import HelpdeskError
 from tui_helpdesk.records import ComposerContext, SentRecord, UserRecord
 from tui_helpdesk.services.conversations import drafts, notes, replies
 from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.host import Helpdesk, host
+from tui_helpdesk.tui.widgets.key_bar import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 MODE_TITLES = {"reply": "Reply", "reply_all": "Reply all", "forward": "Forward",
@@ -103,7 +104,7 @@ class ComposerScreen(Screen[bool]):
             yield TextArea("", id="composer-body", soft_wrap=True)
             yield Static("", id="composer-signature")
             yield Static("", id="composer-status")
-        yield Footer()
+        yield KeyBar()
 
     def _title(self) -> Text:
         title = Text(f"{MODE_TITLES[self.mode]} · conversation #{self.conversation_id}",
@@ -177,8 +178,8 @@ class ComposerScreen(Screen[bool]):
         if self.mode == "note":
             text = Text("An internal note: only colleagues read it.", style="yellow")
         elif signature.strip():
-            text = Text("Signature added below the text:\n", style="dim")
-            text.append_text(safe_text(signature.rstrip(), "dim italic"))
+            text = Text("Signature added below the text:\n-- \n", style="dim")
+            text.append_text(safe_text(signature.strip(), "dim italic"))
         else:
             text = Text("The mailbox has no signature.", style="dim")
         self.query_one("#composer-signature", Static).update(text)

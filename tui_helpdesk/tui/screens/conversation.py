@@ -12,7 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_helpdesk.errors import HelpdeskError
 from tui_helpdesk.records import ConversationDetail, ConversationRecord
@@ -22,6 +22,7 @@ from tui_helpdesk.tui.messages import ConversationLoaded, DataChanged, LoadFaile
 from tui_helpdesk.tui.modals.attachments import AttachmentsScreen
 from tui_helpdesk.tui.modals.message_source import SourceScreen
 from tui_helpdesk.tui.screens.composer import MODE_TITLES, ComposerScreen
+from tui_helpdesk.tui.widgets.key_bar import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 from tui_helpdesk.tui.widgets.thread_view import ThreadView
 
@@ -102,7 +103,7 @@ class ConversationScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Conversation #{self.conversation_id}"), id="conversation-title")
         yield ThreadView(id="thread")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(ThreadView).focus()
@@ -195,10 +196,7 @@ class ConversationScreen(Screen[None]):
         self.query_one(ThreadView).open_all()
 
     def action_fold(self) -> None:
-        thread = self.query_one(ThreadView)
-        thread.toggle_folded()
-        state = "folded" if thread.folded else "shown"
-        self.notify(f"Quoted history and signatures {state}", timeout=2, markup=False)
+        self.query_one(ThreadView).toggle_folded()
 
     def action_source(self, what: str) -> None:
         message = self.query_one(ThreadView).current

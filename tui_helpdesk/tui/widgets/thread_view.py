@@ -38,7 +38,7 @@ class ThreadView(ScrollView, can_focus=True):
         "thread-view--failed",
     }
     DEFAULT_CSS = """
-    ThreadView { background: $surface; }
+    ThreadView { background: $surface; scrollbar-gutter: stable; }
     ThreadView > .thread-view--summary { background: $boost; }
     ThreadView > .thread-view--cursor { background: $accent 40%; text-style: bold; }
     ThreadView > .thread-view--note { background: $warning 15%; }
@@ -134,8 +134,11 @@ class ThreadView(ScrollView, can_focus=True):
     # --- layout and drawing ----------------------------------------------------------------
 
     def _layout(self) -> None:
-        width = max(10, self.scrollable_content_region.width or self.size.width or 80)
+        width = self.scrollable_content_region.width
         self._width = width
+        if width <= 0:  # not laid out yet: on_resize lays the thread out once it has a size
+            return
+        width = max(10, width)
         self._lines, self._kinds, self._starts = [], [], []
         if self.placeholder is not None:
             self._lines = self._render(self.placeholder, width)
@@ -153,7 +156,8 @@ class ThreadView(ScrollView, can_focus=True):
         key = (message.id, width, opened, self.folded)
         found = self._cache.get(key)
         if found is None:
-            found = self._render(summary_text(message, expanded=opened, width=width), width)[:1]
+            summary = summary_text(message, expanded=opened, width=width)
+            found = [Strip(list(summary.render(self.app.console)), summary.cell_len)]
             if opened:
                 details = details_text(message, folded=self.folded)
                 found += self._render(details, width - INDENT, indent=INDENT)
@@ -199,6 +203,7 @@ class ThreadView(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         if self.scrollable_content_region.width != self._width:
             self._layout()
+            self._scroll_cursor_into_view()
 
     def on_focus(self) -> None:
         self.refresh()
