@@ -54,10 +54,11 @@ def conversation_list(app: HelpdeskApp) -> ConversationList:
 
 
 def list_lines(app: HelpdeskApp) -> list[str]:
-    """What the list shows on screen, line by line (line 0 is the column header)."""
+    """What the list shows on screen, line by line (line 0 is the column header), without the
+    mark column (marked, unread: two characters and a space)."""
     listed = conversation_list(app)
     height = listed.scrollable_content_region.height
-    return [listed.render_line(y).text.rstrip() for y in range(height)]
+    return [listed.render_line(y).text[3:].rstrip() for y in range(height)]
 
 
 def loaded(app: HelpdeskApp) -> bool:
@@ -93,7 +94,9 @@ async def test_inbox_shows_open_conversations_newest_first(db: Database, tui_set
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: loaded(app))
         lines = list_lines(app)
-        assert lines[0].split() == ["Subject", "From", "Mailbox", "Status", "Age"]
+        assert lines[0].split() == [
+            "Subject", "Contact", "Mailbox", "Assignee", "Status", "Prio", "Age"
+        ]  # fmt: skip
         assert [line.split("  ")[0] for line in lines[1:5]] == [
             "Hello?",
             "Printer on fire",
@@ -102,11 +105,11 @@ async def test_inbox_shows_open_conversations_newest_first(db: Database, tui_set
         ]
         assert lines[5] == ""  # the closed conversation is not in the inbox
         printer = lines[2]
-        assert "Carol Customer" in printer and "support@acme.test" in printer
-        assert printer.split()[-2:] == ["open", "5m"]
-        assert lines[4].split()[-2:] == ["open", "1d"]
+        assert "Carol Customer" in printer and "support@acme." in printer
+        assert printer.split()[-3:] == ["open", "normal", "5m"]
+        assert lines[4].split()[-3:] == ["open", "normal", "1d"]
         assert "acting as Ada Admin <ada@acme.test> (admin)" in static_text(app, "#identity")
-        assert static_text(app, "#status-line").startswith("4 open conversations · row 1 of 4")
+        assert static_text(app, "#status-line").startswith("All open · 4 conversations · row 1")
 
 
 async def test_an_agent_sees_only_their_conversations(db: Database, tui_settings) -> None:
@@ -126,7 +129,7 @@ async def test_an_empty_inbox_says_so(db: Database, tui_settings) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: loaded(app))
         assert list_lines(app)[1] == "No conversations to show."
-        assert static_text(app, "#status-line").startswith("0 open conversations")
+        assert static_text(app, "#status-line").startswith("All open · 0 conversations")
 
 
 async def test_open_a_conversation_and_go_back(db: Database, tui_settings) -> None:
@@ -280,7 +283,7 @@ async def test_mail_text_is_shown_literally_and_stripped_of_controls(
         await wait_for(pilot, lambda: loaded(app))
         listed = conversation_list(app)
         row = listed.render_line(1)
-        assert row.text.startswith("[bold red]x[/] red txt.exe")
+        assert row.text[3:].startswith("[bold red]x[/] red txt.e")
         assert "[i]Bank[/i]" in row.text
         assert "\x1b" not in row.text and "\u202e" not in row.text
         assert not any(

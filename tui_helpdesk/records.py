@@ -28,6 +28,7 @@ class OrganisationRecord:
     timezone: str
     language: str
     created_at: datetime
+    autoresponders_enabled: bool = True  # F19 global switch
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class ConversationRecord:
     created_at: datetime
     last_message_at: datetime
     unread: bool = False
+    flagged: str = ""  # F75: "spoof" | "lookalike" when a message of it was flagged, else ""
 
     @property
     def key(self) -> ListKey:
@@ -289,6 +291,7 @@ class MessageRecord:
     # to the last attempt; both "" for inbound mail and for what is never sent
     delivery: str = ""
     delivery_error: str = ""
+    auth: MessageAuthStatusRecord | None = None  # inbound mail checked by F75; None otherwise
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,31 @@ class RoutingRuleRecord:
     tag: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RuleConditionResult:
+    """One condition of a rule tried on a sample message (routing.try_rule)."""
+
+    field: str
+    op: str
+    value: str
+    matched: bool
+
+
+@dataclass(frozen=True)
+class RuleTestRecord:
+    """A dry run of a routing rule on a sample message: nothing is stored or sent."""
+
+    rule_id: int
+    rule: str
+    enabled: bool
+    matched: bool  # its conditions hold (all / any as the rule says)
+    conditions: tuple[RuleConditionResult, ...]
+    queue: str | None  # what the rule would set when it decides
+    priority: str | None
+    tag: str | None
+    deciding_rule: str | None  # the first enabled rule that matches: the one that would decide
 
 
 @dataclass(frozen=True)
@@ -557,10 +585,36 @@ class MessageAuthRecord:
 
 @dataclass(frozen=True)
 class SenderWarningRecord:
-    """The warning an agent sees before answering (F75): possible spoofing or a lookalike."""
+    """The warning an agent sees before answering (F75): possible spoofing or a lookalike.
 
-    level: str  # spoofing | lookalike | "" (no warning)
-    reasons: tuple[str, ...]
+    One per flagged message of a conversation (inbound_auth.warnings.conversation_warnings)."""
+
+    message_id: int
+    level: str  # spoof | lookalike
+    reason: str  # why, in words (several reasons joined by "; ")
+
+
+@dataclass(frozen=True)
+class MessageAuthStatusRecord:
+    """What is stored about who sent an inbound message (F75), as `conversation show` gives it.
+
+    `status` is queued | checking | retrying until the worker's check ends (done); results are
+    "" until then."""
+
+    status: str
+    spf: str
+    dkim: str  # the best signature's result; "none" when the message is not signed
+    dmarc: str
+    from_domain: str
+    spf_domain: str
+    dkim_domains: tuple[str, ...]
+    signatures: tuple[DkimSignatureRecord, ...]
+    explanation: str
+    warning: str  # none | lookalike | spoof
+    warning_reason: str
+    ignored_headers: tuple[str, ...]
+    attempts: int
+    checked_at: datetime | None
 
 
 # --- the TUI's conversation screen: drafts, message source (added by tui-conversation) ---------
@@ -598,3 +652,112 @@ class MessageSourceRecord:
     message_id: int
     headers: tuple[tuple[str, str], ...]
     raw: bytes | None
+
+
+# --- admin screens: stats, audit, workers (F60, F61, F76; added by the admin-ops helper) ------
+
+
+@dataclass(frozen=True)
+class QueueStatsRecord:
+    """One queue's numbers (F60); queue_id None is the conversations in no queue.
+    Medians in seconds over the period (None: nothing to measure)."""
+
+    queue_id: int | None
+    queue: str
+    open: int
+    unassigned: int
+    received_today: int
+    resolved_today: int
+    median_first_response: float | None
+    median_resolution: float | None
+
+
+@dataclass(frozen=True)
+class AgentStatsRecord:
+    """One agent over the period: conversations they resolved, and the median first response
+    of the conversations assigned to them (seconds)."""
+
+    user_id: int
+    name: str
+    email: str
+    handled: int
+    median_first_response: float | None
+
+
+@dataclass(frozen=True)
+class DayStatsRecord:
+    day: str  # YYYY-MM-DD in the organisation's zone
+    received: int  # conversations created that day
+    resolved: int  # conversations closed that day
+
+
+@dataclass(frozen=True)
+class StatsRecord:
+    """The stats screen and `stats --json` (F60); spoofing: mailbox → messages flagged."""
+
+    generated_at: datetime
+    timezone: str
+    period_days: int
+    queues: tuple[QueueStatsRecord, ...]
+    agents: tuple[AgentStatsRecord, ...]
+    days: tuple[DayStatsRecord, ...]
+    spoofing: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit entries to show: actor (part of the email), subject (`mailbox` or
+    `mailbox:3`), and a time range [since, until)."""
+
+    actor: str = ""
+    subject: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """Where an audit page starts: the list is newest first, ties by id."""
+
+    created_at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A worker as the database knows it (F76): down when its heartbeat is stale."""
+
+    name: str
+    pid: int
+    address: str
+    started_at: datetime
+    heartbeat_at: datetime
+    heartbeat_age_seconds: float
+    up: bool
+    accepted_total: int
+    errors_total: int
+    last_accepted_at: datetime | None
+    last_error: str
+
+
+@dataclass(frozen=True)
+class WorkerOverviewRecord:
+    """The worker status screen: workers, mail accepted lately, the outbox, errors."""
+
+    workers: tuple[WorkerRecord, ...]
+    accepted_last_minute: int
+    accepted_last_hour: int
+    outbox_queued: int
+    outbox_failed: int
+    outbox_errors: tuple[str, ...]  # the last errors of failed or retrying jobs, newest first
+    failed_messages: tuple[FailedMessageRecord, ...]
+
+
+@dataclass(frozen=True)
+class ReprocessRecord:
+    """A failed message processed again: the row it was, the rows it became, any new error."""
+
+    message_id: int
+    new_message_ids: tuple[int, ...]
+    conversation_ids: tuple[int, ...]
+    error: str  # "" when it went through

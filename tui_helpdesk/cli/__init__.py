@@ -24,6 +24,7 @@ from tui_helpdesk.cli import (
     run,
     sending,
     ssh_session,
+    stats,
     verification,
 )
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common
@@ -53,7 +54,7 @@ def cli(ctx: click.Context, config_path: str | None, no_worker: bool) -> None:
 for command in (
     admin.init, admin.org, admin.domain, admin.user, admin.audit_group,
     mailbox.mailbox, queue.queue, conversation.conversation, message.message, routing.rule,
-    run.worker, database.db, keys.ssh, ssh_session.ssh_session, sending.outbox,
+    run.worker, database.db, keys.ssh, ssh_session.ssh_session, sending.outbox, stats.stats,
 ):  # fmt: skip
     cli.add_command(command)
 for command in (keys.user_add_key, keys.user_keys, keys.user_remove_key, keys.user_whoami):

@@ -313,3 +313,23 @@ def audit_list(cx: Cx, entity_type: str | None, limit: int) -> None:
 def _audit_text(records: list[AuditRecord]) -> str:
     rows = [(r.created_at, r.actor, r.action, f"{r.entity_type} {r.entity_id}") for r in records]
     return table(["when", "actor", "action", "entity"], rows)
+
+
+@audit_group.command("export")
+@click.option("--since", metavar="WHEN", help="From this UTC date or time (2026-12-01[T09:30]).")
+@click.option("--until", metavar="WHEN", help="Up to (not including) this UTC date or time.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="Write to this file instead of standard output.")  # fmt: skip
+@common
+@pass_cx
+def audit_export(cx: Cx, since: str | None, until: str | None, output: Any) -> None:
+    """Every entry, oldest first, as JSON lines (one object per line, before/after included)."""
+    import json
+
+    from tui_helpdesk.services import audit_log
+
+    start = audit_log.parse_time(since, "since") if since else None
+    end = audit_log.parse_time(until, "until") if until else None
+    with cx.session() as (session, actor):
+        for entry in audit_log.export(session, actor, since=start, until=end):
+            output.write(json.dumps(entry, sort_keys=True) + "\n")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261206_drafts"
-down_revision: str | Sequence[str] | None = "20261130_compose"
+down_revision: str | Sequence[str] | None = "20261206_inbound_auth"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
