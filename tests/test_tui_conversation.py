@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from test_tui import build, thread_text, wait_for
 from test_tui_data import actor
-from textual.widgets import Input, TextArea
-from tui_conversation_support import job_state, seed_thread
+from textual.widgets import Input, Static, TextArea
+from tui_conversation_support import flag, job_state, seed_thread
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
@@ -20,6 +20,7 @@ from tui_helpdesk.db.models import Conversation, Message, OutboxJob
 from tui_helpdesk.services.conversations import drafts
 from tui_helpdesk.tui.app import HelpdeskApp
 from tui_helpdesk.tui.modals.attachments import AttachmentsScreen
+from tui_helpdesk.tui.modals.confirm import ConfirmScreen
 from tui_helpdesk.tui.modals.message_source import SourceScreen
 from tui_helpdesk.tui.screens.composer import ComposerScreen
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
@@ -130,7 +131,7 @@ async def test_an_attachment_is_saved_under_the_folder_the_user_picks(
     async with app.run_test(size=SIZE) as pilot:
         view = await open_thread(pilot, app, found.conversation_id)
         view.move_to(3)
-        await pilot.press("a")
+        await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, AttachmentsScreen))
         path = app.screen.query_one("#attachments-path", Input)
         # the name from mail, made safe: no folder part, no bidi override
@@ -141,7 +142,7 @@ async def test_an_attachment_is_saved_under_the_folder_the_user_picks(
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConversationScreen))
         assert (tmp_path / "photo.png").read_bytes() == b"\x89PNG" * 100
-        await pilot.press("a")  # the same path again: never overwritten
+        await pilot.press("s")  # the same path again: never overwritten
         await wait_for(pilot, lambda: isinstance(app.screen, AttachmentsScreen))
         app.screen.query_one("#attachments-path", Input).value = str(tmp_path / "photo.png")
         app.screen.query_one("#attachments-path", Input).focus()
@@ -267,3 +268,87 @@ async def test_a_closed_conversation_takes_notes_but_no_reply(db: Database, tui_
         assert isinstance(app.screen, ConversationScreen)
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+
+
+SPOOF = "From: carol@customer.test fails DMARC: no aligned pass (customer.test publishes p=reject)"
+
+
+async def test_a_possible_spoof_shows_a_red_banner_and_a_reply_asks_first(
+    db: Database, tui_settings
+) -> None:
+    found = seed_thread(db, tui_settings)
+    flag(db, found.attachment_message_id, "spoof", SPOOF)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_thread(pilot, app, found.conversation_id)
+        banner = app.screen.query_one("#sender-warning", Static)
+        await wait_for(pilot, lambda: banner.has_class("spoof"))
+        assert str(banner.content).startswith("⚠ Possible spoofing: " + SPOOF)
+        assert "⚠ possible spoofing" in view.lines_text()  # the flagged message's line
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        assert SPOOF in str(app.screen.query_one("#composer-warning", Static).content)
+        body_of(app).load_text("Please confirm by phone.")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert SPOOF in str(app.screen.question)
+        await pilot.press("n")  # nothing sent
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        assert "Not sent" in str(app.screen.query_one("#composer-status", Static).content)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationScreen))
+        await wait_for(pilot, lambda: "Please confirm by phone." in view.messages[-1].text_body)
+
+
+async def test_a_lookalike_gets_a_softer_banner_and_no_question(db: Database, tui_settings) -> None:
+    found = seed_thread(db, tui_settings)
+    flag(db, found.attachment_message_id, "lookalike", "Carol Customer writes from a new address")
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_thread(pilot, app, found.conversation_id)
+        banner = app.screen.query_one("#sender-warning", Static)
+        await wait_for(pilot, lambda: banner.has_class("lookalike"))
+        assert not banner.has_class("spoof")
+        assert str(banner.content).startswith("⚠ Lookalike sender: Carol Customer writes")
+        count = len(view.messages)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        body_of(app).load_text("Is this your new address?")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationScreen))
+        await wait_for(pilot, lambda: len(view.messages) == count + 1)
+
+
+async def test_a_spoof_flagged_while_writing_still_asks(db: Database, tui_settings) -> None:
+    found = seed_thread(db, tui_settings)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, found.conversation_id)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        body_of(app).load_text("Done.")
+        flag(db, found.attachment_message_id, "spoof", SPOOF)
+        await pilot.press("ctrl+s")  # the service refuses: the composer asks
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert SPOOF in str(app.screen.question)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationScreen))
+
+
+async def test_conversation_actions_have_keys_on_the_thread(db: Database, tui_settings) -> None:
+    found = seed_thread(db, tui_settings)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, found.conversation_id)
+        screen = app.screen
+        assert isinstance(screen, ConversationScreen)
+        assert screen.detail is not None and screen.detail.conversation.assignee is None
+        await pilot.press("a")  # assign to me
+        await wait_for(pilot, lambda: screen.detail.conversation.assignee is not None)  # type: ignore[union-attr]
+        title = app.screen.query_one("#conversation-title", Static)
+        await wait_for(pilot, lambda: "assignee Ada Admin" in str(title.content)
+                       or "assignee ada@acme.test" in str(title.content))  # fmt: skip
+        names = {command.name for command in screen.commands()}
+        assert {"conversation: close", "conversation: reply", "conversation: headers"} <= names

@@ -14,7 +14,7 @@ from test_tui import wait_for
 from test_tui_data import NOW
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
-from tui_conversation_support import seed_thread
+from tui_conversation_support import flag, seed_thread
 
 from tui_helpdesk.config import load_settings
 from tui_helpdesk.db.engine import Database
@@ -43,7 +43,16 @@ def snapshot_app(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr("shutil.which", lambda name: None)
     app = make_app(settings, "ada@acme.test", worker_address=("127.0.0.1", 2525), now=lambda: NOW)
     app.snapshot_conversation = thread.conversation_id  # type: ignore[attr-defined]
+    app.snapshot_flag = lambda level, reason: _flag(
+        path, thread.attachment_message_id, level, reason
+    )  # type: ignore[attr-defined]
     return app
+
+
+def _flag(path: Path, message_id: int, level: str, reason: str) -> None:
+    db = Database(f"sqlite:///{path}")
+    flag(db, message_id, level, reason)
+    db.dispose()
 
 
 def opened(keys: Sequence[str] = (), *, composer: str = ""):  # type: ignore[no-untyped-def]
@@ -101,3 +110,28 @@ def test_thread_narrow(snap_compare, snapshot_app) -> None:  # type: ignore[no-u
 def test_composer_narrow(snap_compare, snapshot_app) -> None:  # type: ignore[no-untyped-def]
     run_before = opened(composer=REPLY)
     assert snap_compare(snapshot_app, terminal_size=NARROW, run_before=run_before)
+
+
+SPOOF = "From: carol@customer.test fails DMARC: no aligned pass (customer.test publishes p=reject)"
+
+
+def test_thread_with_a_spoof_banner(snap_compare, snapshot_app) -> None:  # type: ignore[no-untyped-def]
+    snapshot_app.snapshot_flag("spoof", SPOOF)
+    assert snap_compare(snapshot_app, terminal_size=WIDE, run_before=opened(["k", "k"]))
+
+
+def test_thread_with_a_lookalike_banner_narrow(snap_compare, snapshot_app) -> None:  # type: ignore[no-untyped-def]
+    snapshot_app.snapshot_flag("lookalike", "Carol Customer wrote before from carol@customer.test")
+    assert snap_compare(snapshot_app, terminal_size=NARROW, run_before=opened())
+
+
+def test_composer_confirms_a_reply_to_a_spoof(snap_compare, snapshot_app) -> None:  # type: ignore[no-untyped-def]
+    snapshot_app.snapshot_flag("spoof", SPOOF)
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await opened(composer=REPLY)(pilot)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: pilot.app.screen.id == "confirm")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=WIDE, run_before=run_before)

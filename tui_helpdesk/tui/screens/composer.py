@@ -28,10 +28,11 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static, TextArea
 
 from tui_helpdesk.errors import HelpdeskError
-from tui_helpdesk.records import ComposerContext, SentRecord, UserRecord
+from tui_helpdesk.records import ComposerContext, SenderWarningRecord, SentRecord, UserRecord
 from tui_helpdesk.services.conversations import drafts, notes, replies
 from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.host import Helpdesk, host
+from tui_helpdesk.tui.modals.confirm import ConfirmScreen
 from tui_helpdesk.tui.widgets.key_bar import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
@@ -47,7 +48,7 @@ def addresses(value: str) -> list[str]:
 
 def send(
     session: Any, actor: UserRecord, helpdesk: Helpdesk, conversation_id: int, mode: str,
-    body: str, to: str, cc: str, message_id: int | None,
+    body: str, to: str, cc: str, message_id: int | None, confirm_spoof: bool = False,
 ) -> SentRecord:  # fmt: skip
     """The service of the mode, then the draft goes: one unit of work, both or neither."""
     settings = helpdesk.data.settings
@@ -58,7 +59,8 @@ def send(
                                  cc=addresses(cc), body=body, message_id=message_id)  # fmt: skip
     else:
         record = replies.reply(session, settings, actor, conversation_id, body,
-                               cc=addresses(cc), reply_all=mode == "reply_all")  # fmt: skip
+                               cc=addresses(cc), reply_all=mode == "reply_all",
+                               confirm_spoof=confirm_spoof)  # fmt: skip
     drafts.discard(session, actor, conversation_id)
     return record
 
@@ -77,8 +79,16 @@ class ComposerScreen(Screen[bool]):
                 tooltip="Throw the draft away and close"),
     ]  # fmt: skip
 
-    def __init__(self, conversation_id: int, mode: str, *, message_id: int | None = None) -> None:
+    def __init__(
+        self,
+        conversation_id: int,
+        mode: str,
+        *,
+        message_id: int | None = None,
+        warning: SenderWarningRecord | None = None,
+    ) -> None:
         super().__init__(id="composer")
+        self.warning = warning  # the strongest sender warning of the conversation (F75)
         self.conversation_id = conversation_id
         self.mode = mode
         self.message_id = message_id  # the message a forward sends
@@ -86,7 +96,7 @@ class ComposerScreen(Screen[bool]):
         self.sending = False
         self._save_timer: Timer | None = None
         self._dirty = False
-        self.confirmed_warning = False
+        self.confirmed_spoof = False
 
     @property
     def helpdesk(self) -> Helpdesk:
@@ -95,6 +105,7 @@ class ComposerScreen(Screen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="composer-form"):
             yield Static(self._title(), id="composer-title")
+            yield Static(self._warning_text(), id="composer-warning", classes="sender-warning")
             with Horizontal(id="composer-to-row", classes="composer-row"):
                 yield Label("To ", classes="composer-label")
                 yield Input(id="composer-to", placeholder="address, address")
@@ -124,7 +135,18 @@ class ComposerScreen(Screen[bool]):
                 title.append(" and everyone in the thread", style="dim")
         return title
 
+    def _warning_text(self) -> Text:
+        warning = self.warning
+        if warning is None:
+            return Text("")
+        lead = "⚠ Possible spoofing: " if warning.level == "spoof" else "⚠ Lookalike sender: "
+        text = Text(lead, style="bold", end="")
+        text.append_text(safe_text(warning.reason, one_line=True))
+        return text
+
     def on_mount(self) -> None:
+        if self.warning is not None:
+            self.query_one("#composer-warning").add_class(self.warning.level)
         self._show_fields()
         self.query_one("#composer-body", TextArea).focus()
         self.load()
@@ -243,26 +265,55 @@ class ComposerScreen(Screen[bool]):
         if not body.strip():
             self._say("write something first", True)
             return
+        replying = self.mode in ("reply", "reply_all")
+        if replying and self.warning and self.warning.level == "spoof" and not (
+                self.confirmed_spoof):  # fmt: skip
+            self._confirm(self.warning.reason)
+            return
         self.sending = True
         if self._save_timer is not None:
             self._save_timer.stop()
         self._say("Sending…" if self.mode != "note" else "Adding the note…")
         self.send_it(body, to, cc)
 
+    def _confirm(self, why: str) -> None:
+        """Ask before answering a sender who may be forged; yes sends, no changes nothing."""
+        question = Text("The sender may be forged: ", style="bold", end="")
+        question.append_text(safe_text(why))
+        question.append("\n\nYour reply would go to whoever forged it. Reply anyway?")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.confirmed_spoof = True
+                self.action_send()
+            else:
+                self._say("Not sent: the sender may be forged", True)
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="composer-send")
     def send_it(self, body: str, to: str, cc: str) -> None:
         helpdesk, cid, mode, message_id = self.helpdesk, self.conversation_id, self.mode, (
             self.message_id)  # fmt: skip
+        confirmed = self.confirmed_spoof
         try:
             helpdesk.data.write(
                 lambda session, actor: send(
-                    session, actor, helpdesk, cid, mode, body, to, cc, message_id
+                    session, actor, helpdesk, cid, mode, body, to, cc, message_id, confirmed
                 )
             )
         except HelpdeskError as error:
-            self.app.call_from_thread(self._refused, error.message)
+            if error.field == "confirm_spoof" and not confirmed:  # flagged since it opened
+                self.app.call_from_thread(self._unconfirmed, error.message)
+            else:
+                self.app.call_from_thread(self._refused, error.message)
             return
         self.app.call_from_thread(self._sent)
+
+    def _unconfirmed(self, text: str) -> None:
+        self.sending = False
+        self._say("")
+        self._confirm(text)
 
     def _refused(self, text: str) -> None:
         self.sending = False

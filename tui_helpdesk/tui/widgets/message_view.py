@@ -100,9 +100,17 @@ def delivery_text(message: MessageRecord) -> Text | None:
     return line
 
 
-def summary_text(message: MessageRecord, *, expanded: bool, width: int) -> Text:
+FLAG_LABELS = {"spoof": ("⚠ possible spoofing ", "bold white on red"),
+               "lookalike": ("⚠ lookalike ", "bold black on yellow")}  # fmt: skip
+
+
+def summary_text(message: MessageRecord, *, expanded: bool, width: int, flag: str = "") -> Text:
     """The one line a message always has: who, when, its state, and (folded) a snippet."""
     line = Text("▾ " if expanded else "▸ ", end="", no_wrap=True, overflow="ellipsis")
+    if flag in FLAG_LABELS:
+        label, style = FLAG_LABELS[flag]
+        line.append(label, style=style)
+        line.append(" ")
     if message.direction == "internal":
         line.append("note ", style="bold yellow")
     line.append_text(safe_text(message.from_name or message.from_address, "bold", one_line=True))

@@ -56,6 +56,7 @@ class ThreadView(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.messages: tuple[MessageRecord, ...] = ()
         self.opened: set[int] = set()  # message ids shown in full
+        self._flags: dict[int, str] = {}  # message id → "spoof" | "lookalike" (F75)
         self.folded = True  # quoted history and signatures folded
         self.placeholder: Text | None = Text("Loading…", style="italic")
         self._lines: list[Strip] = []
@@ -100,6 +101,17 @@ class ThreadView(ScrollView, can_focus=True):
         old = {m.id: m for m in self.messages}
         new = {m.id: m for m in messages}
         return key[0] in new and old.get(key[0]) == new[key[0]]
+
+    @property
+    def flags(self) -> dict[int, str]:
+        return self._flags
+
+    @flags.setter
+    def flags(self, value: dict[int, str]) -> None:
+        if value != self._flags:
+            self._flags = value
+            self._cache.clear()
+            self._layout()
 
     @property
     def current(self) -> MessageRecord | None:
@@ -153,10 +165,11 @@ class ThreadView(ScrollView, can_focus=True):
 
     def _message_lines(self, message: MessageRecord, width: int) -> list[Strip]:
         opened = message.id in self.opened
-        key = (message.id, width, opened, self.folded)
+        key = (message.id, width, opened, self.folded)  # flags changing clear the cache
         found = self._cache.get(key)
         if found is None:
-            summary = summary_text(message, expanded=opened, width=width)
+            flag = self._flags.get(message.id, "")
+            summary = summary_text(message, expanded=opened, width=width, flag=flag)
             found = [Strip(list(summary.render(self.app.console)), summary.cell_len)]
             if opened:
                 details = details_text(message, folded=self.folded)
