@@ -21,6 +21,7 @@ from tui_helpdesk.services.conversations import drafts
 from tui_helpdesk.tui.app import HelpdeskApp
 from tui_helpdesk.tui.modals.attachments import AttachmentsScreen
 from tui_helpdesk.tui.modals.confirm import ConfirmScreen
+from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.modals.message_source import SourceScreen
 from tui_helpdesk.tui.screens.composer import ComposerScreen
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
@@ -352,3 +353,35 @@ async def test_conversation_actions_have_keys_on_the_thread(db: Database, tui_se
                        or "assignee ada@acme.test" in str(title.content))  # fmt: skip
         names = {command.name for command in screen.commands()}
         assert {"conversation: close", "conversation: reply", "conversation: headers"} <= names
+
+
+async def test_the_draft_is_kept_while_writing_without_any_key(db: Database, tui_settings) -> None:
+    """A dropped SSH link never presses escape: what is typed is saved a moment after."""
+    found = seed_thread(db, tui_settings)
+    app = build(tui_settings)
+    ada = actor(db, "ada@acme.test")
+
+    def kept() -> str | None:
+        with db.read() as session:
+            draft = drafts.get(session, ada, found.conversation_id)
+        return draft.body if draft else None
+
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, found.conversation_id)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        await pilot.press(*"link gone")
+        await wait_for(pilot, kept)
+        assert kept() == "link gone"
+
+
+async def test_help_lists_the_thread_keys(db: Database, tui_settings) -> None:
+    found = seed_thread(db, tui_settings)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, found.conversation_id)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        actions = {action for _key, action, _tip in app.screen.rows}
+        assert {"Reply", "Reply all", "Forward", "Note", "Fold quotes", "Headers", "Source",
+                "Save attachment", "Close", "Mine"} <= actions  # fmt: skip
