@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from test_tui import build, thread_text, wait_for
-from test_tui_data import actor
+from test_tui_data import actor, add_message
 from textual.widgets import Input, Static, TextArea
 from tui_conversation_support import flag, job_state, seed_thread
 
@@ -385,3 +385,32 @@ async def test_help_lists_the_thread_keys(db: Database, tui_settings) -> None:
         actions = {action for _key, action, _tip in app.screen.rows}
         assert {"Reply", "Reply all", "Forward", "Note", "Fold quotes", "Headers", "Source",
                 "Save attachment", "Close", "Mine"} <= actions  # fmt: skip
+
+
+async def test_hostile_names_filenames_and_server_answers_reach_the_screen_harmless(
+    db: Database, tui_settings
+) -> None:
+    found = seed_thread(db, tui_settings)
+    with db.write() as session:
+        conversation = session.get_one(Conversation, found.conversation_id)
+        hostile = add_message(
+            session, conversation, subject="[red]Re[/red]\x1b]0;owned\x07", sender="x@evil.test",
+            name="[b]Bank[/b] \u202eknaB", body="> quoted\x1b[2J\n[link=http://x]click[/link]",
+            attachments=(("\x1b[31minvoice\u202efdp.exe", "text/plain\x07", b"x"),),
+        )  # fmt: skip
+        hostile_id = hostile.id
+    job_state(db, found.failed_message_id, "failed", "550 \x1b[31mred\x1b[0m [b]no[/b]")
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_thread(pilot, app, found.conversation_id)
+        await wait_for(pilot, lambda: view.messages[-1].id == hostile_id)
+        await pilot.press("E", "z")
+        text = view.lines_text()
+        assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+        assert "[b]Bank[/b] knaB" in text
+        assert "Subject: [red]Re[/red]" in text
+        assert "[link=http://x]click[/link]" in text
+        assert "invoicefdp.exe  text/plain" in text
+        assert "the server answered: 550 red [b]no[/b]" in text
+        rendered = [view.render_line(y) for y in range(view.size.height)]
+        assert not any(seg.style and seg.style.link for strip in rendered for seg in strip)
