@@ -204,6 +204,10 @@ class ComposerScreen(Screen[bool]):
             text.append_text(safe_text(signature.strip(), "dim italic"))
         else:
             text = Text("The mailbox has no signature.", style="dim")
+        quoting = self.context.quoting if self.context else ""
+        if self.mode in ("reply", "reply_all") and quoting:
+            text.append("\nThen the mail you answer, quoted: ", style="dim")
+            text.append_text(safe_text(quoting, "dim", one_line=True))
         self.query_one("#composer-signature", Static).update(text)
 
     @on(TextArea.Changed)
