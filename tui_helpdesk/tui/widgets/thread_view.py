@@ -74,8 +74,11 @@ class ThreadView(ScrollView, can_focus=True):
         first = not self.messages
         cursor_id = self.current.id if self.current is not None else None
         known = {m.id for m in self.messages}
-        if self.messages != messages:
-            self._cache = {k: v for k, v in self._cache.items() if self._still(k, messages)}
+        if self.messages != messages:  # a rendering stays while its message is unchanged
+            old = {m.id: m for m in self.messages}
+            new = {m.id: m for m in messages}
+            unchanged = {i for i, m in new.items() if old.get(i) == m}
+            self._cache = {k: v for k, v in self._cache.items() if k[0] in unchanged}
         self.messages = messages
         self.placeholder = None
         ids = [m.id for m in messages]
@@ -96,12 +99,6 @@ class ThreadView(ScrollView, can_focus=True):
         """A line instead of the thread (loading, or why it cannot be read)."""
         self.messages, self.placeholder = (), text
         self._layout()
-
-    def _still(self, key: tuple[int, int, bool, bool], messages: tuple[MessageRecord, ...]) -> bool:
-        """A cached rendering stays while its message is unchanged."""
-        old = {m.id: m for m in self.messages}
-        new = {m.id: m for m in messages}
-        return key[0] in new and old.get(key[0]) == new[key[0]]
 
     @property
     def flags(self) -> dict[int, str]:
