@@ -414,3 +414,19 @@ async def test_hostile_names_filenames_and_server_answers_reach_the_screen_harml
         assert "the server answered: 550 red [b]no[/b]" in text
         rendered = [view.render_line(y) for y in range(view.size.height)]
         assert not any(seg.style and seg.style.link for strip in rendered for seg in strip)
+
+
+async def test_a_click_on_a_message_line_opens_it(db: Database, tui_settings) -> None:
+    found = seed_thread(db, tui_settings)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_thread(pilot, app, found.conversation_id)
+        first = view.messages[0]
+        assert first.id not in view.opened and view.scroll_y == 0
+        await wait_for(pilot, lambda: view.lines_text().startswith("▸"))
+        await pilot.pause()
+        assert await pilot.click(ThreadView, offset=(4, 0))
+        await wait_for(pilot, lambda: first.id in view.opened)
+        assert view.current is not None and view.current.id == first.id
+        assert first.id in view.opened
+        assert "Hello,\nplease help." in thread_text(app)
