@@ -200,7 +200,9 @@ async def test_the_draft_survives_an_escape_and_comes_back(db: Database, tui_set
         await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
         await wait_for(pilot, lambda: body_of(app).text == "half a thought")
         assert app.screen.mode == "note"
-        await pilot.press("ctrl+d")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, ConversationScreen))
         await app.workers.wait_for_complete()
     with db.read() as session:
@@ -250,7 +252,7 @@ async def test_the_composer_hands_the_text_to_editor_and_reads_it_back(
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
         await pilot.press(*"Started here")
-        await pilot.press("ctrl+e")
+        await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: "editor" in body_of(app).text)
         assert body_of(app).text == "Started here and written in the editor"
         await pilot.press("ctrl+s")

@@ -76,7 +76,7 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
         app.screen.query_one("#composer-body").load_text(COMPOSER_TEXT)  # type: ignore[attr-defined]
         await pilot.pause()
         written.append(Path(app.save_screenshot("conversation-composer.svg", str(directory))))
-        await pilot.press("ctrl+d", "escape", "question_mark")
+        await pilot.press("ctrl+g", "y", "escape", "question_mark")
         await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
         written.append(Path(app.save_screenshot("help.svg", str(directory))))
     return written

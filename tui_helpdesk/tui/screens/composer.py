@@ -1,6 +1,6 @@
 """The composer (F42, F43): reply, reply all, forward or internal note, over the thread.
 
-Written in a TextArea, or in $VISUAL / $EDITOR (ctrl+e): the app suspends, the editor has the
+Written in a TextArea, or in $VISUAL / $EDITOR (ctrl+o): the app suspends, the editor has the
 terminal, the app resumes with what was written (as mutt does). What is written is kept as
 the conversation's draft for this user (services.conversations.drafts) a moment after each
 change and on escape, so an escape pressed by mistake loses nothing: the composer opens on it
@@ -71,12 +71,12 @@ class ComposerScreen(Screen[bool]):
     BINDINGS = [
         Binding("ctrl+s", "send", "Send", id="composer.send", priority=True,
                 tooltip="Send it (a note: add it to the thread)"),
-        Binding("ctrl+e", "editor", "$EDITOR", id="composer.editor", priority=True,
+        Binding("ctrl+o", "editor", "$EDITOR", id="composer.editor", priority=True,
                 tooltip="Write in $VISUAL / $EDITOR; the app resumes when it exits"),
         Binding("escape", "close", "Close (keep draft)", id="composer.close",
                 tooltip="Back to the thread; the draft is kept"),
-        Binding("ctrl+d", "discard", "Discard", id="composer.discard", priority=True,
-                tooltip="Throw the draft away and close"),
+        Binding("ctrl+g", "discard", "Discard", id="composer.discard", priority=True,
+                tooltip="Throw the draft away and close (asks first)"),
     ]  # fmt: skip
 
     def __init__(
@@ -251,6 +251,16 @@ class ComposerScreen(Screen[bool]):
         self.dismiss(False)
 
     def action_discard(self) -> None:
+        """Ask first: the draft is what an accidental key must never lose."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._discard()
+
+        question = Text("Throw this draft away? It cannot be brought back.", style="bold")
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def _discard(self) -> None:
         self._dirty, self.sending = False, True
         if self._save_timer is not None:
             self._save_timer.stop()
