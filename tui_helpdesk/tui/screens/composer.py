@@ -33,7 +33,7 @@ from tui_helpdesk.services.conversations import drafts, notes, replies
 from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.modals.confirm import ConfirmScreen
-from tui_helpdesk.tui.widgets.key_bar import KeyBar
+from tui_helpdesk.tui.widgets.footer import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 MODE_TITLES = {"reply": "Reply", "reply_all": "Reply all", "forward": "Forward",

@@ -27,7 +27,7 @@ from tui_helpdesk.tui.messages import ConversationLoaded, DataChanged, LoadFaile
 from tui_helpdesk.tui.modals.attachments import AttachmentsScreen
 from tui_helpdesk.tui.modals.message_source import SourceScreen
 from tui_helpdesk.tui.screens.composer import MODE_TITLES, ComposerScreen
-from tui_helpdesk.tui.widgets.key_bar import KeyBar
+from tui_helpdesk.tui.widgets.footer import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 from tui_helpdesk.tui.widgets.thread_view import ThreadView
 
