@@ -2,7 +2,10 @@
 
 j/k move between messages, enter opens or closes one, z folds quoted history and signatures,
 h and v show the full header and the raw source, s lists the attachments to save; r, R, f and n
-open the composer (reply, reply all, forward, internal note). Escape goes back to the inbox.
+open the composer (reply, reply all, forward, internal note); a, A, t, p, c, o, ! and # run the
+conversation actions of tui/actions.py. A message the sender checks flagged (F75) puts a banner
+above the thread: red for possible spoofing (a reply then asks first), yellow for a lookalike.
+Escape goes back to the inbox.
 """
 
 from __future__ import annotations
