@@ -62,6 +62,7 @@ def test_the_composer_context_names_mailbox_customer_signature_and_draft(db: Dat
     assert context.reply_to == "carol@customer.test"
     assert context.signature == "-- \nAda Admin, Support"
     assert context.draft is None
+    assert context.quoting == "Carol Customer, 2026-11-22 11:55 UTC"
     run(db, drafts.save, ada, printer, mode="reply", body="half a sentence")
     assert run(db, drafts.composer_context, ada, printer).draft.body == "half a sentence"
 

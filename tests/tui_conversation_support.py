@@ -11,7 +11,7 @@ from test_tui_data import NOW, Seed, actor, add_message, seed
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
-from tui_helpdesk.db.models import Conversation, Mailbox, Message, OutboxJob
+from tui_helpdesk.db.models import Conversation, Mailbox, Message, MessageAuth, OutboxJob
 from tui_helpdesk.services import changes
 from tui_helpdesk.services.conversations import notes, replies
 
@@ -41,7 +41,7 @@ def sendable(db: Database, ids: Seed) -> None:
     with db.write() as session:
         session.execute(update(Mailbox).values(verified_at=NOW - timedelta(days=30)))
         support = session.get_one(Mailbox, ids.mailboxes["support"])
-        support.signature_text = "-- \n{{agent_name}}\nSupport, Acme"
+        support.signature_text = "{{agent_name}}\nSupport, Acme"
 
 
 def job_state(db: Database, message_id: int, status: str, error: str = "") -> None:
@@ -94,3 +94,11 @@ def seed_thread(db: Database, settings: Settings) -> Thread:
     job_state(db, sent.message.id, "sent")
     job_state(db, failed.message.id, "failed", "550 5.1.1 <carol@customer.test>: user unknown")
     return Thread(ids, cid, failed.message.id, attachment_message_id)
+
+
+def flag(db: Database, message_id: int, level: str, reason: str) -> None:
+    """What the sender checks (F75) store for a message that may not be from who it says."""
+    with db.write() as session:
+        session.add(MessageAuth(message_id=message_id, status="done", warning=level,
+                                warning_reason=reason, dmarc="fail"))  # fmt: skip
+        changes.notify(session)

@@ -642,6 +642,7 @@ class ComposerContext:
     reply_to: str  # the customer's address a reply goes to ("" when there is no mail yet)
     signature: str
     draft: DraftRecord | None
+    quoting: str = ""  # whose mail a reply quotes below the signature: "Carol, 2026-11-22 11:58"
 
 
 @dataclass(frozen=True)

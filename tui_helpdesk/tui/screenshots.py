@@ -24,6 +24,7 @@ from tui_helpdesk.services.demo import ADMIN, load_demo
 from tui_helpdesk.services.session import open_database
 from tui_helpdesk.tui.app import HelpdeskApp, make_app
 from tui_helpdesk.tui.modals.help import HelpScreen
+from tui_helpdesk.tui.screens.composer import ComposerScreen
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList
 from tui_helpdesk.tui.widgets.thread_view import ThreadView
@@ -34,6 +35,7 @@ SEARCH = "password status:open"
 WORKER_ADDRESS = ("127.0.0.1", 2525)
 # The thread worth showing: several messages from one customer.
 THREAD_SUBJECT = "Cannot log in after password reset"
+COMPOSER_TEXT = "Hello,\n\nthe reset link was sent again; it works for 30 minutes.\n"
 
 
 async def _until(pilot: Pilot[object], condition: Callable[[], bool], seconds: float = 10) -> None:
@@ -71,7 +73,15 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
             ),
         )
         written.append(Path(app.save_screenshot("conversation.svg", str(directory))))
-        await pilot.press("escape", "question_mark")
+        await pilot.press("r")
+        await _until(
+            pilot,
+            lambda: isinstance(app.screen, ComposerScreen) and app.screen.context is not None,
+        )
+        app.screen.query_one("#composer-body").load_text(COMPOSER_TEXT)  # type: ignore[attr-defined]
+        await pilot.pause()
+        written.append(Path(app.save_screenshot("conversation-composer.svg", str(directory))))
+        await pilot.press("ctrl+g", "y", "escape", "question_mark")
         await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
         written.append(Path(app.save_screenshot("help.svg", str(directory))))
         await pilot.press("escape", "slash", *SEARCH, "enter")

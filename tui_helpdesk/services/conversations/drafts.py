@@ -91,9 +91,11 @@ def composer_context(
         address = mailbox.email_address
         signature = mailboxes.signature(session, mailbox, actor)[0]
     parent = parent_of(session, conversation)
-    reply_to = ""
+    reply_to = quoting = ""
     if parent is not None:
         reply_to = parent.from_address if parent.direction == "inbound" else parent.to_addresses
+        sent = (parent.sent_at or parent.received_at).astimezone(UTC)
+        quoting = f"{parent.from_name or parent.from_address}, {sent:%Y-%m-%d %H:%M} UTC"
     draft = _find(session, actor, conversation_id)
     return ComposerContext(
         conversation_id=conversation_id,
@@ -101,6 +103,7 @@ def composer_context(
         reply_to=reply_to,
         signature=signature,
         draft=_record(draft) if draft is not None else None,
+        quoting=quoting,
     )
 
 

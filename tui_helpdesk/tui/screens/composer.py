@@ -1,6 +1,6 @@
 """The composer (F42, F43): reply, reply all, forward or internal note, over the thread.
 
-Written in a TextArea, or in $VISUAL / $EDITOR (ctrl+e): the app suspends, the editor has the
+Written in a TextArea, or in $VISUAL / $EDITOR (ctrl+o): the app suspends, the editor has the
 terminal, the app resumes with what was written (as mutt does). What is written is kept as
 the conversation's draft for this user (services.conversations.drafts) a moment after each
 change and on escape, so an escape pressed by mistake loses nothing: the composer opens on it
@@ -25,13 +25,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Label, Static, TextArea
+from textual.widgets import Input, Label, Static, TextArea
 
 from tui_helpdesk.errors import HelpdeskError
-from tui_helpdesk.records import ComposerContext, SentRecord, UserRecord
+from tui_helpdesk.records import ComposerContext, SenderWarningRecord, SentRecord, UserRecord
 from tui_helpdesk.services.conversations import drafts, notes, replies
 from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.host import Helpdesk, host
+from tui_helpdesk.tui.modals.confirm import ConfirmScreen
+from tui_helpdesk.tui.widgets.footer import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 MODE_TITLES = {"reply": "Reply", "reply_all": "Reply all", "forward": "Forward",
@@ -46,7 +48,7 @@ def addresses(value: str) -> list[str]:
 
 def send(
     session: Any, actor: UserRecord, helpdesk: Helpdesk, conversation_id: int, mode: str,
-    body: str, to: str, cc: str, message_id: int | None,
+    body: str, to: str, cc: str, message_id: int | None, confirm_spoof: bool = False,
 ) -> SentRecord:  # fmt: skip
     """The service of the mode, then the draft goes: one unit of work, both or neither."""
     settings = helpdesk.data.settings
@@ -57,7 +59,8 @@ def send(
                                  cc=addresses(cc), body=body, message_id=message_id)  # fmt: skip
     else:
         record = replies.reply(session, settings, actor, conversation_id, body,
-                               cc=addresses(cc), reply_all=mode == "reply_all")  # fmt: skip
+                               cc=addresses(cc), reply_all=mode == "reply_all",
+                               confirm_spoof=confirm_spoof)  # fmt: skip
     drafts.discard(session, actor, conversation_id)
     return record
 
@@ -68,16 +71,24 @@ class ComposerScreen(Screen[bool]):
     BINDINGS = [
         Binding("ctrl+s", "send", "Send", id="composer.send", priority=True,
                 tooltip="Send it (a note: add it to the thread)"),
-        Binding("ctrl+e", "editor", "$EDITOR", id="composer.editor", priority=True,
+        Binding("ctrl+o", "editor", "$EDITOR", id="composer.editor", priority=True,
                 tooltip="Write in $VISUAL / $EDITOR; the app resumes when it exits"),
         Binding("escape", "close", "Close (keep draft)", id="composer.close",
                 tooltip="Back to the thread; the draft is kept"),
-        Binding("ctrl+d", "discard", "Discard", id="composer.discard", priority=True,
-                tooltip="Throw the draft away and close"),
+        Binding("ctrl+g", "discard", "Discard", id="composer.discard", priority=True,
+                tooltip="Throw the draft away and close (asks first)"),
     ]  # fmt: skip
 
-    def __init__(self, conversation_id: int, mode: str, *, message_id: int | None = None) -> None:
+    def __init__(
+        self,
+        conversation_id: int,
+        mode: str,
+        *,
+        message_id: int | None = None,
+        warning: SenderWarningRecord | None = None,
+    ) -> None:
         super().__init__(id="composer")
+        self.warning = warning  # the strongest sender warning of the conversation (F75)
         self.conversation_id = conversation_id
         self.mode = mode
         self.message_id = message_id  # the message a forward sends
@@ -85,7 +96,7 @@ class ComposerScreen(Screen[bool]):
         self.sending = False
         self._save_timer: Timer | None = None
         self._dirty = False
-        self.confirmed_warning = False
+        self.confirmed_spoof = False
 
     @property
     def helpdesk(self) -> Helpdesk:
@@ -94,6 +105,7 @@ class ComposerScreen(Screen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="composer-form"):
             yield Static(self._title(), id="composer-title")
+            yield Static(self._warning_text(), id="composer-warning", classes="sender-warning")
             with Horizontal(id="composer-to-row", classes="composer-row"):
                 yield Label("To ", classes="composer-label")
                 yield Input(id="composer-to", placeholder="address, address")
@@ -103,7 +115,7 @@ class ComposerScreen(Screen[bool]):
             yield TextArea("", id="composer-body", soft_wrap=True)
             yield Static("", id="composer-signature")
             yield Static("", id="composer-status")
-        yield Footer()
+        yield KeyBar()
 
     def _title(self) -> Text:
         title = Text(f"{MODE_TITLES[self.mode]} · conversation #{self.conversation_id}",
@@ -123,7 +135,18 @@ class ComposerScreen(Screen[bool]):
                 title.append(" and everyone in the thread", style="dim")
         return title
 
+    def _warning_text(self) -> Text:
+        warning = self.warning
+        if warning is None:
+            return Text("")
+        lead = "⚠ Possible spoofing: " if warning.level == "spoof" else "⚠ Lookalike sender: "
+        text = Text(lead, style="bold", end="")
+        text.append_text(safe_text(warning.reason, one_line=True))
+        return text
+
     def on_mount(self) -> None:
+        if self.warning is not None:
+            self.query_one("#composer-warning").add_class(self.warning.level)
         self._show_fields()
         self.query_one("#composer-body", TextArea).focus()
         self.load()
@@ -177,10 +200,14 @@ class ComposerScreen(Screen[bool]):
         if self.mode == "note":
             text = Text("An internal note: only colleagues read it.", style="yellow")
         elif signature.strip():
-            text = Text("Signature added below the text:\n", style="dim")
-            text.append_text(safe_text(signature.rstrip(), "dim italic"))
+            text = Text("Signature added below the text:\n-- \n", style="dim")
+            text.append_text(safe_text(signature.strip(), "dim italic"))
         else:
             text = Text("The mailbox has no signature.", style="dim")
+        quoting = self.context.quoting if self.context else ""
+        if self.mode in ("reply", "reply_all") and quoting:
+            text.append("\nThen the mail you answer, quoted: ", style="dim")
+            text.append_text(safe_text(quoting, "dim", one_line=True))
         self.query_one("#composer-signature", Static).update(text)
 
     @on(TextArea.Changed)
@@ -224,6 +251,16 @@ class ComposerScreen(Screen[bool]):
         self.dismiss(False)
 
     def action_discard(self) -> None:
+        """Ask first: the draft is what an accidental key must never lose."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._discard()
+
+        question = Text("Throw this draft away? It cannot be brought back.", style="bold")
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def _discard(self) -> None:
         self._dirty, self.sending = False, True
         if self._save_timer is not None:
             self._save_timer.stop()
@@ -242,26 +279,55 @@ class ComposerScreen(Screen[bool]):
         if not body.strip():
             self._say("write something first", True)
             return
+        replying = self.mode in ("reply", "reply_all")
+        if replying and self.warning and self.warning.level == "spoof" and not (
+                self.confirmed_spoof):  # fmt: skip
+            self._confirm(self.warning.reason)
+            return
         self.sending = True
         if self._save_timer is not None:
             self._save_timer.stop()
         self._say("Sending…" if self.mode != "note" else "Adding the note…")
         self.send_it(body, to, cc)
 
+    def _confirm(self, why: str) -> None:
+        """Ask before answering a sender who may be forged; yes sends, no changes nothing."""
+        question = Text("The sender may be forged: ", style="bold", end="")
+        question.append_text(safe_text(why))
+        question.append("\n\nYour reply would go to whoever forged it. Reply anyway?")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.confirmed_spoof = True
+                self.action_send()
+            else:
+                self._say("Not sent: the sender may be forged", True)
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="composer-send")
     def send_it(self, body: str, to: str, cc: str) -> None:
         helpdesk, cid, mode, message_id = self.helpdesk, self.conversation_id, self.mode, (
             self.message_id)  # fmt: skip
+        confirmed = self.confirmed_spoof
         try:
             helpdesk.data.write(
                 lambda session, actor: send(
-                    session, actor, helpdesk, cid, mode, body, to, cc, message_id
+                    session, actor, helpdesk, cid, mode, body, to, cc, message_id, confirmed
                 )
             )
         except HelpdeskError as error:
-            self.app.call_from_thread(self._refused, error.message)
+            if error.field == "confirm_spoof" and not confirmed:  # flagged since it opened
+                self.app.call_from_thread(self._unconfirmed, error.message)
+            else:
+                self.app.call_from_thread(self._refused, error.message)
             return
         self.app.call_from_thread(self._sent)
+
+    def _unconfirmed(self, text: str) -> None:
+        self.sending = False
+        self._say("")
+        self._confirm(text)
 
     def _refused(self, text: str) -> None:
         self.sending = False

@@ -1,8 +1,11 @@
 """One conversation: its thread oldest message first, and the keys to read and answer it.
 
 j/k move between messages, enter opens or closes one, z folds quoted history and signatures,
-h and v show the full header and the raw source, a lists the attachments to save; r, R, f and n
-open the composer (reply, reply all, forward, internal note). Escape goes back to the inbox.
+h and v show the full header and the raw source, s lists the attachments to save; r, R, f and n
+open the composer (reply, reply all, forward, internal note); a, A, t, p, c, o, ! and # run the
+conversation actions of tui/actions.py. A message the sender checks flagged (F75) puts a banner
+above the thread: red for possible spoofing (a reply then asks first), yellow for a lookalike.
+Escape goes back to the inbox.
 """
 
 from __future__ import annotations
@@ -11,17 +14,23 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_helpdesk.errors import HelpdeskError
-from tui_helpdesk.records import ConversationDetail, ConversationRecord
+from tui_helpdesk.records import ConversationDetail, ConversationRecord, SenderWarningRecord
+from tui_helpdesk.services.conversations import thread
+from tui_helpdesk.services.inbound_auth import warnings
+from tui_helpdesk.services.inbound_auth.warnings import strongest
+from tui_helpdesk.tui.actions import ConversationActions, action_bindings
 from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.messages import ConversationLoaded, DataChanged, LoadFailed
 from tui_helpdesk.tui.modals.attachments import AttachmentsScreen
 from tui_helpdesk.tui.modals.message_source import SourceScreen
 from tui_helpdesk.tui.screens.composer import MODE_TITLES, ComposerScreen
+from tui_helpdesk.tui.widgets.footer import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 from tui_helpdesk.tui.widgets.thread_view import ThreadView
 
@@ -42,6 +51,27 @@ def title_text(conversation: ConversationRecord) -> Text:
     return line
 
 
+def warning_text(lead: SenderWarningRecord, count: int) -> Text:
+    """The banner: why the strongest flagged message may not come from who it says."""
+    if lead.level == "spoof":
+        line = Text("⚠ Possible spoofing: ", style="bold", end="")
+    else:
+        line = Text("⚠ Lookalike sender: ", style="bold", end="")
+    line.append_text(safe_text(lead.reason, one_line=True))
+    if count > 1:
+        line.append(f"  ({count} flagged messages)")
+    if lead.level == "spoof":
+        line.append("  · replying asks you to confirm")
+    return line
+
+
+class ThreadLoaded(Message):
+    def __init__(self, detail: ConversationDetail, warnings: list[SenderWarningRecord]) -> None:
+        super().__init__()
+        self.detail = detail
+        self.warnings = warnings
+
+
 class ConversationScreen(Screen[None]):
     """Shows the thread; reloads it when the database changes (a reply may have arrived)."""
 
@@ -57,7 +87,7 @@ class ConversationScreen(Screen[None]):
                 tooltip="An internal note for colleagues, never sent"),
         Binding("z", "fold", "Fold quotes", id="conversation.fold",
                 tooltip="Show or hide quoted history and signatures"),
-        Binding("enter,o", "toggle_open", "Open/close", id="conversation.toggle",
+        Binding("enter", "toggle_open", "Open/close", id="conversation.toggle",
                 tooltip="Show or hide the message under the cursor"),
         Binding("E", "open_all", "All", id="conversation.open_all",
                 tooltip="Open every message (again: only the cursor's)"),
@@ -65,8 +95,9 @@ class ConversationScreen(Screen[None]):
                 tooltip="Every header field of the message"),
         Binding("v", "source('raw')", "Source", id="conversation.source",
                 tooltip="The message as it came, control characters made visible"),
-        Binding("a", "attachments", "Attachments", id="conversation.attachments",
+        Binding("s", "attachments", "Save attachment", id="conversation.attachments",
                 tooltip="List the message's attachments and save one"),
+        *action_bindings("conversation"),
         Binding("j", "move(1)", "Next", show=False, id="conversation.next",
                 tooltip="Next message"),
         Binding("k", "move(-1)", "Previous", show=False, id="conversation.previous",
@@ -94,6 +125,9 @@ class ConversationScreen(Screen[None]):
         super().__init__(id="conversation")
         self.conversation_id = conversation_id
         self.detail: ConversationDetail | None = None
+        self.warnings: list[SenderWarningRecord] = []
+        self.actions = ConversationActions(self, lambda: [conversation_id],
+                                           done=lambda _results: self.load())  # fmt: skip
 
     @property
     def helpdesk(self) -> Helpdesk:
@@ -101,8 +135,9 @@ class ConversationScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Conversation #{self.conversation_id}"), id="conversation-title")
+        yield Static("", id="sender-warning", classes="sender-warning")
         yield ThreadView(id="thread")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(ThreadView).focus()
@@ -110,6 +145,7 @@ class ConversationScreen(Screen[None]):
 
     def commands(self) -> list[PaletteCommand]:
         found = [
+            *self.actions.commands(),
             PaletteCommand("conversation: back", "Back to the inbox", self.action_back),
             PaletteCommand("conversation: refresh", "Read it again", self.action_refresh),
             PaletteCommand(
@@ -137,12 +173,35 @@ class ConversationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="conversation-load")
     def load(self) -> None:
+        cid = self.conversation_id
         try:
-            detail = self.helpdesk.data.conversation(self.conversation_id)
+            detail, flagged = self.helpdesk.data.read(
+                lambda session, actor: (
+                    thread.get_conversation(session, actor, cid),
+                    warnings.conversation_warnings(session, actor, cid),
+                )
+            )
         except HelpdeskError as error:
             self.post_message(LoadFailed(error.message))
             return
-        self.post_message(ConversationLoaded(detail))
+        self.post_message(ThreadLoaded(detail, flagged))
+
+    def on_thread_loaded(self, message: ThreadLoaded) -> None:
+        self._show_warnings(message.warnings)
+        self.on_conversation_loaded(ConversationLoaded(message.detail))
+
+    def _show_warnings(self, found: list[SenderWarningRecord]) -> None:
+        self.warnings = found
+        banner = self.query_one("#sender-warning", Static)
+        banner.set_class(False, "spoof", "lookalike")
+        lead = strongest(found)
+        thread_view = self.query_one(ThreadView)
+        thread_view.flags = {w.message_id: w.level for w in found}
+        if lead is None:
+            banner.update("")
+            return
+        banner.add_class(lead.level)
+        banner.update(warning_text(lead, len(found)))
 
     def on_conversation_loaded(self, message: ConversationLoaded) -> None:
         previous, self.detail = self.detail, message.detail
@@ -160,6 +219,9 @@ class ConversationScreen(Screen[None]):
         self.load()
 
     # --- actions -----------------------------------------------------------------------------
+
+    def action_act(self, name: str) -> None:
+        self.actions.run(name)
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -195,10 +257,7 @@ class ConversationScreen(Screen[None]):
         self.query_one(ThreadView).open_all()
 
     def action_fold(self) -> None:
-        thread = self.query_one(ThreadView)
-        thread.toggle_folded()
-        state = "folded" if thread.folded else "shown"
-        self.notify(f"Quoted history and signatures {state}", timeout=2, markup=False)
+        self.query_one(ThreadView).toggle_folded()
 
     def action_source(self, what: str) -> None:
         message = self.query_one(ThreadView).current
@@ -219,10 +278,14 @@ class ConversationScreen(Screen[None]):
         self.app.push_screen(AttachmentsScreen(message))
 
     def action_compose(self, mode: str) -> None:
-        thread = self.query_one(ThreadView)
-        current = thread.current
+        current = self.query_one(ThreadView).current
         self.app.push_screen(
-            ComposerScreen(self.conversation_id, mode, message_id=current.id if current else None),
+            ComposerScreen(
+                self.conversation_id,
+                mode,
+                message_id=current.id if current else None,
+                warning=strongest(self.warnings),
+            ),
             callback=lambda sent: self.load() if sent else None,
         )
 

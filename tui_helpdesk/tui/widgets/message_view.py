@@ -100,9 +100,17 @@ def delivery_text(message: MessageRecord) -> Text | None:
     return line
 
 
-def summary_text(message: MessageRecord, *, expanded: bool, width: int) -> Text:
+FLAG_LABELS = {"spoof": ("⚠ possible spoofing ", "bold white on red"),
+               "lookalike": ("⚠ lookalike ", "bold black on yellow")}  # fmt: skip
+
+
+def summary_text(message: MessageRecord, *, expanded: bool, width: int, flag: str = "") -> Text:
     """The one line a message always has: who, when, its state, and (folded) a snippet."""
     line = Text("▾ " if expanded else "▸ ", end="", no_wrap=True, overflow="ellipsis")
+    if flag in FLAG_LABELS:
+        label, style = FLAG_LABELS[flag]
+        line.append(label, style=style)
+        line.append(" ")
     if message.direction == "internal":
         line.append("note ", style="bold yellow")
     line.append_text(safe_text(message.from_name or message.from_address, "bold", one_line=True))
@@ -112,13 +120,28 @@ def summary_text(message: MessageRecord, *, expanded: bool, width: int) -> Text:
         line.append("  ")
         line.append_text(delivery)
     if message.attachments:
-        line.append(f"  📎{len(message.attachments)}", style="dim")
+        count = len(message.attachments)
+        line.append(f"  {count} attachment{'s' if count > 1 else ''}", style="dim")
     if not expanded:
-        snippet = " ".join(message.text_body[: SNIPPET_CHARS * 2].split())[:SNIPPET_CHARS]
+        snippet = " ".join(snippet_of(message.text_body).split())[:SNIPPET_CHARS]
         line.append("  ")
         line.append_text(safe_text(snippet, "dim", one_line=True))
     line.truncate(width, overflow="ellipsis")
     return line
+
+
+def snippet_of(body: str) -> str:
+    """The start of what was written: up to the first quoted line, history or signature."""
+    lines = body[: SNIPPET_CHARS * 4].split("\n")
+    written = []
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if line.startswith(">") or line.rstrip("\r") == "-- " or _starts_history(lines, index):
+            break
+        if _ATTRIBUTION.match(stripped) and index + 1 < len(lines):
+            break
+        written.append(stripped)
+    return " ".join(written)
 
 
 def field_line(label: str, value: str) -> Text:

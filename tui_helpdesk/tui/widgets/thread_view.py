@@ -38,7 +38,7 @@ class ThreadView(ScrollView, can_focus=True):
         "thread-view--failed",
     }
     DEFAULT_CSS = """
-    ThreadView { background: $surface; }
+    ThreadView { background: $surface; scrollbar-gutter: stable; }
     ThreadView > .thread-view--summary { background: $boost; }
     ThreadView > .thread-view--cursor { background: $accent 40%; text-style: bold; }
     ThreadView > .thread-view--note { background: $warning 15%; }
@@ -56,6 +56,7 @@ class ThreadView(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.messages: tuple[MessageRecord, ...] = ()
         self.opened: set[int] = set()  # message ids shown in full
+        self._flags: dict[int, str] = {}  # message id → "spoof" | "lookalike" (F75)
         self.folded = True  # quoted history and signatures folded
         self.placeholder: Text | None = Text("Loading…", style="italic")
         self._lines: list[Strip] = []
@@ -63,6 +64,7 @@ class ThreadView(ScrollView, can_focus=True):
         self._starts: list[int] = []  # first line of each message
         self._cache: dict[tuple[int, int, bool, bool], list[Strip]] = {}
         self._width = 0
+        self._styles: dict[str, Style] | None = None  # component styles, until CSS changes
 
     # --- what is shown ---------------------------------------------------------------------
 
@@ -72,8 +74,11 @@ class ThreadView(ScrollView, can_focus=True):
         first = not self.messages
         cursor_id = self.current.id if self.current is not None else None
         known = {m.id for m in self.messages}
-        if self.messages != messages:
-            self._cache = {k: v for k, v in self._cache.items() if self._still(k, messages)}
+        if self.messages != messages:  # a rendering stays while its message is unchanged
+            old = {m.id: m for m in self.messages}
+            new = {m.id: m for m in messages}
+            unchanged = {i for i, m in new.items() if old.get(i) == m}
+            self._cache = {k: v for k, v in self._cache.items() if k[0] in unchanged}
         self.messages = messages
         self.placeholder = None
         ids = [m.id for m in messages]
@@ -95,11 +100,16 @@ class ThreadView(ScrollView, can_focus=True):
         self.messages, self.placeholder = (), text
         self._layout()
 
-    def _still(self, key: tuple[int, int, bool, bool], messages: tuple[MessageRecord, ...]) -> bool:
-        """A cached rendering stays while its message is unchanged."""
-        old = {m.id: m for m in self.messages}
-        new = {m.id: m for m in messages}
-        return key[0] in new and old.get(key[0]) == new[key[0]]
+    @property
+    def flags(self) -> dict[int, str]:
+        return self._flags
+
+    @flags.setter
+    def flags(self, value: dict[int, str]) -> None:
+        if value != self._flags:
+            self._flags = value
+            self._cache.clear()
+            self._layout()
 
     @property
     def current(self) -> MessageRecord | None:
@@ -134,8 +144,11 @@ class ThreadView(ScrollView, can_focus=True):
     # --- layout and drawing ----------------------------------------------------------------
 
     def _layout(self) -> None:
-        width = max(10, self.scrollable_content_region.width or self.size.width or 80)
+        width = self.scrollable_content_region.width
         self._width = width
+        if width <= 0:  # not laid out yet: on_resize lays the thread out once it has a size
+            return
+        width = max(10, width)
         self._lines, self._kinds, self._starts = [], [], []
         if self.placeholder is not None:
             self._lines = self._render(self.placeholder, width)
@@ -150,10 +163,12 @@ class ThreadView(ScrollView, can_focus=True):
 
     def _message_lines(self, message: MessageRecord, width: int) -> list[Strip]:
         opened = message.id in self.opened
-        key = (message.id, width, opened, self.folded)
+        key = (message.id, width, opened, self.folded)  # flags changing clear the cache
         found = self._cache.get(key)
         if found is None:
-            found = self._render(summary_text(message, expanded=opened, width=width), width)[:1]
+            flag = self._flags.get(message.id, "")
+            summary = summary_text(message, expanded=opened, width=width, flag=flag)
+            found = [Strip(list(summary.render(self.app.console)), summary.cell_len)]
             if opened:
                 details = details_text(message, folded=self.folded)
                 found += self._render(details, width - INDENT, indent=INDENT)
@@ -168,30 +183,41 @@ class ThreadView(ScrollView, can_focus=True):
         pad = [Segment(" " * indent)] if indent else []
         return [Strip([*pad, *line]) for line in lines]
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+
+    def _style(self, name: str) -> Style:
+        """Styles read once per CSS change: each read blends colours (alpha), ~40 µs a call."""
+        if self._styles is None:
+            self._styles = {c: self.get_component_rich_style(c) for c in self.COMPONENT_CLASSES}
+            self._styles["base"] = self.rich_style
+        return self._styles[name]
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._style("base")
         if index >= len(self._lines):
             return Strip.blank(width, base)
         strip = self._lines[index]
         message_index, summary = self._kinds[index]
         if summary:
-            strip = strip.apply_style(self._summary_style(message_index))
-            strip = strip.extend_cell_length(width, self._summary_style(message_index))
+            style = self._summary_style(message_index)
+            strip = strip.apply_style(style).extend_cell_length(width, style)
         strip = strip.crop_pad(scroll_x, scroll_x + width, width, base) if scroll_x else strip
         return strip.extend_cell_length(width, base).crop(0, width).apply_style(base)
 
     def _summary_style(self, message_index: int) -> Style:
         message = self.messages[message_index]
-        style = self.get_component_rich_style("thread-view--summary")
+        style = self._style("thread-view--summary")
         if message.direction == "internal":
-            style += self.get_component_rich_style("thread-view--note")
+            style += self._style("thread-view--note")
         if message.delivery == "failed":
-            style += self.get_component_rich_style("thread-view--failed")
+            style += self._style("thread-view--failed")
         if message_index == self.cursor and self.has_focus:
-            style += self.get_component_rich_style("thread-view--cursor")
+            style += self._style("thread-view--cursor")
         elif message_index == self.cursor:
             style += Style(bold=True, reverse=False)
         return style
@@ -199,6 +225,7 @@ class ThreadView(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         if self.scrollable_content_region.width != self._width:
             self._layout()
+            self._scroll_cursor_into_view()
 
     def on_focus(self) -> None:
         self.refresh()
