@@ -69,6 +69,31 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
         await pilot.press("escape", "question_mark")
         await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
         written.append(Path(app.save_screenshot("help.svg", str(directory))))
+        await pilot.press("escape")
+        written += await _admin_scenes(app, pilot, directory)
+    return written
+
+
+async def _admin_scenes(app: HelpdeskApp, pilot: Pilot[object], directory: Path) -> list[Path]:
+    """stats.svg, audit.svg and workers.svg (issue 10, points 5-7), each opened on the inbox."""
+    from tui_helpdesk.tui.screens.admin.audit import AuditScreen
+    from tui_helpdesk.tui.screens.admin.stats import StatsScreen
+    from tui_helpdesk.tui.screens.admin.workers import WorkersScreen
+    from tui_helpdesk.tui.widgets.audit_list import AuditList
+
+    written = []
+    scenes = [
+        ("stats.svg", StatsScreen, lambda s: s.record is not None),
+        ("audit.svg", AuditScreen, lambda s: s.query_one(AuditList).cursor_row is not None),
+        ("workers.svg", WorkersScreen, lambda s: s.record is not None),
+    ]
+    for name, make, ready in scenes:
+        screen = make()
+        await app.push_screen(screen)
+        await _until(pilot, lambda screen=screen, ready=ready: ready(screen))
+        written.append(Path(app.save_screenshot(name, str(directory))))
+        app.pop_screen()
+        await pilot.pause()
     return written
 
 
