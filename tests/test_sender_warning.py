@@ -32,7 +32,7 @@ def test_our_domains_and_known_contacts_failing_dmarc_are_possible_spoofing(
     address: str, dmarc: str
 ) -> None:
     level, reasons = warn(address, dmarc)
-    assert level == "spoofing"
+    assert level == "spoof"
     assert reasons[0].endswith("but the message fails DMARC: DMARC fail: …")
 
 
@@ -94,7 +94,7 @@ def test_known_senders_and_known_domains_are_no_lookalikes() -> None:
 
 def test_spoofing_keeps_the_lookalike_reasons_too() -> None:
     level, reasons = warn("ceo@acme.test", "fail", name="Ann Smith")
-    assert level == "spoofing"
+    assert level == "spoof"
     assert len(reasons) == 2 and "belongs to the known contact ann@bank.test" in reasons[1]
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from rich.text import Text
 from sqlalchemy import insert
 from test_tui_data import NOW, add_conversation, add_message, seed
 from textual.geometry import Region
@@ -25,7 +24,8 @@ from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.screens.inbox import InboxScreen
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList
-from tui_helpdesk.tui.widgets.message_view import MessageView
+from tui_helpdesk.tui.widgets.message_view import body_text
+from tui_helpdesk.tui.widgets.thread_view import ThreadView
 
 SIZE = (120, 30)
 
@@ -54,10 +54,11 @@ def conversation_list(app: HelpdeskApp) -> ConversationList:
 
 
 def list_lines(app: HelpdeskApp) -> list[str]:
-    """What the list shows on screen, line by line (line 0 is the column header)."""
+    """What the list shows on screen, line by line (line 0 is the column header), without the
+    mark column (marked, unread: two characters and a space)."""
     listed = conversation_list(app)
     height = listed.scrollable_content_region.height
-    return [listed.render_line(y).text.rstrip() for y in range(height)]
+    return [listed.render_line(y).text[3:].rstrip() for y in range(height)]
 
 
 def loaded(app: HelpdeskApp) -> bool:
@@ -76,7 +77,15 @@ def static_text(app: HelpdeskApp, selector: str) -> str:
 
 
 def thread_text(app: HelpdeskApp) -> str:
-    return "\n".join(shown(static) for static in app.screen.query("MessageView Static"))
+    """The thread's lines (every message, scrolled or not), without their indent."""
+    threads = app.screen.query(ThreadView)
+    lines = threads.first().lines_text().split("\n") if threads else []
+    return "\n".join(line.strip() for line in lines)
+
+
+def thread_messages(app: HelpdeskApp) -> int:
+    threads = app.screen.query(ThreadView)
+    return len(threads.first().messages) if threads else 0
 
 
 async def test_inbox_shows_open_conversations_newest_first(db: Database, tui_settings) -> None:
@@ -85,7 +94,9 @@ async def test_inbox_shows_open_conversations_newest_first(db: Database, tui_set
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: loaded(app))
         lines = list_lines(app)
-        assert lines[0].split() == ["Subject", "From", "Mailbox", "Status", "Age"]
+        assert lines[0].split() == [
+            "Subject", "Contact", "Mailbox", "Assignee", "Status", "Prio", "Age"
+        ]  # fmt: skip
         assert [line.split("  ")[0] for line in lines[1:5]] == [
             "Hello?",
             "Printer on fire",
@@ -94,11 +105,11 @@ async def test_inbox_shows_open_conversations_newest_first(db: Database, tui_set
         ]
         assert lines[5] == ""  # the closed conversation is not in the inbox
         printer = lines[2]
-        assert "Carol Customer" in printer and "support@acme.test" in printer
-        assert printer.split()[-2:] == ["open", "5m"]
-        assert lines[4].split()[-2:] == ["open", "1d"]
+        assert "Carol Customer" in printer and "support@acme." in printer
+        assert printer.split()[-3:] == ["open", "normal", "5m"]
+        assert lines[4].split()[-3:] == ["open", "normal", "1d"]
         assert "acting as Ada Admin <ada@acme.test> (admin)" in static_text(app, "#identity")
-        assert static_text(app, "#status-line").startswith("4 open conversations · row 1 of 4")
+        assert static_text(app, "#status-line").startswith("All open · 4 conversations · row 1")
 
 
 async def test_an_agent_sees_only_their_conversations(db: Database, tui_settings) -> None:
@@ -118,7 +129,7 @@ async def test_an_empty_inbox_says_so(db: Database, tui_settings) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: loaded(app))
         assert list_lines(app)[1] == "No conversations to show."
-        assert static_text(app, "#status-line").startswith("0 open conversations")
+        assert static_text(app, "#status-line").startswith("All open · 0 conversations")
 
 
 async def test_open_a_conversation_and_go_back(db: Database, tui_settings) -> None:
@@ -233,7 +244,7 @@ async def test_the_open_conversation_shows_a_new_reply(db: Database, tui_setting
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: loaded(app))
         app.open_conversation(ids.conversations["printer"])
-        await wait_for(pilot, lambda: len(app.screen.query(MessageView)) == 1)
+        await wait_for(pilot, lambda: thread_messages(app) == 1)
         with db.write() as session:
             conversation = session.get(Conversation, ids.conversations["printer"])
             add_message(
@@ -246,7 +257,7 @@ async def test_the_open_conversation_shows_a_new_reply(db: Database, tui_setting
             )
             changes.notify(session)
         await wait_for(pilot, lambda: "It is out now." in thread_text(app), seconds=2.0)
-        assert len(app.screen.query(MessageView)) == 2
+        assert thread_messages(app) == 2
 
 
 async def test_mail_text_is_shown_literally_and_stripped_of_controls(
@@ -272,7 +283,7 @@ async def test_mail_text_is_shown_literally_and_stripped_of_controls(
         await wait_for(pilot, lambda: loaded(app))
         listed = conversation_list(app)
         row = listed.render_line(1)
-        assert row.text.startswith("[bold red]x[/] red txt.exe")
+        assert row.text[3:].startswith("[bold red]x[/] red txt.e")
         assert "[i]Bank[/i]" in row.text
         assert "\x1b" not in row.text and "\u202e" not in row.text
         assert not any(
@@ -284,8 +295,8 @@ async def test_mail_text_is_shown_literally_and_stripped_of_controls(
         text = thread_text(app)
         assert "Body [b]not bold[/b] end" in text
         assert "\x1b" not in text and "\x9b" not in text
-        bodies = [s.content for s in app.screen.query(".message-body").results(Static)]
-        assert all(isinstance(b, Text) and not b.spans for b in bodies)
+        messages = app.screen.query_one(ThreadView).messages
+        assert all(not body_text(m, folded=False).spans for m in messages)
 
 
 async def test_help_lists_the_keys_of_the_screen(db: Database, tui_settings) -> None:

@@ -27,6 +27,11 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'helpdesk.sqlite3'}"
 
 
+def default_keymap_path() -> str:
+    config_dir = Path(platformdirs.user_config_dir("tui-helpdesk", appauthor=False))
+    return str(config_dir / "keymap.toml")
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = field(default_factory=default_database_url)
@@ -107,10 +112,15 @@ class DnsSettings:
 
 @dataclass(frozen=True)
 class InboundAuthSettings:
-    """F75 behind an MTA: whose Authentication-Results header is believed for SPF."""
+    """F75: whose Authentication-Results header is believed for SPF (behind an MTA), and the
+    checker every worker runs after the commit (a job per inbound message)."""
 
     trusted_relays: tuple[str, ...] = ()
     authserv_id: str = ""
+    concurrency: int = 4  # messages checked at once by each worker; 0: this worker checks none
+    max_attempts: int = 4  # checks while the DNS fails (temperror); the last result stays
+    backoff_base_seconds: float = 60.0  # the wait before the 2nd check; doubled for each next one
+    poll_interval_seconds: float = 1.0  # how often an idle checker looks for new messages
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,8 @@ class TuiSettings:
     ssh_escape_delay_ms: int = 50
     ssh_color_system: str = "auto"
     ssh_animations: str = "none"
+    # A TOML file of binding id = "keys" overriding the TUI's keys (tui/keymap.py); optional.
+    keymap_path: str = field(default_factory=default_keymap_path)
 
 
 @dataclass(frozen=True)
@@ -370,6 +382,12 @@ def _validate_inbound_auth(auth: InboundAuthSettings, where: str) -> None:
                 f"(192.0.2.25, 2001:db8::/64), got {relay!r}",
                 field="trusted_relays",
             ) from None
+    for key, least in (("concurrency", 0), ("max_attempts", 1)):
+        if getattr(auth, key) < least:
+            raise ConfigError(f"{where}: inbound_auth.{key} must be at least {least}", field=key)
+    for key in ("backoff_base_seconds", "poll_interval_seconds"):
+        if not getattr(auth, key) > 0:
+            raise ConfigError(f"{where}: inbound_auth.{key} must be more than 0", field=key)
     if auth.trusted_relays and not auth.authserv_id.strip():
         raise ConfigError(
             f"{where}: inbound_auth.authserv_id must name the authserv-id your trusted relays "

@@ -28,6 +28,7 @@ class OrganisationRecord:
     timezone: str
     language: str
     created_at: datetime
+    autoresponders_enabled: bool = True  # F19 global switch
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class ConversationRecord:
     created_at: datetime
     last_message_at: datetime
     unread: bool = False
+    flagged: str = ""  # F75: "spoof" | "lookalike" when a message of it was flagged, else ""
 
     @property
     def key(self) -> ListKey:
@@ -289,6 +291,7 @@ class MessageRecord:
     # to the last attempt; both "" for inbound mail and for what is never sent
     delivery: str = ""
     delivery_error: str = ""
+    auth: MessageAuthStatusRecord | None = None  # inbound mail checked by F75; None otherwise
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,31 @@ class RoutingRuleRecord:
     tag: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RuleConditionResult:
+    """One condition of a rule tried on a sample message (routing.try_rule)."""
+
+    field: str
+    op: str
+    value: str
+    matched: bool
+
+
+@dataclass(frozen=True)
+class RuleTestRecord:
+    """A dry run of a routing rule on a sample message: nothing is stored or sent."""
+
+    rule_id: int
+    rule: str
+    enabled: bool
+    matched: bool  # its conditions hold (all / any as the rule says)
+    conditions: tuple[RuleConditionResult, ...]
+    queue: str | None  # what the rule would set when it decides
+    priority: str | None
+    tag: str | None
+    deciding_rule: str | None  # the first enabled rule that matches: the one that would decide
 
 
 @dataclass(frozen=True)
@@ -557,10 +585,73 @@ class MessageAuthRecord:
 
 @dataclass(frozen=True)
 class SenderWarningRecord:
-    """The warning an agent sees before answering (F75): possible spoofing or a lookalike."""
+    """The warning an agent sees before answering (F75): possible spoofing or a lookalike.
 
-    level: str  # spoofing | lookalike | "" (no warning)
-    reasons: tuple[str, ...]
+    One per flagged message of a conversation (inbound_auth.warnings.conversation_warnings)."""
+
+    message_id: int
+    level: str  # spoof | lookalike
+    reason: str  # why, in words (several reasons joined by "; ")
+
+
+@dataclass(frozen=True)
+class MessageAuthStatusRecord:
+    """What is stored about who sent an inbound message (F75), as `conversation show` gives it.
+
+    `status` is queued | checking | retrying until the worker's check ends (done); results are
+    "" until then."""
+
+    status: str
+    spf: str
+    dkim: str  # the best signature's result; "none" when the message is not signed
+    dmarc: str
+    from_domain: str
+    spf_domain: str
+    dkim_domains: tuple[str, ...]
+    signatures: tuple[DkimSignatureRecord, ...]
+    explanation: str
+    warning: str  # none | lookalike | spoof
+    warning_reason: str
+    ignored_headers: tuple[str, ...]
+    attempts: int
+    checked_at: datetime | None
+
+
+# --- the TUI's conversation screen: drafts, message source (added by tui-conversation) ---------
+
+
+@dataclass(frozen=True)
+class DraftRecord:
+    """An unsent answer from the composer; one per conversation and user (F43)."""
+
+    conversation_id: int
+    mode: str  # reply | reply_all | forward | note
+    to: str
+    cc: str
+    body: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ComposerContext:
+    """What the composer shows before a word is typed: who the answer goes to, the signature
+    the mailbox adds, and the draft kept from last time (None when there is none)."""
+
+    conversation_id: int
+    mailbox: str  # the address the answer is sent from ("" when the conversation has none)
+    reply_to: str  # the customer's address a reply goes to ("" when there is no mail yet)
+    signature: str
+    draft: DraftRecord | None
+
+
+@dataclass(frozen=True)
+class MessageSourceRecord:
+    """A message as it came: every header field in order, and the raw bytes (None for an
+    internal note, which has no source)."""
+
+    message_id: int
+    headers: tuple[tuple[str, str], ...]
+    raw: bytes | None
 
 
 # --- admin screens: stats, audit, workers (F60, F61, F76; added by the admin-ops helper) ------

@@ -7,7 +7,8 @@ parsing and storing run in a store process of its own (smtp.process_writer), so 
 sessions and the database work each get a core. `EmbeddedWorker` runs the same server in a
 background thread of the TUI, with the writer as a thread (no extra process per TUI).
 Both run the outbox sender (sender.py) in a thread of its own, so sending never waits on
-ingest's event loop nor slows it.
+ingest's event loop nor slows it, and the inbound auth checker (auth_checker.py, F75) in
+threads of its own, which check SPF/DKIM/DMARC of stored mail after the commit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from tui_helpdesk.auth_checker import AuthChecker
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
@@ -52,6 +54,7 @@ START_TIMEOUT_SECONDS = 15.0
 # smtp.batch_max_messages says so). Larger batches made 32 SMTP sessions move in bursts, all
 # answered at once and all back at once: 2,000-2,200 msg/s with 32-64, 2,250-2,430 with 12-24.
 STORE_BATCH_MAX = 16
+AUTH_STOP_SECONDS = 2.0  # a check waiting on the DNS is left to its lease, not waited for
 
 
 def smtp_store(db: Database, settings: Settings) -> StoreBatch:
@@ -116,6 +119,7 @@ class WorkerRuntime:
         self.address = ""
         self.started_at = datetime.now(UTC)
         self.sender = OutboxSender(settings, name=self.name)
+        self.auth_checker = AuthChecker(settings, name=self.name)  # F75, after each commit
 
     def _load_aliases(self) -> frozenset[str]:
         with self.db.read() as session:
@@ -144,6 +148,7 @@ class WorkerRuntime:
         host, port = server.sockets[0].getsockname()[:2]
         self.address = f"{host}:{port}"
         self.sender.start()
+        self.auth_checker.start()
         heartbeat = asyncio.ensure_future(self._heartbeat_loop())
         try:
             on_listening(host, port)
@@ -167,11 +172,13 @@ class WorkerRuntime:
         server.close()
         drain = self.settings.smtp.drain_timeout_seconds
         sending = loop.run_in_executor(None, self.sender.stop, drain)
+        checking = loop.run_in_executor(None, self.auth_checker.stop, AUTH_STOP_SECONDS)
         await self._stop_writer(drain)
         if not await self.handler.wait_idle(drain):
             log.warning("some SMTP sessions were still waiting at shutdown")
         heartbeat.cancel()
         await sending
+        await checking
         await loop.run_in_executor(None, self._beat_safely)
         log.info("worker stopped: %d accepted, %d errors", *self._counts())
         if self.limits is not None and (self.limits.refused or self.limits.closed_idle):

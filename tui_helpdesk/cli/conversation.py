@@ -73,7 +73,8 @@ def _list_text(records: list[ConversationRecord]) -> str:
 @pass_cx
 def conversation_search(cx: Cx, query: str, limit: int) -> None:
     """Find conversations: words, "phrases", from: to: status: queue: mailbox: assignee:
-    tag: before: after: has:attachment, and -negation (see the README)."""
+    tag: before: after: has:attachment auth:fail|spoof|lookalike|pass, and -negation (see the
+    README)."""
     from tui_helpdesk.services.search.results import search
 
     with cx.session() as (session, actor):
@@ -126,11 +127,26 @@ def _message_text(number: int, message: MessageRecord) -> str:
         ("from", sender), ("to", message.to), ("cc", message.cc), ("subject", message.subject),
         ("received", message.received_at), ("kind", f"{message.direction} {message.kind}"),
         *([("delivery", _delivery(message))] if message.delivery else []),
+        *_sender_check(message),
         ("attachments", [f"{a.filename} ({a.content_type}, {a.size} bytes)"
                          for a in message.attachments]),
     ])  # fmt: skip
     body = clean(message.text_body).rstrip()
     return f"--- message {number} ({fmt(message.id)}) ---\n{head}\n\n{body}"
+
+
+def _sender_check(message: MessageRecord) -> list[tuple[str, str]]:
+    """F75: who really sent it, and the warning when there is one."""
+    auth = message.auth
+    if auth is None:
+        return []
+    if auth.status in ("queued", "checking") and not auth.checked_at:
+        return [("sender check", "not checked yet")]
+    found = [("sender check", f"SPF {auth.spf}, DKIM {auth.dkim}, DMARC {auth.dmarc}"),
+             ("explanation", auth.explanation)]  # fmt: skip
+    if auth.warning != "none":
+        found.append(("warning", f"{auth.warning}: {auth.warning_reason}"))
+    return found
 
 
 def _delivery(message: MessageRecord) -> str:

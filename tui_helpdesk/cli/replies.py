@@ -47,11 +47,13 @@ def _run(cx: Cx, service: str, *args: Any, **kwargs: Any) -> None:
 @click.option("--all", "reply_all", is_flag=True, help="Copy everyone else in the thread.")
 @click.option("--no-quote", is_flag=True, help="Leave out the quoted message.")
 @click.option("--note", is_flag=True, help="An internal note for colleagues, never sent.")
+@click.option("--confirm-spoof", is_flag=True,
+              help="Reply even though the sender may be forged (F75).")  # fmt: skip
 @common
 @pass_cx
 def reply(
     cx: Cx, conversation_id: int, body_file: str, cc: tuple[str, ...], reply_all: bool,
-    no_quote: bool, note: bool,
+    no_quote: bool, note: bool, confirm_spoof: bool,
 ) -> None:  # fmt: skip
     """Answer the customer from the conversation's mailbox (signature and quote added)."""
     body = read_text(body_file, field="body")
@@ -64,7 +66,8 @@ def reply(
             record = notes.write_note(session, actor, conversation_id, body)
         emit(record, sent_text)
         return
-    _run(cx, "reply", conversation_id, body, cc=cc, reply_all=reply_all, quote=not no_quote)
+    _run(cx, "reply", conversation_id, body, cc=cc, reply_all=reply_all, quote=not no_quote,
+         confirm_spoof=confirm_spoof)  # fmt: skip
 
 
 @click.command("forward")

@@ -80,6 +80,8 @@ class Organisation(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     language: Mapped[str] = mapped_column(String(16), default="en")
+    # F19 global switch: off silences every autoresponder of the organisation at once.
+    autoresponders_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class EmailDomain(Base):
@@ -391,6 +393,42 @@ class Message(Base):
     processing_error: Mapped[str] = mapped_column(Text, default="")
 
 
+class MessageAuth(Base):
+    """F75: who really sent an inbound message. Made with the message (status queued, with the
+    SMTP session's client address and HELO), checked later by a worker's auth checker: SPF,
+    DKIM, DMARC and the warning (services/inbound_auth/)."""
+
+    __tablename__ = "message_auth"
+    __table_args__ = (
+        Index("ix_message_auth_due", "status", "next_attempt_at"),
+        Index("ix_message_auth_warning", "warning"),
+    )
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    # queued | checking | retrying | done (a job, like the outbox's; see inbound_auth.jobs)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    peer_ip: Mapped[str] = mapped_column(String(64), default="")
+    helo: Mapped[str] = mapped_column(Text, default="")
+    mail_from: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_by: Mapped[str] = mapped_column(String(255), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the results ("" until checked): pass | fail | softfail | neutral | none | temperror | …
+    spf: Mapped[str] = mapped_column(String(16), default="")
+    dkim: Mapped[str] = mapped_column(String(16), default="")  # the best signature's result
+    dmarc: Mapped[str] = mapped_column(String(16), default="")
+    from_domain: Mapped[str] = mapped_column(String(253), default="")
+    spf_domain: Mapped[str] = mapped_column(String(253), default="")
+    dkim_domains: Mapped[str] = mapped_column(Text, default="")  # signing domains, comma-separated
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the MessageAuthRecord
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    warning: Mapped[str] = mapped_column(String(16), default="none")  # none | lookalike | spoof
+    warning_reason: Mapped[str] = mapped_column(Text, default="")
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Blob(Base):
     """Content-addressed attachment bytes (sha256), stored once however often they arrive."""
 
@@ -529,3 +567,19 @@ class WorkerStatus(Base):
     accepted_count: Mapped[int] = mapped_column(BigInteger, default=0)
     error_count: Mapped[int] = mapped_column(BigInteger, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Draft(Base):
+    """An answer being written in the TUI's composer (F43): one per conversation and user, kept
+    until it is sent or discarded, so an escape pressed by mistake loses nothing."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("conversation_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    mode: Mapped[str] = mapped_column(String(16), default="reply")  # drafts.MODES
+    to_addresses: Mapped[str] = mapped_column(Text, default="")
+    cc_addresses: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -24,3 +24,6 @@ class InboundMail:
     rcpt_tos: tuple[str, ...]
     received_at: datetime
     parsed: ParsedMessage | None = None
+    # the SMTP session (F75 checks SPF for them later): the client's address and HELO name
+    peer_ip: str = ""
+    helo: str = ""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import EmailDomain
-from tui_helpdesk.errors import Conflict, Invalid
+from tui_helpdesk.db.models import EmailDomain, Mailbox
+from tui_helpdesk.errors import Conflict, Invalid, NotFound
 from tui_helpdesk.records import DomainRecord, UserRecord, to_jsonable
-from tui_helpdesk.services import audit, organisations
+from tui_helpdesk.services import audit, changes, organisations
 from tui_helpdesk.services.permissions import require_actor, require_admin
 
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -68,6 +68,7 @@ def add(
         organisation_id=org.id,
         after=to_jsonable(record),
     )
+    changes.notify(session)
     return record
 
 
@@ -88,3 +89,40 @@ def find(session: Session, organisation_id: int, domain: str) -> EmailDomain | N
             EmailDomain.domain == domain.strip().lower().removesuffix("."),
         )
     )
+
+
+def remove(session: Session, actor: UserRecord | None, domain: str) -> DomainRecord:
+    """Remove a domain of the actor's organisation; refused while a mailbox (active, inactive
+    or pending, not deleted) has an address in it: those mailboxes would lose their domain."""
+    actor = require_admin(actor)
+    name = validate_hostname(domain)
+    row = find(session, actor.organisation_id, name)
+    if row is None:
+        raise NotFound(f"{name} is not a domain of your organisation", field="domain")
+    used = session.scalar(
+        select(func.count(Mailbox.id)).where(
+            Mailbox.domain_id == row.id, Mailbox.deleted_at.is_(None)
+        )
+    )
+    if used:
+        raise Conflict(
+            f"domain {name} is used by {used} mailbox{'' if used == 1 else 'es'}; "
+            "delete them or move them to another domain first",
+            field="domain",
+        )
+    record = to_record(row)
+    deleted = session.scalars(select(Mailbox.id).where(Mailbox.domain_id == row.id)).first()
+    if deleted is not None:
+        raise Conflict(
+            f"domain {name} is still referenced by deleted mailboxes (their conversations stay "
+            "readable), so it cannot be removed",
+            field="domain",
+        )
+    session.delete(row)
+    session.flush()
+    audit.record(
+        session, actor, "domain.remove", "domain", record.id,
+        organisation_id=record.organisation_id, before=to_jsonable(record),
+    )  # fmt: skip
+    changes.notify(session)
+    return record

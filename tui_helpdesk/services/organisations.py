@@ -11,8 +11,12 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.models import Organisation
 from tui_helpdesk.errors import Conflict, Invalid, NotFound, PermissionDenied
 from tui_helpdesk.records import OrganisationRecord, UserRecord, to_jsonable
-from tui_helpdesk.services import audit
-from tui_helpdesk.services.permissions import require_actor, require_admin_or_bootstrap
+from tui_helpdesk.services import audit, changes
+from tui_helpdesk.services.permissions import (
+    require_actor,
+    require_admin,
+    require_admin_or_bootstrap,
+)
 
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
 
@@ -57,6 +61,7 @@ def to_record(org: Organisation) -> OrganisationRecord:
         timezone=org.timezone,
         language=org.language,
         created_at=org.created_at,
+        autoresponders_enabled=bool(org.autoresponders_enabled),
     )
 
 
@@ -120,3 +125,48 @@ def list_organisations(session: Session, actor: UserRecord | None) -> list[Organ
     """Users see their own organisation only."""
     actor = require_actor(actor)
     return [to_record(session.get_one(Organisation, actor.organisation_id))]
+
+
+def update(
+    session: Session,
+    actor: UserRecord | None,
+    *,
+    name: str | None = None,
+    timezone: str | None = None,
+    language: str | None = None,
+    autoresponders_enabled: bool | None = None,
+) -> OrganisationRecord:
+    """The actor's organisation: name, default timezone and language, and the switch that
+    turns every autoresponder off at once (F1, F19). Admins only; None leaves a field alone.
+    Every value is checked before the row is touched, so a refused change changes nothing."""
+    actor = require_admin(actor)
+    org = session.get_one(Organisation, actor.organisation_id)
+    values: dict[str, object] = {}
+    if name is not None:
+        values["name"] = validate_name(name, what="organisation name")
+        taken = session.scalar(
+            select(Organisation.id).where(
+                func.lower(Organisation.name) == values["name"].lower(),  # type: ignore[attr-defined]
+                Organisation.id != org.id,
+            )
+        )
+        if taken is not None:
+            raise Conflict(f"an organisation named {values['name']!r} already exists", field="name")
+    if timezone is not None:
+        values["timezone"] = validate_timezone(timezone)
+    if language is not None:
+        values["language"] = validate_language(language)
+    if autoresponders_enabled is not None:
+        values["autoresponders_enabled"] = bool(autoresponders_enabled)
+    before = to_record(org)
+    for key, value in values.items():
+        setattr(org, key, value)
+    session.flush()
+    after = to_record(org)
+    if after != before:
+        audit.record(
+            session, actor, "organisation.update", "organisation", org.id,
+            organisation_id=org.id, before=to_jsonable(before), after=to_jsonable(after),
+        )  # fmt: skip
+        changes.notify(session)
+    return after

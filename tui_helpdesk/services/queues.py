@@ -21,8 +21,9 @@ from tui_helpdesk.records import (
     UserRecord,
     to_jsonable,
 )
-from tui_helpdesk.services import audit, mailboxes, organisations, users
+from tui_helpdesk.services import audit, changes, mailboxes, organisations, users
 from tui_helpdesk.services.permissions import require_actor, require_admin, require_queue_admin
+from tui_helpdesk.services.unset import UNSET
 from tui_helpdesk.services.vocabulary import MEMBER_ROLES
 
 COLOUR = re.compile(r"^(#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}|[a-z]+)$")
@@ -146,6 +147,48 @@ def get(session: Session, actor: UserRecord | None, name: str) -> QueueRecord:
     return to_record(load(session, actor, name))
 
 
+def managed(session: Session, actor: UserRecord | None) -> list[QueueRecord]:
+    """The queues the actor may change: every one for a global admin, else those where they
+    are a queue admin (F31). What an admin screen offers to edit."""
+    actor = require_actor(actor)
+    query = select(Queue).where(Queue.organisation_id == actor.organisation_id)
+    if not actor.is_admin:
+        query = query.join(QueueMember, QueueMember.queue_id == Queue.id).where(
+            QueueMember.user_id == actor.id, QueueMember.role == "admin"
+        )
+    return [to_record(queue) for queue in session.scalars(query.order_by(func.lower(Queue.name)))]
+
+
+def update(
+    session: Session,
+    actor: UserRecord | None,
+    queue_name: str,
+    *,
+    name: str = UNSET,
+    description: str = UNSET,
+    colour: str = UNSET,
+) -> QueueRecord:
+    """Rename a queue or change its description or colour (queue admins; audited).
+    Arguments left out stay as they are; a refused change leaves the queue untouched."""
+    actor, queue = _admin_queue(session, actor, queue_name)
+    values: dict[str, str] = {}
+    if name is not UNSET:
+        values["name"] = organisations.validate_name(name, what="queue name")
+        other = find(session, queue.organisation_id, values["name"])
+        if other is not None and other.id != queue.id:
+            raise Conflict(f"a queue named {values['name']!r} already exists", field="name")
+    if description is not UNSET:
+        values["description"] = description.strip()
+    if colour is not UNSET:
+        values["colour"] = validate_colour(colour)
+    before = to_record(queue)
+    for key, value in values.items():
+        setattr(queue, key, value)
+    if not values or all(getattr(before, k) == v for k, v in values.items()):
+        return before
+    return _changed(session, actor, "queue.update", queue, before)
+
+
 def _admin_queue(session: Session, actor: UserRecord | None, name: str) -> tuple[UserRecord, Queue]:
     actor = require_actor(actor)
     queue = load(session, actor, name, lock=True)
@@ -197,6 +240,7 @@ def _changed(session: Session, actor: UserRecord, action: str, queue: Queue,
     session.flush()
     after = to_record(queue)
     _audit(session, actor, action, queue, before, after)
+    changes.notify(session)
     return after
 
 

@@ -11,7 +11,7 @@ from tui_helpdesk.db.models import Organisation, User
 from tui_helpdesk.errors import Conflict, Invalid, NotFound, PermissionDenied
 from tui_helpdesk.mail.addresses import one_line
 from tui_helpdesk.records import UserRecord, to_jsonable
-from tui_helpdesk.services import audit, organisations
+from tui_helpdesk.services import audit, changes, organisations
 from tui_helpdesk.services.domains import validate_hostname
 from tui_helpdesk.services.permissions import (
     require_actor,
@@ -234,6 +234,29 @@ def set_active(session: Session, actor: UserRecord | None, email: str, active: b
     )
 
 
+def set_role(session: Session, actor: UserRecord | None, email: str, role: str) -> UserRecord:
+    """A global admin makes a user admin or agent; nobody demotes themselves (another admin
+    must, so the organisation never loses its last admin by a slip)."""
+    actor = require_admin(actor)
+    user = _load(session, actor, email)
+    role = _choice(role, ROLES, "role")
+    if user.id == actor.id and role != "admin":
+        raise Conflict("you cannot demote yourself; ask another admin", field="role")
+    return _change(session, actor, user, "user.role", role=role)
+
+
+def set_os_user(
+    session: Session, actor: UserRecord | None, email: str, os_user: str | None
+) -> UserRecord:
+    """Map the OS login a user starts the desk with (None or "" removes it); admins only."""
+    actor = require_admin(actor)
+    user = _load(session, actor, email)
+    value = os_user.strip() if os_user else None
+    if value != user.os_user:
+        value = _check_os_user(session, value)
+    return _change(session, actor, user, "user.os_user", os_user=value)
+
+
 def _change(
     session: Session, actor: UserRecord, user: User, action: str, **values: object
 ) -> UserRecord:
@@ -253,4 +276,5 @@ def _change(
             before=to_jsonable(before),
             after=to_jsonable(after),
         )
+        changes.notify(session)
     return after

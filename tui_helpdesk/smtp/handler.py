@@ -107,6 +107,8 @@ class IngestHandler:
             mail_from=envelope.mail_from or "",
             rcpt_tos=tuple(envelope.rcpt_tos),
             received_at=datetime.now(UTC),
+            peer_ip=_peer_ip(session),
+            helo=session.host_name or "",
         )
         self._in_flight += 1
         self._idle.clear()
@@ -127,3 +129,9 @@ class IngestHandler:
         except TimeoutError:
             return False
         return True
+
+
+def _peer_ip(session: Any) -> str:
+    """The client's address as SPF needs it ("" when the transport named none)."""
+    peer = getattr(session, "peer", None)
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""

@@ -129,7 +129,8 @@ class ProcessWriter:
         except Exception:  # parse_message never raises; if it did, the store parses again
             log.exception("parse_message raised")
             return mail
-        return InboundMail(mail.raw, mail.mail_from, mail.rcpt_tos, mail.received_at, parsed)
+        return InboundMail(mail.raw, mail.mail_from, mail.rcpt_tos, mail.received_at, parsed,
+                           mail.peer_ip, mail.helo)  # fmt: skip
 
     # --- the loop's side -----------------------------------------------------------------------
 

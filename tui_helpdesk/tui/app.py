@@ -13,10 +13,13 @@ from tui_helpdesk.terminal_text import clean
 from tui_helpdesk.tui.commands import HelpdeskCommands, PaletteCommand
 from tui_helpdesk.tui.data import HelpdeskData
 from tui_helpdesk.tui.host import Clock
+from tui_helpdesk.tui.keymap import load_keymap
 from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
 from tui_helpdesk.tui.refresh import ChangePoller
+from tui_helpdesk.tui.screens.admin import menu as admin_menu
+from tui_helpdesk.tui.screens.admin.team import cycle_availability
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.screens.inbox import InboxScreen
 
@@ -34,12 +37,17 @@ class HelpdeskApp(App[int]):
         "styles/inbox.tcss",
         "styles/conversation.tcss",
         "styles/help.tcss",
+        "styles/dialogs.tcss",
     ]
     COMMANDS = App.COMMANDS | {HelpdeskCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave tui-helpdesk"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="Show the keys of this screen"),
+        Binding("f2", "admin", "Admin", id="app.admin",
+                tooltip="Admin screens: mailboxes, domains, queues, team, stats, audit, workers"),
+        Binding("f3", "availability", "Availability", id="app.availability",
+                tooltip="Your availability, one step: available → away → offline"),
     ]  # fmt: skip
 
     def __init__(
@@ -56,6 +64,10 @@ class HelpdeskApp(App[int]):
         self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
 
     def on_mount(self) -> None:
+        keymap, problems = load_keymap(self.data.settings.tui.keymap_path)
+        self.set_keymap(keymap)
+        for problem in problems:
+            self.notify(clean(problem), title="Keymap", severity="warning", markup=False)
         self.push_screen(InboxScreen())
         self.poller.start()
 
@@ -85,7 +97,14 @@ class HelpdeskApp(App[int]):
         return [
             PaletteCommand("app: help", "Show the keys of this screen", self.action_help),
             PaletteCommand("app: quit", "Leave tui-helpdesk", self.action_quit),
+            *admin_menu.palette_commands(self),
         ]
+
+    def action_admin(self) -> None:
+        admin_menu.open_menu(self)
+
+    def action_availability(self) -> None:
+        cycle_availability(self)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

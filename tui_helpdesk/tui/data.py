@@ -18,25 +18,37 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tui_helpdesk.config import Settings
-from tui_helpdesk.records import ConversationDetail, ConversationView, ListKey, UserRecord
+from tui_helpdesk.records import (
+    ConversationDetail,
+    ConversationView,
+    ListKey,
+    SearchCursor,
+    UserRecord,
+    ViewCount,
+)
 from tui_helpdesk.services import mailboxes, users
 from tui_helpdesk.services.changes import ChangeWatcher
 from tui_helpdesk.services.conversations import listing, thread, views
+from tui_helpdesk.services.search.results import search
 from tui_helpdesk.services.session import open_database
 from tui_helpdesk.tui.messages import InboxPage
 
 T = TypeVar("T")
 
 
+ALL_OPEN = ConversationView("open", "All open")
+
+
 @dataclass(frozen=True)
 class ListFilter:
-    """Which conversations a list shows (the inbox: every open one the actor may see)."""
+    """Which conversations a list shows: a sidebar view, or the results of a search query."""
 
-    status: str | None = "open"
+    view: ConversationView = ALL_OPEN
+    query: str | None = None
 
     @property
-    def view(self) -> ConversationView:
-        return ConversationView(self.status or "all")
+    def label(self) -> str:
+        return f"search: {self.query}" if self.query else (self.view.label or self.view.kind)
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class HelpdeskData:
         self._keys: dict[int, ListKey] = {}  # row index -> key, as of the last reload
         self._total_rows: int | None = None  # the count of the last reload
         self._keys_lock = threading.Lock()
+        self._search_cursors: dict[int, SearchCursor] = {}  # row index -> the page from there
         try:
             with self._db.read() as session:
                 self.actor: UserRecord = users.resolve_actor(
@@ -70,6 +83,8 @@ class HelpdeskData:
             raise
 
     def page(self, offset: int, list_filter: ListFilter) -> InboxPage:
+        if list_filter.query:
+            return self._search_page(list_filter.query, offset)
         with self._keys_lock:
             keys, total = dict(self._keys), self._total_rows
         with self._db.read() as session:
@@ -87,6 +102,8 @@ class HelpdeskData:
         self, list_filter: ListFilter, *, cursor_id: int | None, first_row: int, rows: int
     ) -> Reload:
         """Count, find the cursor's conversation, and read the pages that will be on screen."""
+        if list_filter.query:
+            return self._search_reload(list_filter.query, cursor_id)
         view = list_filter.view
         with self._db.read() as session:
             total = self._total(session, view)
@@ -155,6 +172,39 @@ class HelpdeskData:
             return [0]
         first_page = max(0, first_row) // self.page_size
         return [n * self.page_size for n in range(first_page, last_row // self.page_size + 1)]
+
+    # -- search results: pages follow one another by cursor, the count grows as they come --
+
+    def _search_reload(self, query: str, cursor_id: int | None) -> Reload:
+        with self._db.read() as session:
+            found = search(session, self.actor, query, limit=self.page_size)
+        rows = tuple(hit.conversation for hit in found.hits)
+        snippets = {hit.conversation.id: hit.snippet for hit in found.hits if hit.snippet}
+        with self._keys_lock:
+            self._search_cursors = {len(rows): found.next} if found.next else {}
+        more = found.next is not None
+        page = InboxPage(offset=0, rows=rows, snippets=snippets, more=more)
+        index = next((n for n, row in enumerate(rows) if row.id == cursor_id), None)
+        return Reload(total=len(rows) + (1 if more else 0), pages=[page], cursor_index=index)
+
+    def _search_page(self, query: str, offset: int) -> InboxPage:
+        with self._keys_lock:
+            after = self._search_cursors.get(offset)
+        if after is None:
+            return InboxPage(offset=offset, rows=())
+        with self._db.read() as session:
+            found = search(session, self.actor, query, limit=self.page_size, after=after)
+        rows = tuple(hit.conversation for hit in found.hits)
+        if found.next is not None:
+            with self._keys_lock:
+                self._search_cursors[offset + len(rows)] = found.next
+        snippets = {hit.conversation.id: hit.snippet for hit in found.hits if hit.snippet}
+        return InboxPage(offset, rows, snippets=snippets, more=found.next is not None)
+
+    def sidebar(self) -> list[ViewCount]:
+        """The sidebar's views with their (capped) counts."""
+        with self._db.read() as session:
+            return views.sidebar(session, self.actor)
 
     def conversation(self, conversation_id: int) -> ConversationDetail:
         with self._db.read() as session:

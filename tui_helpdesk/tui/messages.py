@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual.message import Message
 
@@ -26,6 +26,8 @@ class InboxPage:
 
     offset: int
     rows: tuple[ConversationRecord, ...]
+    snippets: dict[int, str] = field(default_factory=dict)  # search: conversation id -> excerpt
+    more: bool = False  # search: rows follow this page (the list's count grows as they come)
 
 
 class InboxLoaded(Message):

@@ -23,7 +23,7 @@ from tui_helpdesk.tui.app import HelpdeskApp, make_app
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList
-from tui_helpdesk.tui.widgets.message_view import MessageView
+from tui_helpdesk.tui.widgets.thread_view import ThreadView
 
 SIZE = (120, 34)
 WORKER_ADDRESS = ("127.0.0.1", 2525)
@@ -62,7 +62,7 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
             pilot,
             lambda: (
                 isinstance(app.screen, ConversationScreen)
-                and len(app.screen.query(MessageView)) > 1
+                and len(app.screen.query_one(ThreadView).messages) > 1
             ),
         )
         written.append(Path(app.save_screenshot("conversation.svg", str(directory))))

@@ -35,6 +35,7 @@ from tui_helpdesk.db.models import (
     Conversation,
     Mailbox,
     Message,
+    Organisation,
     OutboxJob,
     Queue,
 )
@@ -116,6 +117,8 @@ def load_setup(session: Session, settings: Settings, mailbox: Mailbox) -> Mailbo
     (pending verification, F16): nothing more to read."""
     if not settings.mail.autoresponders_enabled or mailbox.verified_at is None:
         return None
+    if not session.get_one(Organisation, mailbox.organisation_id).autoresponders_enabled:
+        return None  # the organisation's switch (F19), read from the identity map in a batch
     row = session.get(Autoresponder, mailbox.id)
     active = row is not None and row.enabled
     return MailboxSetup(row, mailbox_timezone(session, mailbox) if active else None)

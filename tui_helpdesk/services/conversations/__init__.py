@@ -7,6 +7,7 @@ views       the sidebar's lists (mine, unassigned, open, pending, closed, queues
             and their counts
 listing     pages of a list by key: first, last, after, before, and the page around a row
 thread      one conversation with its messages, oldest first
+sender_auth who sent each inbound message, as the F75 checker stored it
 actions     assign, transfer, status, priority and tags, one conversation or many at once
 reads       per-user read marks (what makes a row unread)
 """

@@ -40,6 +40,7 @@ from tui_helpdesk.services.conversations.fields import validate_priority, valida
 from tui_helpdesk.services.conversations.notes import add_note
 from tui_helpdesk.services.conversations.visibility import load_visible, sees_mailbox
 from tui_helpdesk.services.permissions import require_actor
+from tui_helpdesk.services.vocabulary import AVAILABILITIES
 
 NOBODY = ("none", "nobody", "")
 
@@ -144,6 +145,35 @@ def _works_on(session: Session, user_id: int, conversation: Conversation) -> boo
         )
     member = exists().where(QueueMember.user_id == user_id, QueueMember.queue_id.in_(queues))
     return bool(session.scalar(select(member)))
+
+
+def assignable(
+    session: Session, actor: UserRecord | None, conversation_ids: Sequence[int]
+) -> list[UserRecord]:
+    """Who the conversations may be assigned to (the users `assign` would accept for every
+    one of them): available members first, then by name. For the pickers of the TUI."""
+    actor = require_actor(actor)
+    loaded = [load_visible(session, actor, ident) for ident in dict.fromkeys(conversation_ids)]
+    places = {(c.queue_id, c.mailbox_id): c for c in loaded}
+    found = session.scalars(
+        select(User).where(User.organisation_id == actor.organisation_id, User.active.is_(True))
+    ).all()
+    chosen = []
+    for user in found:
+        record = users.to_record(user)
+        if all(_may_take(session, actor, user, record, c) for c in places.values()):
+            chosen.append(record)
+    order = {name: n for n, name in enumerate(AVAILABILITIES)}
+    return sorted(chosen, key=lambda u: (order.get(u.availability, 9), u.name.lower(), u.id))
+
+
+def _may_take(
+    session: Session, actor: UserRecord, user: User, record: UserRecord, conversation: Conversation
+) -> bool:
+    if not actor.is_admin and not _works_on(session, user.id, conversation):
+        return False
+    mailbox_id = conversation.mailbox_id
+    return mailbox_id is None or sees_mailbox(session, record, mailbox_id)
 
 
 def transfer(

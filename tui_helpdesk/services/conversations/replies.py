@@ -40,7 +40,7 @@ from tui_helpdesk.mail.addresses import one_line, parse_addresses
 from tui_helpdesk.mail.compose import Draft, Person
 from tui_helpdesk.records import SentRecord, UserRecord
 from tui_helpdesk.services import audit, changes, contacts, mailboxes, outgoing
-from tui_helpdesk.services.conversations import reads, views
+from tui_helpdesk.services.conversations import reads, sender_auth, views
 from tui_helpdesk.services.conversations.drafting import (
     body_text,
     customer,
@@ -70,12 +70,15 @@ def reply(
     html: str = "",
     quote: bool = True,
     now: datetime | None = None,
+    confirm_spoof: bool = False,
 ) -> SentRecord:
-    """Answer the conversation's customer from its mailbox."""
+    """Answer the conversation's customer from its mailbox; when a message of it may be forged
+    (F75), only with confirm_spoof (else Conflict, field confirm_spoof, naming why)."""
     actor = require_actor(actor)
     body, html = body_text(body), body_text(html, field="html", required=False)
     typed_cc = parse_addresses(cc, field="cc")
     conversation = _open_conversation(session, actor, conversation_id)
+    sender_auth.require_confirmed(session, conversation_id, confirmed=confirm_spoof)
     mailbox = sending_mailbox(session, conversation)
     mailboxes.require_sending(session, actor, mailbox)
     parent = parent_of(session, conversation)

@@ -19,6 +19,8 @@ from tui_helpdesk.db.models import (
     ConversationRead,
     ConversationTag,
     Mailbox,
+    Message,
+    MessageAuth,
     Queue,
     User,
 )
@@ -51,6 +53,15 @@ def row_query(actor: UserRecord) -> Select[Any]:
         .where(ConversationTag.conversation_id == Conversation.id)
         .scalar_subquery()
     )
+    flagged = (  # F75: "spoof" sorts after "lookalike", so max() is the strongest warning
+        select(func.max(MessageAuth.warning))
+        .join(Message, Message.id == MessageAuth.message_id)
+        .where(
+            Message.conversation_id == Conversation.id,
+            MessageAuth.warning.in_(("spoof", "lookalike")),
+        )
+        .scalar_subquery()
+    )
     return (
         select(
             Conversation.id,
@@ -68,6 +79,7 @@ def row_query(actor: UserRecord) -> Select[Any]:
             _Assignee.email,
             tags,
             unread(actor),
+            flagged,
         )
         .outerjoin(Mailbox, Mailbox.id == Conversation.mailbox_id)
         .outerjoin(Queue, Queue.id == Conversation.queue_id)
@@ -85,7 +97,7 @@ def row_query(actor: UserRecord) -> Select[Any]:
 
 def to_record(row: Any) -> ConversationRecord:
     (ident, subject, status, priority, message_count, previous, created_at, last_message_at,
-     mailbox, queue, contact, contact_name, assignee, tags, is_unread) = row  # fmt: skip
+     mailbox, queue, contact, contact_name, assignee, tags, is_unread, flagged) = row  # fmt: skip
     return ConversationRecord(
         id=ident,
         subject=subject,
@@ -102,6 +114,7 @@ def to_record(row: Any) -> ConversationRecord:
         created_at=created_at,
         last_message_at=last_message_at,
         unread=bool(is_unread),
+        flagged=flagged or "",
     )
 
 

@@ -11,10 +11,12 @@ from tui_helpdesk.db.models import Attachment, Message
 from tui_helpdesk.records import (
     AttachmentRecord,
     ConversationDetail,
+    MessageAuthStatusRecord,
     MessageRecord,
     UserRecord,
 )
 from tui_helpdesk.services.conversations import rows
+from tui_helpdesk.services.conversations.sender_auth import auth_statuses
 from tui_helpdesk.services.outbox import delivery_states
 
 
@@ -30,10 +32,14 @@ def get_conversation(
     ).all()
     attachments = _attachments_by_message(session, [m.id for m in messages])
     sending = delivery_states(session, [m.id for m in messages if m.direction == "outbound"])
+    checked = auth_statuses(session, [m.id for m in messages if m.direction == "inbound"])
     return ConversationDetail(
         conversation=conversation,
         messages=tuple(
-            message_record(m, attachments[m.id], sending.get(m.id, ("", ""))) for m in messages
+            message_record(
+                m, attachments[m.id], sending.get(m.id, ("", "")), auth=checked.get(m.id)
+            )
+            for m in messages
         ),
     )
 
@@ -64,7 +70,11 @@ def _attachments_by_message(
 
 
 def message_record(
-    message: Message, attachments: list[AttachmentRecord], delivery: tuple[str, str]
+    message: Message,
+    attachments: list[AttachmentRecord],
+    delivery: tuple[str, str],
+    *,
+    auth: MessageAuthStatusRecord | None = None,
 ) -> MessageRecord:
     return MessageRecord(
         id=message.id,
@@ -85,4 +95,5 @@ def message_record(
         attachments=tuple(attachments),
         delivery=delivery[0],
         delivery_error=delivery[1],
+        auth=auth,
     )

@@ -16,13 +16,22 @@ database; nothing here touches it, so the rules are tested alone.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from tui_helpdesk.records import MessageAuthRecord, SenderWarningRecord
+from tui_helpdesk.records import MessageAuthRecord
 
 FAILED_DMARC = {"fail", "permerror"}
+
+
+@dataclass(frozen=True)
+class SenderVerdict:
+    """The strongest warning for one message, with every reason found."""
+
+    level: str  # spoof | lookalike | "" (no warning)
+    reasons: tuple[str, ...]
 
 
 def sender_warning(
@@ -30,15 +39,15 @@ def sender_warning(
     from_name: str,
     our_domains: Collection[str],
     known_contacts: Mapping[str, str],
-) -> SenderWarningRecord:
+) -> SenderVerdict:
     """The strongest warning that applies, with every reason found."""
     contacts = {address.lower(): name for address, name in known_contacts.items()}
     ours = {domain.lower().rstrip(".") for domain in our_domains}
     spoofing = spoofing_reasons(auth, ours, contacts)
     lookalike = lookalike_reasons(auth.from_address, from_name, ours, contacts)
     if spoofing:
-        return SenderWarningRecord("spoofing", (*spoofing, *lookalike))
-    return SenderWarningRecord("lookalike" if lookalike else "", tuple(lookalike))
+        return SenderVerdict("spoof", (*spoofing, *lookalike))
+    return SenderVerdict("lookalike" if lookalike else "", tuple(lookalike))
 
 
 def spoofing_reasons(

@@ -28,10 +28,12 @@ from tui_helpdesk.db.models import (
     ConversationTag,
     Mailbox,
     Message,
+    MessageAuth,
 )
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parsed import ParsedAttachment, ParsedMessage
 from tui_helpdesk.services import webhooks
+from tui_helpdesk.services.inbound_auth import jobs as auth_jobs
 from tui_helpdesk.services.ingest.clean import (
     ADDRESS_MAX,
     CONTENT_TYPE_MAX,
@@ -67,6 +69,7 @@ class NewMessage:
     conversation: ConversationRef
     attachments: tuple[ParsedAttachment, ...]
     id: int | None = None
+    client: tuple[str, str] = ("", "")  # the SMTP client's address and HELO (F75 checks them)
 
 
 @dataclass(eq=False, slots=True)
@@ -148,7 +151,7 @@ def inbound_message(
         "bounce_recipient": clean_text(bounce_recipient, ADDRESS_MAX),
         "processing_error": "",
     }
-    return NewMessage(values, conversation, parsed.attachments)
+    return NewMessage(values, conversation, parsed.attachments, client=(mail.peer_ip, mail.helo))
 
 
 class PendingRows:
@@ -186,6 +189,7 @@ class PendingRows:
             message.values["conversation_id"] = row_id(message.conversation)
         _insert_with_ids(connection, Message.__table__, self.messages, next_ids)
         _add_attachments(connection, self.messages)
+        _queue_auth_checks(connection, self.messages)
         _insert_ignore(connection, ConversationParticipant, [
             {"conversation_id": row_id(c), "email": e} for c, e in dict.fromkeys(self.participants)
         ])  # fmt: skip
@@ -292,6 +296,19 @@ def _add_attachments(connection: Connection, messages: Sequence[NewMessage]) -> 
         for (message, part), digest in zip(parts, digests, strict=True)
     ]
     connection.execute(_insert(Attachment.__table__), rows)
+
+
+def _queue_auth_checks(connection: Connection, messages: Sequence[NewMessage]) -> None:
+    """F75: each received mail (not a bounce) gets its SPF/DKIM/DMARC check queued; a worker's
+    checker runs it after the commit (inbound_auth.jobs)."""
+    rows = [
+        auth_jobs.queued(m.id, m.client[0], m.client[1], m.values["envelope_from"],
+                         m.values["received_at"])
+        for m in messages
+        if m.values["kind"] == "mail"
+    ]  # fmt: skip
+    if rows:
+        connection.execute(_insert(MessageAuth.__table__), rows)
 
 
 def _insert_ignore(connection: Connection, model: type, rows: list[dict[str, Any]]) -> None:

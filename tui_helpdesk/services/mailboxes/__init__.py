@@ -12,6 +12,7 @@
 from tui_helpdesk.services.mailboxes.access import require_sending, set_private, set_senders
 from tui_helpdesk.services.mailboxes.binding import send_test, test_returned
 from tui_helpdesk.services.mailboxes.fields import (
+    check_field,
     display_name,
     sender,
     validate_display_name,
@@ -40,6 +41,7 @@ from tui_helpdesk.services.mailboxes.verification import resend_code, verify
 __all__ = [
     "MailboxChanges",
     "activate",
+    "check_field",
     "close_notice_of",
     "create",
     "deactivate",

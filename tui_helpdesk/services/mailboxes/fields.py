@@ -10,7 +10,7 @@ from tui_helpdesk.db.models import Mailbox, User
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.mail.addresses import clean_line
 from tui_helpdesk.mail.compose import Person, fill
-from tui_helpdesk.services import organisations
+from tui_helpdesk.services import domains, organisations
 
 ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 DOT_ATOM = re.compile(rf"^{ATEXT}(\.{ATEXT})*$")
@@ -48,6 +48,24 @@ def validate_local_part(value: str) -> str:
             field="local_part",
         )
     return value
+
+
+def check_field(field: str, value: str) -> str:
+    """Check one field of the mailbox form as it is typed, without the database: the same
+    validators create and update run (F10), so the message beside the field is the one saving
+    would give. What needs the database (the domain is the organisation's, the responsible
+    user exists, the address is free) is checked on save."""
+    if field == "display_name":
+        return validate_display_name(value)
+    if field == "local_part":
+        return validate_local_part(value)
+    if field == "domain":
+        return domains.validate_hostname(value)
+    if field in ("timezone", "language") and value.strip():
+        check = organisations.validate_timezone if field == "timezone" else (
+            organisations.validate_language)  # fmt: skip
+        return check(value, field=field)
+    return value.strip()
 
 
 def display_name(session: Session, mailbox: Mailbox) -> str:

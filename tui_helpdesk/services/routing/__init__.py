@@ -3,7 +3,7 @@
 - patterns: the regular expressions admins write, bounded before they meet mail
 - conditions: what a rule may test, validated
 - rules: matching and the inbound decision (first match wins)
-- admin: the rule services (add, list, update, move, delete)
+- admin: the rule services (add, list, update, move, delete, test on a sample message)
 """
 
 from tui_helpdesk.services.routing.admin import (
@@ -12,6 +12,7 @@ from tui_helpdesk.services.routing.admin import (
     get_rule,
     list_rules,
     move_rule,
+    try_rule,
     update_rule,
 )
 from tui_helpdesk.services.routing.rules import (
@@ -35,5 +36,6 @@ __all__ = [
     "load_inbound_routing",
     "move_rule",
     "route_inbound",
+    "try_rule",
     "update_rule",
 ]

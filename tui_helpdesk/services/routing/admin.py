@@ -7,6 +7,8 @@ it was.
 from __future__ import annotations
 
 import dataclasses
+from email.message import EmailMessage
+from email.policy import SMTP
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,14 +16,23 @@ from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Queue, RoutingRule
 from tui_helpdesk.errors import Invalid, NotFound
-from tui_helpdesk.records import RoutingConditionRecord, RoutingRuleRecord, UserRecord
+from tui_helpdesk.mail.parse import parse_message
+from tui_helpdesk.records import (
+    RoutingConditionRecord,
+    RoutingRuleRecord,
+    RuleConditionResult,
+    RuleTestRecord,
+    UserRecord,
+)
 from tui_helpdesk.services import audit, permissions
 from tui_helpdesk.services.routing.conditions import (
+    Condition,
     validate_conditions,
     validate_name,
     validate_priority,
     validate_tag,
 )
+from tui_helpdesk.services.routing.rules import condition_matches, first_match, rule_matches
 from tui_helpdesk.services.unset import UNSET
 from tui_helpdesk.services.vocabulary import MATCH_MODES
 
@@ -289,3 +300,83 @@ def move_rule(
             after={"position": rule.position},
         )
     return [_record(session, r) for r in rules]
+
+
+# --- dry run ---------------------------------------------------------------------------------
+
+MAX_SAMPLE = 100_000  # characters of a sample body
+
+
+def _sample(sender: str, recipient: str, subject: str, body: str, headers: str) -> bytes:
+    """The sample as raw mail, so the real parser reads it exactly as it reads inbound mail."""
+    if len(body) > MAX_SAMPLE:
+        raise Invalid(f"body: at most {MAX_SAMPLE} characters in a test", field="body")
+    message = EmailMessage(policy=SMTP)
+    try:
+        for name, value in (("From", sender), ("To", recipient), ("Subject", subject)):
+            if value.strip():
+                message[name] = value.strip()
+        for line in headers.splitlines():
+            if not line.strip():
+                continue
+            name, colon, value = line.partition(":")
+            if not colon or not name.strip() or " " in name.strip():
+                raise Invalid(
+                    f"headers: write one header a line, like X-Priority: 1; got {line!r}",
+                    field="headers",
+                )
+            message[name.strip()] = value.strip()
+        message.set_content(body or "")
+    except (ValueError, TypeError) as exc:
+        raise Invalid(f"sample message: {exc}", field="headers") from None
+    return message.as_bytes()
+
+
+def try_rule(
+    session: Session,
+    actor: UserRecord,
+    rule_id: int,
+    *,
+    sender: str = "",
+    recipient: str = "",
+    subject: str = "",
+    body: str = "",
+    headers: str = "",
+) -> RuleTestRecord:
+    """Try one rule on a sample message (a dry run: nothing is stored, routed or sent).
+
+    Says which conditions hold, whether the rule matches, what it would set, and which rule
+    would decide for that message among all the enabled rules in order (first match wins).
+    Admins only, as the rules are.
+    """
+    permissions.require_admin(actor)
+    rule = _rule_for(session, actor, rule_id)
+    parsed = parse_message(_sample(sender, recipient, subject, body, headers))
+    recipients = tuple(a.strip().lower() for a in recipient.split(",") if a.strip())
+    try:
+        conditions = validate_conditions(rule.conditions, rule=rule.name)
+    except Invalid:
+        conditions = []  # a stored rule that no longer validates never matches
+    results = tuple(
+        RuleConditionResult(
+            field=c.field, op=c.op, value=c.value,
+            matched=condition_matches(c, parsed, recipients),
+        )
+        for c in conditions
+    )  # fmt: skip
+    matched = bool(conditions) and rule_matches(
+        rule.match, [Condition(r.field, r.op, r.value) for r in results], parsed, recipients
+    )
+    deciding = first_match(_ordered(session, actor.organisation_id), parsed, recipients)
+    record = _record(session, rule)
+    return RuleTestRecord(
+        rule_id=rule.id,
+        rule=rule.name,
+        enabled=rule.enabled,
+        matched=matched,
+        conditions=results,
+        queue=record.queue,
+        priority=record.priority,
+        tag=record.tag,
+        deciding_rule=deciding.name if deciding is not None else None,
+    )

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, exists, not_, or_, select
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import Attachment, Conversation, ConversationTag, Message
+from tui_helpdesk.db.models import Attachment, Conversation, ConversationTag, Message, MessageAuth
 from tui_helpdesk.errors import HelpdeskError, Invalid
 from tui_helpdesk.records import UserRecord
 from tui_helpdesk.services import users
@@ -60,6 +60,12 @@ def _condition(
                 Message.conversation_id == Conversation.id, Attachment.disposition == "attachment"
             )
         )
+    if item.name == "auth":  # F75, correlated like has:
+        return exists(
+            select(Message.id)
+            .join(MessageAuth, MessageAuth.message_id == Message.id)
+            .where(Message.conversation_id == Conversation.id, _auth(value))
+        )
     day = parse_date(item.name, value)
     boundary = _midnight(day, timezone)
     return (
@@ -67,6 +73,19 @@ def _condition(
         if item.name == "before"
         else Conversation.last_message_at >= boundary
     )
+
+
+def _auth(value: str) -> ColumnElement[bool]:
+    """auth:fail|spoof|lookalike|pass on one message's stored check (query.AUTH)."""
+    if value == "fail":
+        return or_(
+            MessageAuth.dmarc.in_(("fail", "permerror")),
+            MessageAuth.spf == "fail",
+            MessageAuth.dkim == "fail",
+        )
+    if value == "pass":
+        return MessageAuth.dmarc == "pass"
+    return MessageAuth.warning == value
 
 
 def _assignee(session: Session, actor: UserRecord, value: str) -> ColumnElement[bool]:

@@ -6,6 +6,8 @@
     from:X      X in a message's sender (name or address); to:X in its To or Cc
     status:open|pending|closed   queue:NAME   mailbox:ADDRESS   tag:TAG
     assignee:me|none|EMAIL       has:attachment
+    auth:fail|spoof|lookalike|pass   who sent a message (F75): fail = DMARC failed, or SPF or
+                every DKIM signature failed; spoof / lookalike = flagged; pass = DMARC passed
     before:YYYY-MM-DD   after:YYYY-MM-DD   (last activity, in the searcher's timezone)
     -anything   negates a word, phrase or filter (-tag:spam, -"out of office")
 
@@ -24,8 +26,10 @@ from tui_helpdesk.errors import Invalid
 from tui_helpdesk.services.conversations.fields import STATUSES
 
 TEXT_FILTERS = ("from", "to")
-FILTERS = (*TEXT_FILTERS, "status", "queue", "mailbox", "assignee", "tag", "before", "after", "has")
+FILTERS = (*TEXT_FILTERS, "status", "queue", "mailbox", "assignee", "tag", "before", "after", "has",
+           "auth")  # fmt: skip
 HAS = ("attachment",)
+AUTH = ("fail", "spoof", "lookalike", "pass")
 MAX_QUERY = 1000
 MAX_PARTS = 32
 WORD = re.compile(r"[^\W_]")  # what both full-text indexes count as part of a word
@@ -147,7 +151,7 @@ def _example(name: str) -> str:
         "from": "from:ada@example.com", "to": "to:support@example.com",
         "status": "status:open", "queue": "queue:Support", "mailbox": "mailbox:support@acme.test",
         "assignee": "assignee:me", "tag": "tag:billing", "before": "before:2026-01-31",
-        "after": "after:2026-01-01", "has": "has:attachment",
+        "after": "after:2026-01-01", "has": "has:attachment", "auth": "auth:spoof",
     }[name]  # fmt: skip
 
 
@@ -157,9 +161,11 @@ def _checked(name: str, value: str) -> str:
         raise Invalid(f"status: must be one of {', '.join(STATUSES)}, got {value!r}", field="query")
     if name == "has" and value.lower() not in HAS:
         raise Invalid(f"has: only has:attachment is known, got {value!r}", field="query")
+    if name == "auth" and value.lower() not in AUTH:
+        raise Invalid(f"auth: must be one of {', '.join(AUTH)}, got {value!r}", field="query")
     if name in ("before", "after"):
         parse_date(name, value)
-    return value.lower() if name in ("status", "has", "tag") else value
+    return value.lower() if name in ("status", "has", "tag", "auth") else value
 
 
 def parse_date(name: str, value: str) -> date:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 from tui_helpdesk.errors import HelpdeskError
-from tui_helpdesk.records import ConversationRecord, UserRecord
+from tui_helpdesk.records import ActionResult, ConversationRecord, UserRecord
+from tui_helpdesk.tui.actions import ConversationActions, action_bindings
 from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.data import ListFilter
-from tui_helpdesk.tui.format import when
 from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.messages import (
     DataChanged,
@@ -26,6 +29,7 @@ from tui_helpdesk.tui.messages import (
 )
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList, sender_of
 from tui_helpdesk.tui.widgets.safe_text import safe_text
+from tui_helpdesk.tui.widgets.sidebar import ViewSidebar
 
 AGE_REFRESH_SECONDS = 30
 
@@ -53,7 +57,16 @@ def worker_hint(address: tuple[str, int], recipient: str | None, *, have_swaks: 
     )
 
 
-def preview_text(row: ConversationRecord | None) -> Text:
+def local_time(value: datetime | None, timezone: str) -> str:
+    """An absolute time in the reader's timezone (theirs, else the organisation's)."""
+    if value is None:
+        return "unknown"
+    return value.astimezone(_zone(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def preview_text(
+    row: ConversationRecord | None, timezone: str = "UTC", snippet: str | None = None
+) -> Text:
     if row is None:
         return Text("")
     sender = sender_of(row)
@@ -67,16 +80,24 @@ def preview_text(row: ConversationRecord | None) -> Text:
         ("Assignee", row.assignee or "nobody"),
     ]
     second = Text("  ", end="").join(_pair(label, value) for label, value in details)
+    last = local_time(row.last_message_at, timezone)
     third = Text(
         f"{row.status} · {row.priority} priority · {row.message_count} message"
-        f"{'' if row.message_count == 1 else 's'} · last {when(row.last_message_at)}",
+        f"{'' if row.message_count == 1 else 's'} · last {last}{' · unread' if row.unread else ''}",
         style="dim",
         end="",
     )
     if row.tags:
         third.append("  tags: ", style="dim")
         third.append_text(safe_text(", ".join(row.tags), one_line=True))
-    return Text("\n", end="").join([first, second, third])
+    lines = [first, second, third]
+    if snippet:
+        match = Text("match: ", style="dim", end="")
+        match.append_text(safe_text(snippet, "italic", one_line=True))
+        lines.append(match)
+    preview = Text("\n", end="").join(lines)
+    preview.no_wrap, preview.overflow = True, "ellipsis"  # one line each, at any width
+    return preview
 
 
 def _pair(label: str, value: str) -> Text:
@@ -86,17 +107,29 @@ def _pair(label: str, value: str) -> Text:
 
 
 class InboxScreen(Screen[None]):
-    """Every open conversation the acting user may see, newest first."""
+    """The sidebar's views and the conversations of the chosen one (or of a search), newest
+    first, with a preview of the highlighted row."""
 
     BINDINGS = [
-        Binding("r", "refresh", "Refresh", id="inbox.refresh", tooltip="Read the list again"),
-    ]
+        *action_bindings("inbox"),
+        Binding("slash", "search", "Search", key_display="/", id="inbox.search",
+                tooltip="Search conversations (words, from:, status:, tag:, …)"),
+        Binding("v", "views", "Views", id="inbox.views",
+                tooltip="Go to the sidebar of views, queues and mailboxes"),
+        Binding("escape", "back", "Back", show=False, id="inbox.back",
+                tooltip="Clear the marks, or leave the search results"),
+        Binding("r", "refresh", "Refresh", show=False, id="inbox.refresh",
+                tooltip="Read the list again"),
+    ]  # fmt: skip
+
+    NARROW = 100  # below this many columns the sidebar collapses (v brings it back)
 
     def __init__(self, list_filter: ListFilter | None = None) -> None:
         super().__init__(id="inbox")
         self.list_filter = list_filter or ListFilter()
         self._generation = 0
         self._cursor_at_reload = 0
+        self.actions = ConversationActions(self, self._chosen_ids, done=self._acted)
 
     @property
     def helpdesk(self) -> Helpdesk:
@@ -106,10 +139,16 @@ class InboxScreen(Screen[None]):
         yield Static(identity_text(self.helpdesk.data.actor), id="identity")
         if self.helpdesk.worker_address is not None:
             yield Static("", id="worker-hint")
-        yield ConversationList(
-            page_size=self.helpdesk.data.page_size, now=self.helpdesk.now, id="conversations"
-        )
-        yield Static("", id="preview")
+        with Horizontal(id="inbox-body"):
+            yield ViewSidebar(id="sidebar")
+            with Vertical(id="inbox-main"):
+                yield Input(placeholder="search: words, \"a phrase\", from:, status:, tag:, "
+                            "-word … (enter searches, escape leaves)", id="search")  # fmt: skip
+                yield ConversationList(
+                    page_size=self.helpdesk.data.page_size, now=self.helpdesk.now,
+                    id="conversations",
+                )  # fmt: skip
+                yield Static("", id="preview")
         yield Static("Loading…", id="status-line")
         yield Footer()
 
@@ -117,18 +156,33 @@ class InboxScreen(Screen[None]):
     def conversation_list(self) -> ConversationList:
         return self.query_one(ConversationList)
 
+    @property
+    def sidebar(self) -> ViewSidebar:
+        return self.query_one(ViewSidebar)
+
     def on_mount(self) -> None:
         self.conversation_list.focus()
         self.reload()
+        self._load_sidebar()
         if self.helpdesk.worker_address is not None:
             self._load_worker_hint()
         self.set_interval(AGE_REFRESH_SECONDS, self.conversation_list.refresh_ages)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < self.NARROW, "-narrow")
 
     def commands(self) -> list[PaletteCommand]:
         listed = self.conversation_list
         return [
             PaletteCommand("conversation: open", "Read the highlighted conversation",
                            listed.action_open),
+            *self.actions.commands(),
+            PaletteCommand("conversation: mark", "Mark or unmark the highlighted row",
+                           listed.action_mark),
+            PaletteCommand("inbox: search", "Search conversations", self.action_search),
+            PaletteCommand("inbox: views", "Go to the sidebar of views", self.action_views),
+            PaletteCommand("inbox: clear marks or search", "Clear the marks, or leave the "
+                           "search results", self.action_back),
             PaletteCommand("inbox: refresh", "Read the list again", self.action_refresh),
             PaletteCommand("inbox: newest", "Go to the newest conversation", listed.action_first),
             PaletteCommand("inbox: oldest", "Go to the oldest conversation", listed.action_last),
@@ -144,6 +198,7 @@ class InboxScreen(Screen[None]):
         cursor = listed.cursor_row
         self._reload_worker(
             self._generation,
+            self.list_filter,
             cursor.id if cursor else None,
             listed.first_visible_row,
             listed.visible_rows,
@@ -151,11 +206,12 @@ class InboxScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inbox-reload")
     def _reload_worker(
-        self, generation: int, cursor_id: int | None, first_row: int, rows: int
-    ) -> None:
+        self, generation: int, list_filter: ListFilter, cursor_id: int | None, first_row: int,
+        rows: int,
+    ) -> None:  # fmt: skip
         try:
             found = self.helpdesk.data.reload(
-                self.list_filter, cursor_id=cursor_id, first_row=first_row, rows=rows
+                list_filter, cursor_id=cursor_id, first_row=first_row, rows=rows
             )
         except HelpdeskError as error:
             self.post_message(LoadFailed(error.message))
@@ -168,6 +224,11 @@ class InboxScreen(Screen[None]):
     def _page_worker(self, generation: int, offset: int) -> None:
         page = self.helpdesk.data.page(offset, self.list_filter)
         self.post_message(PageLoaded(generation, page))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inbox-sidebar")
+    def _load_sidebar(self) -> None:
+        counts = self.helpdesk.data.sidebar()
+        self.app.call_from_thread(self.sidebar.show_counts, counts, self.list_filter.view)
 
     @work(thread=True, exit_on_error=False, group="inbox-hint")
     def _load_worker_hint(self) -> None:
@@ -194,6 +255,7 @@ class InboxScreen(Screen[None]):
                 self.reload()
                 return
         listed.show_reload(message.generation, message.total, message.pages, index)
+        self.failure = None
         self._update_status()
 
     def on_worker_hint_loaded(self, message: WorkerHintLoaded) -> None:
@@ -201,12 +263,22 @@ class InboxScreen(Screen[None]):
 
     def on_page_loaded(self, message: PageLoaded) -> None:
         self.conversation_list.add_page(message.generation, message.page)
+        self._update_status()
+
+    failure: str | None = None
 
     def on_load_failed(self, message: LoadFailed) -> None:
+        self.failure = message.text
         self.query_one("#status-line", Static).update(safe_text(message.text, "bold red"))
+        if self.list_filter.query is not None:
+            # A bad query: say what is wrong and let the user fix it where they typed it.
+            search = self.query_one("#search", Input)
+            search.add_class("-shown")
+            search.focus()
 
     def on_data_changed(self, _message: DataChanged) -> None:
         self.reload()
+        self._load_sidebar()
 
     @on(ConversationList.PageWanted)
     def _page_wanted(self, message: ConversationList.PageWanted) -> None:
@@ -214,22 +286,128 @@ class InboxScreen(Screen[None]):
 
     @on(ConversationList.Highlighted)
     def _highlighted(self, message: ConversationList.Highlighted) -> None:
-        self.query_one("#preview", Static).update(preview_text(message.row))
+        row = message.row
+        snippet = self.conversation_list.snippets.get(row.id) if row is not None else None
+        preview = preview_text(row, self.helpdesk.data.timezone, snippet)
+        # A fixed-height pane: no layout pass on every cursor move.
+        self.query_one("#preview", Static).update(preview, layout=False)
+        self._update_status()
+
+    @on(ConversationList.MarksChanged)
+    def _marks_changed(self) -> None:
         self._update_status()
 
     @on(ConversationList.Opened)
     def _opened(self, message: ConversationList.Opened) -> None:
         self.helpdesk.open_conversation(message.conversation_id)
 
-    def _update_status(self) -> None:
+    @on(ViewSidebar.ViewChosen)
+    def _view_chosen(self, message: ViewSidebar.ViewChosen) -> None:
+        self.show(ListFilter(view=message.view))
+        self.remove_class("-sidebar-open")
+        self.conversation_list.focus()
+
+    @on(ViewSidebar.Left)
+    def _sidebar_left(self) -> None:
+        self.remove_class("-sidebar-open")
+        self.conversation_list.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        query = event.value.strip()
+        if not query:
+            self._leave_search()
+            return
+        self.show(ListFilter(view=self.list_filter.view, query=query))
+        self.conversation_list.focus()
+
+    def show(self, list_filter: ListFilter) -> None:
+        """Show another view or search: the cursor starts at the top, the marks go."""
+        self.list_filter = list_filter
         listed = self.conversation_list
-        status = self.list_filter.status or "all"
-        noun = "conversation" if listed.total == 1 else "conversations"
-        line = f"{listed.total:,} {status} {noun}"
+        listed.clear_marks()
+        listed.loaded = False
+        listed.cursor = 0
+        listed.scroll_to(y=0, animate=False, immediate=True)
+        self.sidebar.choose(list_filter.view)
+        self.query_one("#status-line", Static).update(Text("Loading…"))
+        self.reload()
+
+    def _leave_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.remove_class("-shown")
+        search.value = ""
+        if self.list_filter.query is not None:
+            self.show(ListFilter(view=self.list_filter.view))
+        self.conversation_list.focus()
+
+    def _update_status(self) -> None:
+        if self.failure is not None:
+            return
+        listed = self.conversation_list
+        what = self.list_filter.label
+        if self.list_filter.query:
+            more = listed.row_at(listed.total - 1) is None and listed.total > 0
+            shown = listed.total - 1 if more else listed.total
+            line = f"{what} · {shown:,}{'+' if more else ''} found"
+        else:
+            noun = "conversation" if listed.total == 1 else "conversations"
+            line = f"{what} · {listed.total:,} {noun}"
         if listed.total:
-            line += f" · row {listed.cursor + 1:,} of {listed.total:,}"
-        line += f" · updated {self.helpdesk.now().strftime('%H:%M:%S')}"
-        self.query_one("#status-line", Static).update(Text(line))
+            line += f" · row {listed.cursor + 1:,}"
+        if listed.marked:
+            line += f" · {len(listed.marked)} marked"
+        updated = self.helpdesk.now().astimezone(_zone(self.helpdesk.data.timezone))
+        line += f" · updated {updated.strftime('%H:%M:%S')}"
+        self.query_one("#status-line", Static).update(Text(line), layout=False)
+
+    # -- actions -------------------------------------------------------------------------
+
+    def _chosen_ids(self) -> list[int]:
+        return self.conversation_list.chosen_ids
+
+    def _acted(self, results: list[ActionResult]) -> None:
+        """Marks of the conversations acted on go; refused ones stay marked."""
+        listed = self.conversation_list
+        went = {r.conversation_id for r in results if r.ok}
+        if listed.marked & went:
+            listed.marked -= went
+            listed.refresh()
+            self._update_status()
+
+    def action_act(self, name: str) -> None:
+        self.actions.run(name)
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.add_class("-shown")
+        search.value = self.list_filter.query or ""
+        search.focus()
+
+    def action_views(self) -> None:
+        self.add_class("-sidebar-open")
+        self.sidebar.focus()
+
+    def action_back(self) -> None:
+        listed = self.conversation_list
+        search = self.query_one("#search", Input)
+        if search.has_focus or (self.list_filter.query is not None and not listed.marked):
+            self._leave_search()
+        elif listed.marked:
+            listed.clear_marks()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and not self.conversation_list.chosen_ids:
+            return None
+        return True
 
     def action_refresh(self) -> None:
         self.reload()
+        self._load_sidebar()
+
+
+def _zone(timezone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

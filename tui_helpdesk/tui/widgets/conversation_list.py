@@ -32,28 +32,46 @@ PREFETCH_SCREENS = 1
 
 
 def column_widths(width: int) -> list[tuple[str, int]]:
-    """Column names and widths for a given row width; the header uses the same layout."""
-    status, age_width = 7, 4
-    sender = max(10, min(28, width * 22 // 100))
-    mailbox = max(8, min(26, width * 20 // 100)) if width >= 70 else 0
-    gaps = 4 if mailbox else 3
-    subject = max(8, width - status - age_width - sender - mailbox - gaps)
-    columns = [("Subject", subject), ("From", sender)]
-    if mailbox:
-        columns.append(("Mailbox", mailbox))
-    return [*columns, ("Status", status), ("Age", age_width)]
+    """Column names and widths for a given row width; the header uses the same layout.
+
+    Narrow rows drop the columns the preview also shows (tags first, then mailbox, assignee,
+    priority); the subject takes what is left.
+    """
+    contact = max(10, min(24, width * 18 // 100))
+    optional = {
+        "Mailbox": (max(10, min(24, width * 16 // 100)), 88),
+        "Assignee": (max(8, min(16, width * 12 // 100)), 70),
+        "Priority": (6, 60),
+        "Tags": (max(8, min(18, width * 12 // 100)), 104),
+    }
+    shown = {name: size for name, (size, least) in optional.items() if width >= least}
+    fixed = [("Mark", 2), ("Contact", contact), ("Status", 7), ("Age", 4)]
+    used = sum(size for _, size in fixed) + sum(shown.values())
+    gaps = len(fixed) + len(shown)  # one space after every column but the last
+    subject = max(8, width - used - gaps)
+    order = ["Mark", "Subject", "Contact", "Mailbox", "Assignee", "Status", "Priority", "Tags",
+             "Age"]  # fmt: skip
+    sizes = {**dict(fixed), **shown, "Subject": subject}
+    return [(name, sizes[name]) for name in order if name in sizes]
+
+
+HEADINGS = {"Mark": "", "Priority": "Prio"}
 
 
 def sender_of(row: ConversationRecord) -> str:
     return row.contact_name or row.contact or "(unknown sender)"
 
 
-def row_cells(row: ConversationRecord, now: datetime) -> dict[str, str]:
+def row_cells(row: ConversationRecord, now: datetime, *, marked: bool = False) -> dict[str, str]:
     return {
+        "Mark": ("*" if marked else " ") + ("●" if row.unread else " "),
         "Subject": row.subject or "(no subject)",
-        "From": sender_of(row),
+        "Contact": sender_of(row),
         "Mailbox": row.mailbox or "",
+        "Assignee": (row.assignee or "").split("@")[0],
         "Status": row.status,
+        "Priority": row.priority,
+        "Tags": ",".join(row.tags),
         "Age": age(row.last_message_at, now),
     }
 
@@ -83,17 +101,19 @@ class ConversationList(ScrollView, can_focus=True):
     """Rows of conversations, newest first; Enter opens the one under the cursor."""
 
     BINDINGS = [
-        Binding("up", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous row"),
-        Binding("down", "cursor_down", "Down", show=False, id="list.down", tooltip="Next row"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous row"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="list.down", tooltip="Next row"),
         Binding("pageup", "page_up", "Page up", show=False, id="list.page_up",
                 tooltip="One screen up"),
         Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down",
                 tooltip="One screen down"),
-        Binding("home", "first", "First", show=False, id="list.first",
+        Binding("home,g", "first", "First", show=False, id="list.first",
                 tooltip="Newest conversation"),
-        Binding("end", "last", "Last", show=False, id="list.last",
+        Binding("end,G", "last", "Last", show=False, id="list.last",
                 tooltip="Oldest conversation"),
         Binding("enter", "open", "Open", id="list.open", tooltip="Read the conversation"),
+        Binding("space", "mark", "Mark", id="list.mark",
+                tooltip="Mark or unmark the row (actions apply to every marked row)"),
         Binding("left,right,ctrl+pageup,ctrl+pagedown", "noop", "No sideways scrolling",
                 show=False, system=True,
                 id="list.no_sideways"),
@@ -105,6 +125,9 @@ class ConversationList(ScrollView, can_focus=True):
         "conversation-list--loading",
         "conversation-list--muted",
         "conversation-list--sender",
+        "conversation-list--unread",
+        "conversation-list--urgent",
+        "conversation-list--marked",
     }
 
     DEFAULT_CSS = """
@@ -133,6 +156,16 @@ class ConversationList(ScrollView, can_focus=True):
     ConversationList > .conversation-list--loading {
         color: $text-muted;
     }
+    ConversationList > .conversation-list--unread {
+        text-style: bold;
+    }
+    ConversationList > .conversation-list--urgent {
+        color: $text-warning;
+    }
+    ConversationList > .conversation-list--marked {
+        color: $text-accent;
+        text-style: bold;
+    }
     """
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
@@ -151,6 +184,11 @@ class ConversationList(ScrollView, can_focus=True):
             self.row = row
             self.index = index
             self.total = total
+
+    class MarksChanged(Message):
+        def __init__(self, marked: frozenset[int]) -> None:
+            super().__init__()
+            self.marked = marked
 
     class Opened(Message):
         def __init__(self, conversation_id: int) -> None:
@@ -175,6 +213,9 @@ class ConversationList(ScrollView, can_focus=True):
         self.loaded = False
         self._pages: OrderedDict[int, tuple[ConversationRecord, ...]] = OrderedDict()
         self._pending: set[int] = set()
+        self.marked: set[int] = set()  # conversation ids marked with space
+        self.snippets: dict[int, str] = {}  # search: conversation id -> matching excerpt
+        self._could_open = False
 
     # -- data in -------------------------------------------------------------------------
 
@@ -187,8 +228,10 @@ class ConversationList(ScrollView, can_focus=True):
         self.loaded = True
         self._pages.clear()
         self._pending.clear()
+        self.snippets.clear()
         for page in pages:
             self._pages[page.offset] = page.rows
+            self.snippets.update(page.snippets)
         self.virtual_size = Size(0, total + HEADER_ROWS)
         index = self.cursor if cursor_index is None else cursor_index
         self.cursor = max(0, min(index, total - 1))
@@ -199,6 +242,11 @@ class ConversationList(ScrollView, can_focus=True):
             return  # read before the last reload: rows may have moved since
         self._pending.discard(page.offset)
         self._pages[page.offset] = page.rows
+        self.snippets.update(page.snippets)
+        if page.offset + len(page.rows) >= self.total - 1:
+            # search results: the count grows as pages come (one row more while more follow)
+            self.total = page.offset + len(page.rows) + (1 if page.more else 0)
+            self.virtual_size = Size(0, self.total + HEADER_ROWS)
         self._pages.move_to_end(page.offset)
         self._evict()
         self.refresh()
@@ -255,26 +303,37 @@ class ConversationList(ScrollView, can_focus=True):
         """Line 0 is the column header; line y > 0 shows row scroll_y + y - 1."""
         width = self.scrollable_content_region.width
         if y == 0:
-            names = {name: name for name, _ in column_widths(width)}
+            names = {name: HEADINGS.get(name, name) for name, _ in column_widths(width)}
             text = layout_text(names, width)
             return self._strip(text, width, "conversation-list--header")
         index = self.first_visible_row + y - HEADER_ROWS
         if index >= self.total:
             if y == HEADER_ROWS and self.loaded and not self.total:
-                return self._strip(Text(self.empty_text), width, "conversation-list--loading")
+                empty = Text("   " + self.empty_text)  # under the subject column
+                return self._strip(empty, width, "conversation-list--loading")
             return Strip.blank(width, self.rich_style)
         row = self.row_at(index)
         if row is None:
             self._want(index, index)
             text = Text("…", style=self.get_component_rich_style("conversation-list--loading"))
         else:
-            muted = self.get_component_rich_style("conversation-list--muted")
-            sender = self.get_component_rich_style("conversation-list--sender")
-            column_styles = {"From": sender, "Mailbox": muted, "Age": muted}
-            text = layout_text(row_cells(row, self._now()), width, column_styles)
+            text = self._row_text(row, width)
         return self._strip(
             text, width, "conversation-list--cursor" if index == self.cursor else None
         )
+
+    def _row_text(self, row: ConversationRecord, width: int) -> Text:
+        style = self.get_component_rich_style
+        muted = style("conversation-list--muted")
+        column_styles = {"Contact": style("conversation-list--sender"), "Mailbox": muted,
+                         "Assignee": muted, "Tags": muted, "Age": muted,
+                         "Mark": style("conversation-list--marked")}  # fmt: skip
+        if row.unread:
+            column_styles["Subject"] = style("conversation-list--unread")
+        if row.priority in ("high", "urgent"):
+            column_styles["Priority"] = style("conversation-list--urgent")
+        cells = row_cells(row, self._now(), marked=row.id in self.marked)
+        return layout_text(cells, width, column_styles)
 
     def _strip(self, text: Text, width: int, component: str | None) -> Strip:
         if component:
@@ -307,7 +366,11 @@ class ConversationList(ScrollView, can_focus=True):
         self._post_highlight()
 
     def _post_highlight(self) -> None:
-        self.refresh_bindings()
+        # Only when what the footer offers changes: a bindings refresh re-composes the footer.
+        can_open = self.cursor_row is not None
+        if can_open != self._could_open:
+            self._could_open = can_open
+            self.refresh_bindings()
         self.post_message(self.Highlighted(self.cursor_row, self.cursor, self.total))
 
     def _scroll_cursor_into_view(self) -> None:
@@ -349,6 +412,30 @@ class ConversationList(ScrollView, can_focus=True):
 
     def action_noop(self) -> None:
         """Rows never scroll sideways; the inherited sideways keys do nothing here."""
+
+    def action_mark(self) -> None:
+        """Mark (or unmark) the row under the cursor, then go to the next row."""
+        row = self.cursor_row
+        if row is None:
+            return
+        self.marked.symmetric_difference_update({row.id})
+        self.refresh_line(self.cursor + HEADER_ROWS)
+        self.post_message(self.MarksChanged(frozenset(self.marked)))
+        self.action_cursor_down()
+
+    def clear_marks(self) -> None:
+        if self.marked:
+            self.marked.clear()
+            self.refresh()
+            self.post_message(self.MarksChanged(frozenset()))
+
+    @property
+    def chosen_ids(self) -> list[int]:
+        """What an action applies to: the marked rows, else the row under the cursor."""
+        if self.marked:
+            return sorted(self.marked)
+        row = self.cursor_row
+        return [row.id] if row is not None else []
 
     def action_open(self) -> None:
         row = self.cursor_row

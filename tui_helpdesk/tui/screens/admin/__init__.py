@@ -1,1 +1,1 @@
-"""Admin screens: stats, audit log, worker status (and the set-up screens of issue 10)."""
+"""Admin screens (F2, F3, F10-F22, F30-F34, F60, F61, F76): a menu, then one screen per concern."""
