@@ -50,7 +50,7 @@ def seed_admin(db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 
         patch.setattr(routing, "decide", broken)
         for n, subject in enumerate(("Invoice [red]overdue[/red]", "Printer on fire")):
-            raw = build_mail(subject=subject)
+            raw = build_mail(subject=subject, message_id=f"<failed-{n}@customer.test>")
             at = NOW - timedelta(minutes=30 - n)
             stored = deliver(db, settings, raw, alias, at=at)
             failed.append(stored.message_ids[0])
@@ -318,7 +318,7 @@ def _open(screen: Callable[[], object], ready: Callable[[HelpdeskApp], bool]):  
 
 
 def _stats_ready(app: HelpdeskApp) -> bool:
-    return getattr(app.screen, "record", None) is not None
+    return getattr(app.screen, "shown", False)
 
 
 def _audit_ready(app: HelpdeskApp) -> bool:

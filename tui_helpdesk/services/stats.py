@@ -13,7 +13,9 @@ Definitions (the period is the last `days` days, today included, in the organisa
   are not answers), over the conversations created in the period;
 - resolution: from creation to close, over the conversations closed in the period;
 - per agent: handled = conversations assigned to them closed in the period; response time =
-  the median first response of the conversations assigned to them created in the period.
+  the median first response of the conversations assigned to them created in the period;
+- possible spoofing: per mailbox, the messages received in the period that the sender check
+  (services/inbound_auth, table message_auth) flagged as spoofed.
 
 Admins see every queue and agent; anyone else the queues they are a member of, and
 themselves. On SQLite "local day" uses the zone's offset of now (one fixed offset for the
@@ -27,10 +29,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import Conversation, Message, Organisation, Queue, QueueMember, User
+from tui_helpdesk.db.models import (
+    Conversation,
+    Mailbox,
+    Message,
+    MessageAuth,
+    Organisation,
+    Queue,
+    QueueMember,
+    User,
+)
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import (
     AgentStatsRecord,
@@ -43,6 +54,7 @@ from tui_helpdesk.services.permissions import require_actor
 
 PERIOD_DAYS = 30
 NO_QUEUE = "(no queue)"
+SPOOF_WARNING = "spoof"  # message_auth.warning (services/inbound_auth/sender_warning.py)
 
 
 def stats(
@@ -101,7 +113,14 @@ def stats(
         queues=tuple(queues),
         agents=_agents(session, actor, scope, first_day, first_response, pg),
         days=_days(session, scope, first_day, midnight, days, zone, pg),
+        spoofing=_spoofing(session, scope, first_day),
     )
+
+
+def may_view(session: Session, actor: UserRecord | None) -> bool:
+    """Whether the stats screen has anything for the actor: admins, and queue members."""
+    actor = require_actor(actor)
+    return actor.is_admin or bool(_Scope(session, actor).queue_ids)
 
 
 class _Scope:
@@ -150,16 +169,27 @@ def _open_counts(session: Session, scope: _Scope) -> dict[int | None, tuple[int,
 def _today_counts(
     session: Session, scope: _Scope, today: datetime
 ) -> dict[int | None, tuple[int, int]]:
-    received = func.sum(case((Conversation.created_at >= today, 1), else_=0))
-    closed_today = and_(Conversation.status == "closed", Conversation.closed_at >= today)
-    resolved = func.sum(case((closed_today, 1), else_=0))
-    query = scope.where(
-        select(Conversation.queue_id, received, resolved)
-        .where((Conversation.created_at >= today) | closed_today)
-        .group_by(Conversation.queue_id)
+    """Created and closed since local midnight, per queue: two index ranges."""
+    received = _pairs(
+        session.execute(
+            scope.where(
+                select(Conversation.queue_id, func.count())
+                .where(Conversation.created_at >= today)
+                .group_by(Conversation.queue_id)
+            )
+        )
+    )
+    resolved = _pairs(
+        session.execute(
+            scope.where(
+                select(Conversation.queue_id, func.count())
+                .where(Conversation.closed_at >= today, Conversation.status == "closed")
+                .group_by(Conversation.queue_id)
+            )
+        )
     )
     return {
-        queue_id: (int(got or 0), int(done or 0)) for queue_id, got, done in session.execute(query)
+        key: (received.get(key, 0), resolved.get(key, 0)) for key in set(received) | set(resolved)
     }
 
 
@@ -254,6 +284,22 @@ def _agents(
         )
         for user_id, name, email in session.execute(people.order_by(User.name, User.id))
     )
+
+
+def _spoofing(session: Session, scope: _Scope, since: datetime) -> tuple[tuple[str, int], ...]:
+    """(mailbox address, messages flagged as spoofed in the period), most flagged first."""
+    flagged = func.count(MessageAuth.message_id)
+    query = scope.where(
+        select(Mailbox.email_address, flagged)
+        .select_from(MessageAuth)
+        .join(Message, Message.id == MessageAuth.message_id)
+        .join(Mailbox, Mailbox.id == Message.mailbox_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(MessageAuth.warning == SPOOF_WARNING, Message.received_at >= since)
+        .group_by(Mailbox.email_address)
+        .order_by(flagged.desc(), Mailbox.email_address)
+    )
+    return tuple((address, count) for address, count in session.execute(query))
 
 
 def _day(column: ColumnElement[Any], zone: str, offset_minutes: int, pg: bool) -> Any:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261206_org_autoresponders"
-down_revision: str | Sequence[str] | None = "20261130_compose"
+down_revision: str | Sequence[str] | None = "20261206_drafts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

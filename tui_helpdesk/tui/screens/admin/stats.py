@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from tui_helpdesk.errors import HelpdeskError
-from tui_helpdesk.records import StatsRecord
+from tui_helpdesk.records import StatsRecord, UserRecord
 from tui_helpdesk.services import stats
 from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.host import Helpdesk, host
@@ -25,9 +25,11 @@ from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 # Short headers: the table fits 80 columns (1st reply and resolution are medians)
-QUEUE_COLUMNS = ("Queue", "Open", "Unassigned", "Today in", "Today done", "1st reply",
-                 "Resolution")  # fmt: skip
-AGENT_COLUMNS = ("Agent", "Handled", "1st reply")
+# Fixed widths: the layout does not wait on measuring the rows (and fits 80 columns)
+QUEUE_COLUMNS = (("Queue", 16), ("Open", 7), ("Unassigned", 10), ("Today in", 8),
+                 ("Today done", 10), ("1st reply", 9), ("Resolution", 10))  # fmt: skip
+AGENT_COLUMNS = (("Agent", 40), ("Handled", 8), ("1st reply", 9))
+SPOOFING_COLUMNS = (("Mailbox", 40), ("Possible spoofing", 17))
 
 
 class StatsLoaded(Message):
@@ -70,6 +72,7 @@ class StatsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="stats")
         self.record: StatsRecord | None = None
+        self.shown = False  # the numbers of the last load are on screen (tests wait on it)
 
     @property
     def helpdesk(self) -> Helpdesk:
@@ -90,9 +93,12 @@ class StatsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#stats-queues", DataTable).add_columns(*QUEUE_COLUMNS)
-        self.query_one("#stats-agents", DataTable).add_columns(*AGENT_COLUMNS)
-        self.query_one("#stats-spoofing", DataTable).add_columns("Mailbox", "Possible spoofing")
+        for selector, columns in (("#stats-queues", QUEUE_COLUMNS),
+                                  ("#stats-agents", AGENT_COLUMNS),
+                                  ("#stats-spoofing", SPOOFING_COLUMNS)):  # fmt: skip
+            table = self.query_one(selector, DataTable)
+            for label, width in columns:
+                table.add_column(label, width=width)
         self.query_one("#stats-spoofing", DataTable).display = False
         self.query_one("#stats-queues", DataTable).focus()
         self.load()
@@ -117,6 +123,7 @@ class StatsScreen(Screen[None]):
 
     def on_stats_loaded(self, message: StatsLoaded) -> None:
         record = self.record = message.record
+        self.shown = False
         queues = self.query_one("#stats-queues", DataTable)
         queues.clear()
         for q in record.queues:
@@ -139,16 +146,21 @@ class StatsScreen(Screen[None]):
         spoofing.display = bool(record.spoofing)
         heading = "Possible spoofing per mailbox" if record.spoofing else ""
         self.query_one("#stats-spoofing-heading", Static).update(heading)
+        self.query_one("#stats-spoofing-heading", Static).display = bool(record.spoofing)
         self.query_one("#stats-chart-heading", Static).update(
             f"Last {record.period_days} days ({record.timezone}): received and resolved per day"
         )
         self._draw_chart(record)
+        self.call_after_refresh(self._mark_shown)
         self.query_one("#stats-status", Static).update(
             Text(
                 f"Updated {record.generated_at.strftime('%Y-%m-%d %H:%M:%S')} UTC · "
                 f"medians over the last {record.period_days} days"
             )
         )
+
+    def _mark_shown(self) -> None:
+        self.shown = True
 
     def _draw_chart(self, record: StatsRecord) -> None:
         chart = self.query_one("#stats-chart", PlotextPlot)
@@ -186,3 +198,8 @@ def palette_commands(app: App[object]) -> list[PaletteCommand]:
         PaletteCommand("admin: stats", "Queues, agents and the last 30 days",
                        lambda: app.push_screen(StatsScreen())),
     ]  # fmt: skip
+
+
+def visible_to(session: object, actor: UserRecord) -> bool:
+    """The admin menu lists Stats for admins and queue members (services.stats decides)."""
+    return stats.may_view(session, actor)  # type: ignore[arg-type]

@@ -29,9 +29,11 @@ from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 REFRESH_SECONDS = 5.0
-WORKER_COLUMNS = ("Worker", "Listening on", "State", "Heartbeat", "Accepted", "Errors",
-                  "Last error")  # fmt: skip
-FAILED_COLUMNS = ("Id", "Received", "Mailbox", "From", "Subject", "Size", "Error")
+# Fixed widths: the layout does not wait on measuring the rows
+WORKER_COLUMNS = (("Worker", 18), ("Listening on", 21), ("State", 5), ("Heartbeat", 9),
+                  ("Accepted", 9), ("Errors", 6), ("Last error", 36))  # fmt: skip
+FAILED_COLUMNS = (("Id", 6), ("Received", 16), ("Mailbox", 22), ("From", 22), ("Subject", 30),
+                  ("Size", 8), ("Error", 36))  # fmt: skip
 
 
 class OverviewLoaded(Message):
@@ -102,6 +104,7 @@ class WorkersScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="workers")
         self.record: WorkerOverviewRecord | None = None
+        self.shown = False  # the last load is on screen (tests wait on it)
         self.busy = False
 
     @property
@@ -125,8 +128,10 @@ class WorkersScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#workers-list", DataTable).add_columns(*WORKER_COLUMNS)
-        self.failed_table.add_columns(*FAILED_COLUMNS)
+        for table, columns in ((self.query_one("#workers-list", DataTable), WORKER_COLUMNS),
+                               (self.failed_table, FAILED_COLUMNS)):  # fmt: skip
+            for label, width in columns:
+                table.add_column(label, width=width)
         self.failed_table.focus()
         self.load()
         self.set_interval(REFRESH_SECONDS, self.load)
@@ -185,6 +190,10 @@ class WorkersScreen(Screen[None]):
         self._fill_failed(record)
         self._show_failed_detail()
         self._status()
+        self.call_after_refresh(self._mark_shown)
+
+    def _mark_shown(self) -> None:
+        self.shown = True
 
     def _fill_failed(self, record: WorkerOverviewRecord) -> None:
         table = self.failed_table
