@@ -70,6 +70,18 @@ def detail_text(entry: AuditRecord | None) -> Text:
     changes = audit_log.diff(entry)
     if not changes:
         text.append("\n(no fields recorded)", style="dim")
+    elif entry.before is None or entry.after is None:  # made or removed: the fields, wrapped
+        sign, style = ("+", "green") if entry.before is None else ("-", "red")
+        text.append(f"\n{sign} ", style=style)
+        pairs = [(name, after if entry.before is None else before)
+                 for name, before, after in changes]  # fmt: skip
+        for position, (name, value) in enumerate(pairs):
+            if position:
+                text.append("  ")
+            text.append_text(safe_text(name, "bold", one_line=True))
+            text.append("=")
+            text.append_text(safe_text(_value(value), style, one_line=True))
+        return text
     for name, before, after in changes:
         text.append("\n")
         text.append_text(safe_text(name, "bold", one_line=True))
