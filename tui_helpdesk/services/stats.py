@@ -123,12 +123,21 @@ def may_view(session: Session, actor: UserRecord | None) -> bool:
     return actor.is_admin or bool(_Scope(session, actor).queue_ids)
 
 
+def _key(column: Any, pg: bool) -> Any:
+    """A GROUP BY key over a period range. On SQLite an expression (`queue_id + 0`, the
+    documented way to disqualify a term from an index): grouping by the bare column makes
+    its planner walk the queue index of every conversation, for the order, rather than the
+    period's range of the created / closed index (215 ms against 0.1 ms on 100,000)."""
+    return column if pg else column + 0
+
+
 class _Scope:
     """Which conversations the actor's numbers cover: the organisation's, or their queues'."""
 
     def __init__(self, session: Session, actor: UserRecord) -> None:
         self.organisation_id = actor.organisation_id
         self.admin = actor.is_admin
+        self.pg = session.get_bind().dialect.name == "postgresql"
         self.queue_ids: list[int] = []
         if not self.admin:
             self.queue_ids = list(
@@ -136,6 +145,7 @@ class _Scope:
             )
 
     def where(self, query: Select[Any]) -> Select[Any]:
+        """The actor's conversations."""
         query = query.where(Conversation.organisation_id == self.organisation_id)
         if not self.admin:
             query = query.where(Conversation.queue_id.in_(self.queue_ids))
@@ -170,21 +180,20 @@ def _today_counts(
     session: Session, scope: _Scope, today: datetime
 ) -> dict[int | None, tuple[int, int]]:
     """Created and closed since local midnight, per queue: two index ranges."""
+    queue = _key(Conversation.queue_id, scope.pg)
     received = _pairs(
         session.execute(
             scope.where(
-                select(Conversation.queue_id, func.count())
-                .where(Conversation.created_at >= today)
-                .group_by(Conversation.queue_id)
+                select(queue, func.count()).where(Conversation.created_at >= today).group_by(queue)
             )
         )
     )
     resolved = _pairs(
         session.execute(
             scope.where(
-                select(Conversation.queue_id, func.count())
+                select(queue, func.count())
                 .where(Conversation.closed_at >= today, Conversation.status == "closed")
-                .group_by(Conversation.queue_id)
+                .group_by(queue)
             )
         )
     )
@@ -210,23 +219,22 @@ def _first_responses(scope: _Scope, since: datetime, pg: bool) -> Any:
             Message.direction == "outbound",
             Message.kind == "mail",
         )
-        .group_by(
-            Conversation.id,
-            Conversation.queue_id,
-            Conversation.assignee_id,
-            Conversation.created_at,
-        )
     )
+    if pg:
+        query = query.group_by(Conversation.id, Conversation.queue_id, Conversation.assignee_id,
+                               Conversation.created_at)  # fmt: skip
+    else:  # the other columns are the group's own (the id is the key); see _key
+        query = query.group_by(_key(Conversation.id, pg))
     return query.subquery("first_response")
 
 
 def _resolutions(scope: _Scope, since: datetime, pg: bool) -> Any:
     query = scope.where(
         select(
-            Conversation.queue_id.label("queue_id"),
-            Conversation.assignee_id.label("assignee_id"),
+            _key(Conversation.queue_id, pg).label("queue_id"),
+            _key(Conversation.assignee_id, pg).label("assignee_id"),
             _seconds(Conversation.closed_at, Conversation.created_at, pg).label("seconds"),
-        ).where(Conversation.status == "closed", Conversation.closed_at >= since)
+        ).where(Conversation.status == "closed", Conversation.closed_at >= since),
     )
     return query.subquery("resolution")
 
@@ -258,14 +266,15 @@ def _agents(
     session: Session, actor: UserRecord, scope: _Scope, since: datetime, first_response: Any,
     pg: bool,
 ) -> tuple[AgentStatsRecord, ...]:  # fmt: skip
+    assignee = _key(Conversation.assignee_id, pg)
     handled_query = scope.where(
-        select(Conversation.assignee_id, func.count())
+        select(assignee, func.count())
         .where(
             Conversation.status == "closed",
             Conversation.closed_at >= since,
             Conversation.assignee_id.is_not(None),
         )
-        .group_by(Conversation.assignee_id)
+        .group_by(assignee)
     )
     handled = _pairs(session.execute(handled_query))
     response = _medians(session, first_response, "assignee_id", pg)
@@ -320,7 +329,7 @@ def _days(
             scope.where(
                 select(created_day, func.count())
                 .where(Conversation.created_at >= since)
-                .group_by(created_day)
+                .group_by(created_day),
             )
         )
     )
@@ -330,7 +339,7 @@ def _days(
             scope.where(
                 select(closed_day, func.count())
                 .where(Conversation.status == "closed", Conversation.closed_at >= since)
-                .group_by(closed_day)
+                .group_by(closed_day),
             )
         )
     )
