@@ -167,7 +167,8 @@ async def test_audit_detail_shows_the_diff(settings, seeded) -> None:  # type: i
         await pilot.press("end")
         await wait_for(pilot, lambda: "(bootstrap)" in text_of(app, "#audit-detail"))
         detail = text_of(app, "#audit-detail")
-        assert "(bootstrap)" in detail and "user.create" in detail and "email=ada@acme.test" in detail
+        assert "(bootstrap)" in detail and "user.create" in detail
+        assert "email=ada@acme.test" in detail
 
 
 async def test_audit_reads_pages_as_the_cursor_goes(
