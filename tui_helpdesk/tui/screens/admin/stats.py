@@ -6,6 +6,7 @@ chart is textual-plotext: conversations received and resolved per day.
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
@@ -13,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from tui_helpdesk.errors import HelpdeskError
@@ -25,9 +26,9 @@ from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 # Short headers: the table fits 80 columns (1st reply and resolution are medians)
-# Fixed widths: the layout does not wait on measuring the rows (and fits 80 columns)
-QUEUE_COLUMNS = (("Queue", 16), ("Open", 7), ("Unassigned", 10), ("Today in", 8),
-                 ("Today done", 10), ("1st reply", 9), ("Resolution", 10))  # fmt: skip
+# (header, width): the first column's widest; the rest hold numbers and fit 80 columns
+QUEUE_COLUMNS = (("Queue", 14), ("Open", 4), ("Unassigned", 10), ("In today", 8),
+                 ("Done today", 10), ("1st reply", 9), ("Resolution", 10))  # fmt: skip
 AGENT_COLUMNS = (("Agent", 40), ("Handled", 8), ("1st reply", 9))
 SPOOFING_COLUMNS = (("Mailbox", 40), ("Possible spoofing", 17))
 
@@ -52,13 +53,29 @@ def _median(seconds: float | None) -> Text:
     return Text(stats.duration(seconds), justify="right")
 
 
+def stats_table(columns: tuple[tuple[str, int], ...], rows: list[tuple[Text, ...]]) -> Table:
+    """A plain table (the numbers are read, not selected): lighter than a DataTable widget,
+    so the screen's first frame comes sooner. The first column stretches, numbers align right."""
+    table = Table(box=None, padding=(0, 1), pad_edge=False, expand=False, show_edge=False,
+                  header_style="bold")  # fmt: skip
+    for position, (label, width) in enumerate(columns):
+        if position:
+            table.add_column(label, justify="right", no_wrap=True)
+        else:
+            table.add_column(label, min_width=min(width, 10), max_width=width, no_wrap=True,
+                             overflow="ellipsis")  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 class StatsScreen(Screen[None]):
     """How the helpdesk is doing: queues, agents, and the last 30 days."""
 
     DEFAULT_CSS = """
     StatsScreen #stats-title { height: auto; padding: 0 1; background: $panel; }
     StatsScreen #stats-body { height: 1fr; }
-    StatsScreen DataTable { height: auto; max-height: 14; margin: 0 1; }
+    StatsScreen .stats-table { height: auto; margin: 0 1; }
     StatsScreen .stats-heading { height: auto; padding: 1 1 0 1; text-style: bold; }
     StatsScreen #stats-chart { height: 14; min-height: 10; margin: 0 1; }
     StatsScreen #stats-status { height: 1; padding: 0 1; color: $text-muted; }
@@ -82,25 +99,20 @@ class StatsScreen(Screen[None]):
         yield Static(Text("Stats", style="bold"), id="stats-title")
         with VerticalScroll(id="stats-body"):
             yield Static("Queues", classes="stats-heading")
-            yield DataTable(id="stats-queues", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="stats-queues", classes="stats-table")
             yield Static("Last 30 days", classes="stats-heading", id="stats-chart-heading")
             yield PlotextPlot(id="stats-chart")
             yield Static("Agents", classes="stats-heading", id="stats-agents-heading")
-            yield DataTable(id="stats-agents", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="stats-agents", classes="stats-table")
             yield Static("", classes="stats-heading", id="stats-spoofing-heading")
-            yield DataTable(id="stats-spoofing", cursor_type="row")
+            yield Static("", id="stats-spoofing", classes="stats-table")
         yield Static("Loading…", id="stats-status")
         yield Footer()
 
     def on_mount(self) -> None:
-        for selector, columns in (("#stats-queues", QUEUE_COLUMNS),
-                                  ("#stats-agents", AGENT_COLUMNS),
-                                  ("#stats-spoofing", SPOOFING_COLUMNS)):  # fmt: skip
-            table = self.query_one(selector, DataTable)
-            for label, width in columns:
-                table.add_column(label, width=width)
-        self.query_one("#stats-spoofing", DataTable).display = False
-        self.query_one("#stats-queues", DataTable).focus()
+        self.query_one("#stats-spoofing").display = False
+        self.query_one("#stats-spoofing-heading").display = False
+        self.query_one("#stats-body", VerticalScroll).focus()
         self.load()
 
     def commands(self) -> list[PaletteCommand]:
@@ -124,26 +136,22 @@ class StatsScreen(Screen[None]):
     def on_stats_loaded(self, message: StatsLoaded) -> None:
         record = self.record = message.record
         self.shown = False
-        queues = self.query_one("#stats-queues", DataTable)
-        queues.clear()
-        for q in record.queues:
-            queues.add_row(
-                safe_text(q.queue, one_line=True), _number(q.open), _number(q.unassigned),
-                _number(q.received_today), _number(q.resolved_today),
-                _median(q.median_first_response), _median(q.median_resolution),
-            )  # fmt: skip
-        agents = self.query_one("#stats-agents", DataTable)
-        agents.clear()
-        for a in record.agents:
-            agents.add_row(
-                safe_text(f"{a.name} <{a.email}>", one_line=True), _number(a.handled),
-                _median(a.median_first_response),
-            )  # fmt: skip
-        spoofing = self.query_one("#stats-spoofing", DataTable)
-        spoofing.clear()
-        for mailbox, flagged in record.spoofing:
-            spoofing.add_row(safe_text(mailbox, one_line=True), _number(flagged))
-        spoofing.display = bool(record.spoofing)
+        queues = [
+            (safe_text(q.queue, one_line=True), _number(q.open), _number(q.unassigned),
+             _number(q.received_today), _number(q.resolved_today),
+             _median(q.median_first_response), _median(q.median_resolution))
+            for q in record.queues
+        ]  # fmt: skip
+        self.query_one("#stats-queues", Static).update(stats_table(QUEUE_COLUMNS, queues))
+        agents = [
+            (safe_text(f"{a.name} <{a.email}>", one_line=True), _number(a.handled),
+             _median(a.median_first_response))
+            for a in record.agents
+        ]  # fmt: skip
+        self.query_one("#stats-agents", Static).update(stats_table(AGENT_COLUMNS, agents))
+        spoofing = [(safe_text(box, one_line=True), _number(n)) for box, n in record.spoofing]
+        self.query_one("#stats-spoofing", Static).update(stats_table(SPOOFING_COLUMNS, spoofing))
+        self.query_one("#stats-spoofing", Static).display = bool(record.spoofing)
         heading = "Possible spoofing per mailbox" if record.spoofing else ""
         self.query_one("#stats-spoofing-heading", Static).update(heading)
         self.query_one("#stats-spoofing-heading", Static).display = bool(record.spoofing)
