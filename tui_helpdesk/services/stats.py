@@ -144,11 +144,13 @@ class _Scope:
                 session.scalars(select(QueueMember.queue_id).where(QueueMember.user_id == actor.id))
             )
 
-    def where(self, query: Select[Any]) -> Select[Any]:
-        """The actor's conversations."""
+    def where(self, query: Select[Any], *, period: bool = True) -> Select[Any]:
+        """The actor's conversations. A period query reads the created / closed index: its
+        queue filter is kept off the queue index (see _key), which SQLite would pick instead."""
         query = query.where(Conversation.organisation_id == self.organisation_id)
         if not self.admin:
-            query = query.where(Conversation.queue_id.in_(self.queue_ids))
+            queue = _key(Conversation.queue_id, self.pg) if period else Conversation.queue_id
+            query = query.where(queue.in_(self.queue_ids))
         return query
 
 
@@ -171,7 +173,8 @@ def _open_counts(session: Session, scope: _Scope) -> dict[int | None, tuple[int,
     query = scope.where(
         select(Conversation.queue_id, func.count(), unassigned)
         .where(Conversation.status == "open")
-        .group_by(Conversation.queue_id)
+        .group_by(Conversation.queue_id),
+        period=False,
     )
     return {queue_id: (count, int(free or 0)) for queue_id, count, free in session.execute(query)}
 
