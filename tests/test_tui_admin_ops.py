@@ -349,3 +349,32 @@ def test_audit_snapshot(snap_compare, snapshot_app, size) -> None:  # type: igno
 def test_workers_snapshot(snap_compare, snapshot_app, size) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(snapshot_app, terminal_size=size,
                         run_before=_open(WorkersScreen, _stats_ready))  # fmt: skip
+
+
+async def test_a_change_reloads_the_log_at_the_top_and_is_offered_further_down(
+    db: Database, settings, seeded
+) -> None:  # type: ignore[no-untyped-def]
+    from test_tui_data import actor
+
+    from tui_helpdesk.services.conversations import actions
+
+    admin = actor(db, "ada@acme.test")
+    with db.read() as session:
+        conversation_id = session.scalar(select(Conversation.id).order_by(Conversation.id))
+    app = build(settings)
+    async with app.run_test(size=BIG) as pilot:
+        await app.push_screen(AuditScreen())
+        entries = app.screen.query_one(AuditList)
+        await wait_for(pilot, lambda: entries.loaded)
+        total = entries.total
+        with db.write() as session:
+            actions.assign(session, admin, conversation_id, "bob@acme.test")
+        await wait_for(pilot, lambda: entries.total == total + 1)  # at the top: read again
+        assert entries.cursor_row.action == "conversation.assign"  # type: ignore[union-attr]
+        await pilot.press("down", "down")
+        with db.write() as session:
+            actions.assign(session, admin, conversation_id, "none")
+        await wait_for(pilot, lambda: "the log changed" in text_of(app, "#audit-status"))
+        assert entries.total == total + 1 and entries.cursor == 2  # the rows stayed put
+        await pilot.press("r")
+        await wait_for(pilot, lambda: entries.total == total + 2)
