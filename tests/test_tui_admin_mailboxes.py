@@ -36,6 +36,7 @@ from tui_helpdesk.tui.screens.admin import forwarding
 from tui_helpdesk.tui.screens.admin import mailboxes as screen_module
 from tui_helpdesk.tui.screens.admin.mailbox_alias import MailboxAliasScreen
 from tui_helpdesk.tui.screens.admin.mailboxes import MailboxesScreen
+from tui_helpdesk.tui.screens.admin.menu import AdminMenuScreen
 
 SIZE = (120, 36)
 SMALL = (80, 24)
@@ -152,6 +153,32 @@ async def test_from_an_empty_organisation_to_a_verified_mailbox(db: Database, tu
         assert table_rows(screen)[0][:4] == ["support@acme.test", "Support", "active", "-"]
 
 
+async def test_reached_from_the_inbox_by_the_admin_menu_and_the_palette(
+    db: Database, tui_settings
+) -> None:  # type: ignore[no-untyped-def]
+    make_org(db)
+    app = build(tui_settings)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        names = {c.name for c in app.commands()}
+        assert {"mailbox: create", "mailbox: list", "domain: add",
+                "organisation: settings"} <= names  # fmt: skip
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen) and bool(
+            app.screen.shown))  # fmt: skip
+        menu = app.screen
+        assert isinstance(menu, AdminMenuScreen)
+        await pilot.press(*["down"] * menu.shown.index("mailboxes"), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailboxesScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, MailboxesScreen))
+        next(c for c in app.commands() if c.name == "mailbox: create").run()
+        await wait_for(pilot, lambda: isinstance(app.screen, FieldForm))
+        assert app.screen.id == "mailbox-form"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailboxesScreen))
+
+
 async def test_live_checks_give_the_services_messages(db: Database, tui_settings) -> None:  # type: ignore[no-untyped-def]
     make_org(db)
     app = build(tui_settings)
@@ -233,6 +260,18 @@ async def test_deactivate_activate_and_delete_after_confirmation(
         await pilot.press("y")
         await until_status(pilot, app, "deleted support@acme.test")
         await wait_for(pilot, lambda: table_rows(screen) == [])
+
+
+async def test_resend_code_too_soon_is_refused(db: Database, tui_settings) -> None:  # type: ignore[no-untyped-def]
+    org = make_org(db)
+    add_mailbox(db, tui_settings, org.admin, "support", verified=False)
+    app = build(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_mailboxes(app, pilot)
+        assert table_rows(screen)[0][2] == "pending"
+        assert "v enters the code" in shown(app, "#mailbox-detail")
+        await pilot.press("V")
+        assert "wait" in await until_status(pilot, app, "a code was sent just now")
 
 
 async def test_edit_and_send_a_test_mail(db: Database, tui_settings) -> None:  # type: ignore[no-untyped-def]
@@ -381,14 +420,13 @@ def snapshot_app(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.Monk
     add_mailbox(db, settings, org.admin, "sales", display_name="Sales", verified=False)
     add_queue(db, settings, org.admin, "Helpdesk", mailboxes=["support@acme.test"])
     times = {"billing": (datetime(2026, 11, 1, 8, 0, tzinfo=UTC), None),
-             "support": (datetime(2099, 1, 1, 9, 30, tzinfo=UTC),
-                         datetime(2026, 11, 20, 10, 0, tzinfo=UTC))}  # fmt: skip
+             "support": (None, datetime(2026, 11, 20, 10, 0, tzinfo=UTC))}  # fmt: skip
     with db.write() as session:
         for n, local in enumerate(("billing", "sales", "support")):
             last, checked = times.get(local, (None, None))
-            session.execute(update(Mailbox).where(Mailbox.local_part == local).values(
-                alias=f"{local[:4]}{n}x9q2ab@in.helpdesk.localhost", last_inbound_at=last,
-                binding_checked_at=checked, created_at=datetime(2026, 11, 1, tzinfo=UTC)))  # fmt: skip
+            fixed = {"alias": f"{local[:4]}{n}x9q2ab@in.helpdesk.localhost",
+                     "last_inbound_at": last, "binding_checked_at": checked}  # fmt: skip
+            session.execute(update(Mailbox).where(Mailbox.local_part == local).values(**fixed))
     db.dispose()
     monkeypatch.setattr(
         "tui_helpdesk.services.mailboxes.lifecycle.new_alias", lambda session, settings: ALIAS
@@ -422,7 +460,7 @@ async def _created(pilot: Pilot[object], app: HelpdeskApp) -> None:
 
 
 async def _refused(pilot: Pilot[object], app: HelpdeskApp) -> None:
-    await pilot.press("end")  # support@acme.test, the default of Helpdesk
+    await pilot.press("down", "down")  # support@acme.test, the default of Helpdesk
     await pilot.press("d")
     await until_status(pilot, app, "default mailbox")
 
@@ -436,6 +474,33 @@ def test_mailboxes_snapshot(snap_compare, snapshot_app, state: str, size: tuple[
     """The list (a silent, a pending and a linked mailbox), the form with a live error, the
     alias with forwarding steps after creation, and a refusal in the status line."""
     assert snap_compare(snapshot_app, terminal_size=size, run_before=_on_mailboxes(STATES[state]))
+
+
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x36", "80x24"])
+def test_dns_check_snapshot(snap_compare, snapshot_app, dns_server, size) -> None:  # type: ignore[no-untyped-def]
+    """The DNS check of acme.test: MX passes, the rest missing with the records to publish."""
+    dns_server.load("acme.test", "@ MX 10 mx.acme.test.\nmx A 192.0.2.10\n")
+    snapshot_app.data.settings = dataclasses.replace(
+        snapshot_app.data.settings, dns=dns_server.dns_settings(timeout_seconds=2)
+    )
+
+    async def checked(pilot: Pilot[object], app: HelpdeskApp) -> None:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, DnsCheckScreen))
+        results = app.screen.query_one("#dns-results", Static)
+        await wait_for(pilot, lambda: "DMARC" in drawn(results), seconds=10)
+
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=_on_mailboxes(checked))
+
+
+def test_every_binding_has_an_id_a_description_and_a_palette_entry() -> None:
+    screens = [MailboxesScreen, MailboxAliasScreen, FieldForm, ConfirmScreen, DnsCheckScreen]
+    for screen in screens:
+        for binding in screen.BINDINGS:
+            assert binding.id and binding.description and binding.tooltip, binding  # type: ignore[union-attr]
+    listed = {c.name for c in MailboxesScreen().commands()}
+    wanted = {"mailbox: create", "mailbox: copy alias", "mailbox: verify", "mailbox: delete"}
+    assert wanted <= listed
 
 
 def test_palette_commands_open_the_screen() -> None:

@@ -71,6 +71,7 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
         written.append(Path(app.save_screenshot("help.svg", str(directory))))
         await pilot.press("escape")
         written += await _admin_scenes(app, pilot, directory)
+        written.extend(await capture_mailboxes(app, pilot, directory))
     return written
 
 
@@ -83,9 +84,9 @@ async def _admin_scenes(app: HelpdeskApp, pilot: Pilot[object], directory: Path)
 
     written = []
     scenes = [
-        ("stats.svg", StatsScreen, lambda s: s.record is not None),
+        ("stats.svg", StatsScreen, lambda s: s.shown),
         ("audit.svg", AuditScreen, lambda s: s.query_one(AuditList).cursor_row is not None),
-        ("workers.svg", WorkersScreen, lambda s: s.record is not None),
+        ("workers.svg", WorkersScreen, lambda s: s.shown),
     ]
     for name, make, ready in scenes:
         screen = make()
@@ -95,6 +96,27 @@ async def _admin_scenes(app: HelpdeskApp, pilot: Pilot[object], directory: Path)
         app.pop_screen()
         await pilot.pause()
     return written
+
+
+async def capture_mailboxes(app: HelpdeskApp, pilot: Pilot[object], directory: Path) -> list[Path]:
+    """mailboxes.svg (the list), mailbox-created.svg (the alias and forwarding steps)."""
+    from textual.widgets import Input
+
+    from tui_helpdesk.tui.screens.admin.mailbox_alias import MailboxAliasScreen
+    from tui_helpdesk.tui.screens.admin.mailboxes import MailboxesScreen
+
+    listing = MailboxesScreen()
+    await app.push_screen(listing)
+    await _until(pilot, lambda: listing.loaded)
+    shots = [Path(app.save_screenshot("mailboxes.svg", str(directory)))]
+    await pilot.press("n")
+    await _until(pilot, lambda: bool(app.screen.query("#field-local_part")))
+    for name, value in (("display_name", "Acme Partners"), ("local_part", "partners")):
+        app.screen.query_one(f"#field-{name}", Input).value = value
+    await pilot.press("ctrl+s")
+    await _until(pilot, lambda: isinstance(app.screen, MailboxAliasScreen))
+    shots.append(Path(app.save_screenshot("mailbox-created.svg", str(directory))))
+    return shots
 
 
 def demo_settings(directory: Path) -> Settings:

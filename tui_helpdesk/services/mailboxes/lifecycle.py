@@ -22,6 +22,7 @@ from tui_helpdesk.db.models import EmailDomain, Mailbox, Organisation, Queue, Qu
 from tui_helpdesk.errors import Conflict, Invalid, LimitReached, NotFound
 from tui_helpdesk.records import MailboxRecord, UserRecord, to_jsonable
 from tui_helpdesk.services import domains, organisations, users
+from tui_helpdesk.services.changes import notify
 from tui_helpdesk.services.mailboxes.fields import validate_display_name, validate_local_part
 from tui_helpdesk.services.mailboxes.lookup import audit_change, load, to_record
 from tui_helpdesk.services.mailboxes.verification import issue_code
@@ -186,6 +187,7 @@ def create(
         issue_code(session, settings, mailbox, now)
     record = to_record(session, mailbox)
     audit_change(session, actor, "mailbox.create", mailbox, None, record)
+    notify(session)  # open screens reload
     return record
 
 
@@ -209,6 +211,7 @@ def update(
     after = to_record(session, mailbox)
     if _comparable(after) != _comparable(before):
         audit_change(session, actor, "mailbox.update", mailbox, before, after)
+        notify(session)  # open screens reload
     return after
 
 
@@ -296,6 +299,7 @@ def _set_status(
     after = to_record(session, mailbox)
     action = f"mailbox.{'activate' if status == 'active' else 'deactivate'}"
     audit_change(session, actor, action, mailbox, before, after)
+    notify(session)  # open screens reload
     return after
 
 
@@ -315,4 +319,5 @@ def delete(session: Session, actor: UserRecord | None, address: str) -> MailboxR
     session.flush()
     after = to_record(session, mailbox)
     audit_change(session, actor, "mailbox.delete", mailbox, before, after)
+    notify(session)  # open screens reload
     return after

@@ -48,39 +48,58 @@ BUILDERS = {"transport": forms.transport_form, "signature": forms.signature_form
 
 
 def last_mail(record: MailboxRecord) -> Text:
-    seen = record.last_inbound_at.strftime("%Y-%m-%d %H:%M") if record.last_inbound_at else "never"
-    if record.silent:
-        return Text(f"⚠ {seen} (24 h+ silent)", style="bold yellow")
-    return Text(seen)
+    seen = f"{record.last_inbound_at:%Y-%m-%d}" if record.last_inbound_at else "never"
+    return Text(f"⚠ {seen}", style="bold yellow", end="") if record.silent else Text(seen, end="")
 
 
 def binding_state(record: MailboxRecord) -> Text:
     if record.binding_checked_at is None:
-        return Text("not checked", style="yellow")
-    return Text(f"ok {record.binding_checked_at:%Y-%m-%d %H:%M}", style="green")
+        return Text("untested", style="yellow", end="")
+    return Text("ok", style="green", end="")
 
 
 def row_cells(record: MailboxRecord) -> tuple[Text, ...]:
     return (
         safe_text(record.email_address, one_line=True),
         safe_text(record.display_name, one_line=True),
-        Text(record.status, style=STATUS_STYLES.get(record.status, "")),
+        Text(record.status, style=STATUS_STYLES.get(record.status, ""), end=""),
         safe_text(", ".join(record.queues) or "-", one_line=True),
         last_mail(record),
         binding_state(record),
     )
 
 
+def health_text(record: MailboxRecord) -> Text:
+    """Is mail arriving: the last mail, the 24 h warning, the forwarding test."""
+    line = Text(end="")
+    if record.silent:
+        line.append("⚠ no mail for 24 h or more: check the forwarding rule (t tests it)",
+                    style="bold yellow")  # fmt: skip
+    else:
+        line.append("last mail: ", style="dim")
+        line.append(f"{record.last_inbound_at:%Y-%m-%d %H:%M UTC}" if record.last_inbound_at
+                    else "never")  # fmt: skip
+    line.append("\nbinding: ", style="dim")
+    if record.binding_checked_at is None:
+        line.append("untested (t sends a test mail)", style="yellow")
+    else:
+        line.append(f"ok, test came back {record.binding_checked_at:%Y-%m-%d %H:%M UTC}",
+                    style="green")  # fmt: skip
+    return line
+
+
 def detail_text(record: MailboxRecord | None) -> Text:
     if record is None:
         return Text("No mailbox yet: n creates one.", style="dim")
     lines = Text(end="")
+    if record.status == "pending":
+        lines.append("pending: v enters the code mailed to the address\n", style="yellow")
+    lines.append_text(health_text(record))
+    lines.append("\n")
     for label, value in forms.summary(record):
         lines.append(f"{label}: ", style="dim")
         lines.append_text(safe_text(value, "bold" if label == "alias" else "", one_line=True))
         lines.append("  ")
-    if record.status == "pending":
-        lines.append("\npending: v enters the code mailed to the address", style="yellow")
     return lines
 
 

@@ -182,16 +182,18 @@ class OrganisationScreen(Screen[None]):
         row = table.cursor_row
         table.clear()
         for domain in self.domains:
-            table.add_row(safe_text(domain.domain, one_line=True),
-                          Text(f"{domain.created_at:%Y-%m-%d}"), key=domain.domain)  # fmt: skip
+            added = Text(f"{domain.created_at:%Y-%m-%d}", end="")
+            table.add_row(safe_text(domain.domain, one_line=True), added, key=domain.domain)
         if self.domains:
             table.move_cursor(row=min(row, len(self.domains) - 1))
         self.refresh_bindings()
         if first:
             count = len(self.domains)
             self._set_status(f"{count} domain{'' if count == 1 else 's'} · n add · s DNS check")
-            if self.start in ("add_domain", "settings"):
-                self.run_action(self.start)
+            if self.start == "add_domain":
+                self.action_add_domain()
+            elif self.start == "settings":
+                self.action_settings()
 
     @property
     def selected(self) -> DomainRecord | None:
