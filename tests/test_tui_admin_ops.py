@@ -49,7 +49,7 @@ def seed_admin(db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
             raise ValueError("routing exploded")
 
         patch.setattr(routing, "decide", broken)
-        for n, subject in enumerate(("Invoice [red]overdue[/red]", "Printer on fire")):
+        for n, subject in enumerate(("Invoice [b]overdue[/b]", "Printer on fire")):
             raw = build_mail(subject=subject, message_id=f"<failed-{n}@customer.test>")
             at = NOW - timedelta(minutes=30 - n)
             stored = deliver(db, settings, raw, alias, at=at)
@@ -225,8 +225,8 @@ async def test_workers_show_state_intake_and_failed_mail(settings, seeded) -> No
         assert "0 in the last minute, 3 in the last hour" in intake
         failed = table_rows(app, "#workers-failed")
         assert [row[0] for row in failed] == [str(seeded[1]), str(seeded[0])]
-        assert failed[1][4] == "Invoice [red]overdue[/red]"  # literal, never markup
-        assert "routing exploded" in failed[0][6]
+        assert failed[1][4] == "Invoice [b]overdue[/b]"  # literal, never markup
+        assert "routing exploded" in failed[0][5]
 
 
 async def test_reprocess_from_the_screen(db: Database, settings, seeded) -> None:  # type: ignore[no-untyped-def]
@@ -247,6 +247,17 @@ async def test_reprocess_from_the_screen(db: Database, settings, seeded) -> None
         done = session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "message.reprocess"))  # fmt: skip
     assert (failed, done) == (1, 1)
+
+
+async def test_no_worker_at_all_is_said_plainly(db: Database, settings, seeded) -> None:  # type: ignore[no-untyped-def]
+    with db.write() as session:
+        session.execute(WorkerStatus.__table__.delete())
+    app = build(settings)
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(WorkersScreen())
+        await wait_for(pilot, lambda: app.screen.shown)  # type: ignore[attr-defined]
+        assert "No worker has reported" in text_of(app, "#workers-none")
+        assert not app.screen.query_one("#workers-list", DataTable).display
 
 
 async def test_an_agent_is_refused_the_worker_status(settings, seeded) -> None:  # type: ignore[no-untyped-def]
