@@ -202,3 +202,25 @@ def test_duration_reads_well() -> None:
     assert [stats.duration(s) for s in (None, 42, 600, 5400, 200_000)] == [
         "-", "42s", "10m", "1.5h", "2.3d",
     ]  # fmt: skip
+
+
+def test_the_queries_do_not_grow_with_the_conversations(db: Database, desk: Desk) -> None:
+    """SQL aggregates only: as many statements for 6 conversations as for 66."""
+    from sqlalchemy import event
+
+    def statements() -> int:
+        seen: list[str] = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            with db.read() as session:
+                stats.stats(session, desk.admin, now=NOW)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    few = statements()
+    for n in range(60):
+        made = conversation(db, desk.admin.organisation_id, 1, desk.support, timedelta(hours=n))
+        reply(db, made, timedelta(minutes=n + 1))
+    assert statements() == few
