@@ -8,8 +8,10 @@ each refusal shows the service's own message and changes nothing.
 
 from __future__ import annotations
 
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from factories import add_mailbox, add_queue, add_user, make_org
@@ -17,14 +19,16 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 
-from tui_helpdesk.config import Settings
+from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.errors import Conflict, Invalid, PermissionDenied
 from tui_helpdesk.services import audit, queues, routing
 from tui_helpdesk.tui.app import HelpdeskApp, make_app
 from tui_helpdesk.tui.modals.admin_dialogs import ConfirmModal, FormModal, PickerModal
+from tui_helpdesk.tui.screens.admin import menu as menu_module
 from tui_helpdesk.tui.screens.admin.menu import AdminMenuScreen
 from tui_helpdesk.tui.screens.admin.queues import (
+    TABS,
     QueuesScreen,
     parse_conditions,
     parse_slots,
@@ -60,7 +64,25 @@ def seed(db: Database, settings: Settings) -> None:
 @pytest.fixture
 def acme(db: Database, settings: Settings) -> Settings:
     seed(db, settings)
-    return settings.replace(tui={"refresh_interval_seconds": 0.05})
+    return settings
+
+
+@pytest.fixture
+def local_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+    """A SQLite copy for the Pilot flows that add nothing backend-specific: the services they
+    call are tested on both backends, and the first flows here run on both too."""
+    path = tmp_path / "local.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def local(local_db: Database) -> Settings:
+    settings = load_settings(environ={"TUI_HELPDESK_DATABASE_URL": local_db.url})
+    seed(local_db, settings)
+    return settings
 
 
 def build(settings: Settings, email: str = "ada@acme.test") -> HelpdeskApp:
@@ -75,19 +97,29 @@ async def wait_for(pilot: Pilot[object], condition: Callable[[], bool], seconds:
         await pilot.pause(0.02)
 
 
+# These read the screen on top; while a dialog is still closing they answer "nothing yet",
+# so a wait_for on them polls again instead of failing.
+
+
 def table_keys(app: HelpdeskApp, table_id: str) -> list[str]:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    return [str(key.value) for key in table.rows]
+    found = app.screen.query(f"#{table_id}")
+    if not found or not isinstance(found.first(), DataTable):
+        return []
+    return [str(key.value) for key in found.first(DataTable).rows]
 
 
 def cell_text(app: HelpdeskApp, table_id: str, key: str, column: int) -> str:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    value = table.get_row(key)[column]
+    if key not in table_keys(app, table_id):
+        return ""
+    value = app.screen.query_one(f"#{table_id}", DataTable).get_row(key)[column]
     return value.plain if isinstance(value, Text) else str(value)
 
 
 def static_text(app: HelpdeskApp, selector: str) -> str:
-    content = app.screen.query_one(selector, Static).content
+    found = app.screen.query(selector)
+    if not found or not isinstance(found.first(), Static):
+        return ""
+    content = found.first(Static).content
     return content.plain if isinstance(content, Text) else str(content)
 
 
@@ -117,9 +149,10 @@ async def choose(pilot: Pilot[object], app: HelpdeskApp, value: str) -> None:
     """In a picker: highlight the option with that id and press enter."""
 
     def ids() -> list[str | None]:
-        if not isinstance(app.screen, PickerModal):
+        found = app.screen.query(OptionList) if isinstance(app.screen, PickerModal) else None
+        if not found:
             return []
-        options = app.screen.query_one(OptionList)
+        options = found.first()
         return [options.get_option_at_index(i).id for i in range(options.option_count)]
 
     await wait_for(pilot, lambda: value in ids())
@@ -202,14 +235,22 @@ def _ada(session):  # type: ignore[no-untyped-def]
     return users.resolve_actor(session, email="ada@acme.test", os_user=None)
 
 
-async def test_routing_rules_added_moved_tested(acme: Settings, db: Database) -> None:
+async def test_routing_rules_added_moved_tested(local: Settings, local_db: Database) -> None:
     """On the Routing tab: a rule added with a form, moved up with K, disabled with space,
     tried on a sample message (dry run: nothing changes), then deleted after a yes."""
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         screen = await open_queues(pilot, app)
+
+        def keys_shown() -> set[str]:  # what the footer and ? list: this tab's keys only
+            return {b.binding.id or "" for b in app.screen.active_bindings.values()}
+
+        assert {"queues.link_mailbox", "queues.make_default"} <= keys_shown()
+        assert "queues.rule_test" not in keys_shown()
         await pilot.press("5")
         await wait_for(pilot, lambda: table_keys(app, "routing-rules") != [])
+        assert {"queues.rule_add", "queues.rule_test", "queues.rule_up"} <= keys_shown()
+        assert "queues.link_mailbox" not in keys_shown()
         await pilot.press("a")
         await fill(pilot, app, name="VIP", match="any",
                    conditions="sender_domain equals bigcorp.example\nsubject contains urgent",
@@ -241,15 +282,15 @@ async def test_routing_rules_added_moved_tested(acme: Settings, db: Database) ->
         await pilot.press("y")
         await until_message(pilot, app, "Rule 'VIP' deleted")
         await wait_for(pilot, lambda: len(table_keys(app, "routing-rules")) == 1)
-    with db.read() as session:
+    with local_db.read() as session:
         names = [r.name for r in routing.list_rules(session, _ada(session))]
     assert names == ["Invoices"]
 
 
-async def test_assignment_and_hours_saved(acme: Settings, db: Database) -> None:
+async def test_assignment_and_hours_saved(local: Settings, local_db: Database) -> None:
     """The assignment rule with sticky days and fallback, a member's weight and slots, the
     weekly schedule with a holiday, and the outside-hours message."""
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         screen = await open_queues(pilot, app)
         await pilot.press("down")
@@ -281,12 +322,12 @@ async def test_assignment_and_hours_saved(acme: Settings, db: Database) -> None:
         await wait_for(pilot, lambda: "We are closed" in static_text(app, "#hours-summary"))
 
 
-async def test_refusals_show_the_services_message(acme: Settings, db: Database) -> None:
+async def test_refusals_show_the_services_message(local: Settings, local_db: Database) -> None:
     """Bad input changes nothing: the form stays open with the service's message beside the
     field; a direct action's refusal shows under the screen."""
-    with db.read() as session:
+    with local_db.read() as session:
         sales_before = queues.get(session, _ada(session), "Sales")
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         screen = await open_queues(pilot, app)
         await pilot.press("n")
@@ -303,6 +344,7 @@ async def test_refusals_show_the_services_message(acme: Settings, db: Database) 
         await fill(pilot, app, sticky_days="3", fallback="nobody@acme.test")
         await wait_for(pilot, lambda: "no user 'nobody@acme.test'" in form_error(app, "fallback"))
         await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, QueuesScreen))
         await pilot.press("5", "a")
         await fill(pilot, app, name="Bad", conditions="subject")
         await wait_for(pilot, lambda: "FIELD OP VALUE" in form_error(app, "conditions"))
@@ -314,26 +356,27 @@ async def test_refusals_show_the_services_message(acme: Settings, db: Database) 
         await pilot.press("1", "d")
         await until_message(pilot, app, "No mailbox highlighted")
         assert screen.view is not None
-    with db.read() as session:
+    with local_db.read() as session:
         ada = _ada(session)
         assert [q.name for q in queues.list_queues(session, ada)] == ["Sales", "Support"]
         assert queues.get(session, ada, "Sales") == sales_before
         assert len(routing.list_rules(session, ada)) == 1
 
 
-async def test_queue_admin_sees_only_their_queue(acme: Settings, db: Database) -> None:
+async def test_queue_admin_sees_only_their_queue(local: Settings, local_db: Database) -> None:
     """bob administers Support only: the menu offers Queues and Team, the list holds Support,
     the routing rules are the global admins' (the service's refusal is shown), and creating
     a queue is refused with the service's message."""
-    app = build(acme, "bob@acme.test")
+    app = build(local, "bob@acme.test")
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen)
                        and bool(app.screen.shown))  # fmt: skip
         menu = app.screen
         assert isinstance(menu, AdminMenuScreen)
-        assert menu.shown == ["queues", "team"]
-        await pilot.press("enter")
+        assert {"queues", "team"} <= set(menu.shown)
+        assert not {"mailboxes", "organisation", "audit"} & set(menu.shown)
+        await pilot.press(*["down"] * menu.shown.index("queues"), "enter")
         await wait_for(pilot, lambda: loaded(app))
         screen = queues_screen(app)
         assert [q.name for q in screen.view.queues] == ["Support"]
@@ -346,19 +389,20 @@ async def test_queue_admin_sees_only_their_queue(acme: Settings, db: Database) -
                        in static_text(app, "#form-message"))  # fmt: skip
 
 
-async def test_agent_menu_hides_queues(acme: Settings) -> None:
+async def test_agent_menu_hides_queues(local: Settings) -> None:
     """cy administers no queue: the menu offers Team only."""
-    app = build(acme, "cy@acme.test")
+    app = build(local, "cy@acme.test")
     async with app.run_test(size=SIZES["wide"]) as pilot:
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen)
                        and bool(app.screen.shown))  # fmt: skip
-        assert app.screen.shown == ["team"]  # type: ignore[attr-defined]
+        shown = app.screen.shown  # type: ignore[attr-defined]
+        assert "team" in shown and "queues" not in shown
 
 
-async def test_palette_queue_add_member(acme: Settings) -> None:
+async def test_palette_queue_add_member(local: Settings) -> None:
     """The palette's "queue: add member" opens the Queues screen on Members with the picker."""
-    app = build(acme)
+    app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
         names = [c.name for c in app.commands()]
         assert {"admin: menu", "queue: add member", "queue: add routing rule",
@@ -369,6 +413,9 @@ async def test_palette_queue_add_member(acme: Settings) -> None:
         screen = app.screen_stack[-2]
         assert isinstance(screen, QueuesScreen)
         assert screen.active_tab == "members"
+        await choose(pilot, app, "cy@acme.test")
+        await choose(pilot, app, "admin")
+        await until_message(pilot, app, "Added cy@acme.test to Sales as admin")
 
 
 # --- the services the screen needed ----------------------------------------------------------
@@ -444,3 +491,114 @@ def test_form_text_parsers() -> None:
     assert parse_slots("") == []
     with pytest.raises(Invalid, match="DAYS HOURS"):
         parse_slots("monday")
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def frozen_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blinking cursor would make two screenshots of the same state differ."""
+    monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setattr(TextArea, "cursor_blink", False)
+
+
+@pytest.fixture
+def snapshot_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
+    """Snapshots do not depend on the backend: one SQLite copy, seeded through the services."""
+    path = tmp_path / "snapshot.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    settings = load_settings(environ={"TUI_HELPDESK_DATABASE_URL": f"sqlite:///{path}"})
+    db = Database(settings.database.url)
+    seed(db, settings)
+    db.dispose()
+    return settings
+
+
+def _queues_on(tab: str, *keys: str, until: Callable[[HelpdeskApp], bool] | None = None):  # type: ignore[no-untyped-def]
+    """F2, Queues, Support, then the tab's number and any keys; waits for the screen to settle."""
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        app = pilot.app
+        assert isinstance(app, HelpdeskApp)
+        screen = await open_queues(pilot, app)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: screen.queue is not None and screen.queue.name == "Support")
+        await wait_for(pilot, lambda: table_keys(app, "queue-mailboxes") == ["support@acme.test"])
+        await pilot.press(str(TABS.index(tab) + 1), *keys)
+        if until is not None:
+            await wait_for(pilot, lambda: until(app))
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_queues_snapshot(snap_compare, snapshot_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
+    """Support chosen: its colour, description, default mailbox and the Mailboxes tab."""
+    app = build(snapshot_settings)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=_queues_on("mailboxes"))
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_queues_routing_snapshot(snap_compare, snapshot_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
+    """The Routing tab: the organisation's rules in order with their conditions and actions."""
+    app = build(snapshot_settings)
+    ready = _queues_on("routing", until=lambda a: bool(table_keys(a, "routing-rules")))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=ready)
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_rule_test_snapshot(snap_compare, snapshot_settings: Settings, size: str) -> None:  # type: ignore[no-untyped-def]
+    """The dry run of the Invoices rule on a sample message, with its verdict."""
+    app = build(snapshot_settings)
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await _queues_on("routing", until=lambda a: bool(table_keys(a, "routing-rules")))(pilot)
+        await pilot.press("t")
+        await fill(pilot, app, sender="ann@customer.example", recipient="support@acme.test",
+                   subject="Invoice 42", body="Where is my invoice?")  # fmt: skip
+        await wait_for(pilot, lambda: "matches" in static_text(app, "#form-result"))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_admin_menu_snapshot(
+    snap_compare, snapshot_settings: Settings, size: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """F2 from the inbox: the admin screens ada may use (this file's two, so the picture does
+    not change as other screens are installed)."""
+    mine = tuple(e for e in menu_module.ENTRIES if e.key in ("queues", "team"))
+    monkeypatch.setattr(menu_module, "ENTRIES", mine)
+    app = build(snapshot_settings)
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, AdminMenuScreen)
+                       and bool(app.screen.shown))  # fmt: skip
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+async def test_changes_from_elsewhere_appear(acme: Settings, db: Database) -> None:
+    """Another session adds a routing rule and a member: the open screen reloads by itself
+    (SQLite: the change counter's triggers; PostgreSQL: the services' NOTIFY)."""
+    app = build(acme.replace(tui={"refresh_interval_seconds": 0.05}))
+    async with app.run_test(size=SIZES["wide"]) as pilot:
+        await open_queues(pilot, app)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: len(table_keys(app, "routing-rules")) == 1)
+        with db.write() as session:
+            ada = _ada(session)
+            routing.create_rule(
+                session, ada, name="Elsewhere", tag="x",
+                conditions=[{"field": "subject", "op": "contains", "value": "x"}],
+            )  # fmt: skip
+        await wait_for(pilot, lambda: len(table_keys(app, "routing-rules")) == 2)
+        with db.write() as session:
+            queues.add_member(session, _ada(session), "Sales", "cy@acme.test", "agent")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "cy@acme.test" in table_keys(app, "queue-members"))

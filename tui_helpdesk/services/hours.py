@@ -22,6 +22,7 @@ from tui_helpdesk.db.models import Organisation, Queue
 from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import QueueHoursRecord, UserRecord
 from tui_helpdesk.services import audit, organisations, permissions, queues
+from tui_helpdesk.services.changes import notify as notify_change
 from tui_helpdesk.services.unset import UNSET
 from tui_helpdesk.services.vocabulary import DAYS
 
@@ -326,6 +327,7 @@ def set_hours(
             organisation_id=queue.organisation_id,
             before=_audit_view(before), after=_audit_view(after),
         )  # fmt: skip
+        notify_change(session)
     return after
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from tui_helpdesk.db.models import User, UserKey
 from tui_helpdesk.errors import Conflict, Invalid, NotFound, PermissionDenied
 from tui_helpdesk.records import UserKeyRecord, UserRecord, to_jsonable
-from tui_helpdesk.services import audit, users
+from tui_helpdesk.services import audit, changes, users
 from tui_helpdesk.services.permissions import require_actor, require_admin
 
 # What OpenSSH accepts by default; ssh-dss is off since OpenSSH 7.0 and certificates need a CA.
@@ -172,6 +172,7 @@ def add(session: Session, actor: UserRecord | None, email: str, key_text: str) -
     record = to_record(row, session.get_one(User, owner.id))
     audit.record(session, actor, "user.key_add", "user_key", row.id,
                  organisation_id=owner.organisation_id, after=to_jsonable(record))  # fmt: skip
+    changes.notify(session)
     return record
 
 
@@ -201,6 +202,7 @@ def remove(session: Session, actor: UserRecord | None, email: str, key_id: int) 
     session.delete(row)
     audit.record(session, actor, "user.key_remove", "user_key", key_id,
                  organisation_id=owner.organisation_id, before=to_jsonable(record))  # fmt: skip
+    changes.notify(session)
     return record
 
 

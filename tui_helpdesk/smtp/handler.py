@@ -108,7 +108,7 @@ class IngestHandler:
             rcpt_tos=tuple(envelope.rcpt_tos),
             received_at=datetime.now(UTC),
             peer_ip=_peer_ip(session),
-            helo=session.host_name or "",
+            helo=getattr(session, "host_name", None) or "",
         )
         self._in_flight += 1
         self._idle.clear()

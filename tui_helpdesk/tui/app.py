@@ -44,9 +44,9 @@ class HelpdeskApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave tui-helpdesk"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="Show the keys of this screen"),
-        Binding("f2", "admin", "Admin", id="app.admin",
+        Binding("f2", "admin", "Admin", id="app.admin", show=False,
                 tooltip="Admin screens: mailboxes, domains, queues, team, stats, audit, workers"),
-        Binding("f3", "availability", "Availability", id="app.availability",
+        Binding("f3", "availability", "Availability", id="app.availability", show=False,
                 tooltip="Your availability, one step: available → away → offline"),
     ]  # fmt: skip
 

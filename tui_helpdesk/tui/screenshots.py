@@ -2,7 +2,8 @@
 
 Builds a throw-away SQLite database, fills it with services.demo.load_demo (mail goes through
 the real ingest path), drives the app headless with keys and saves inbox.svg,
-conversation.svg and help.svg. The worker line shows the address `make run` listens on.
+conversation.svg, help.svg, queues.svg and team.svg. The worker line shows the address
+`make run` listens on.
 """
 
 from __future__ import annotations
@@ -69,7 +70,19 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
         await pilot.press("escape", "question_mark")
         await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
         written.append(Path(app.save_screenshot("help.svg", str(directory))))
-        await pilot.press("escape")
+        # Admin (F2): the Queues screen on its Members tab, then the Team.
+        await pilot.press("escape", "f2")
+        await _until(pilot, lambda: bool(getattr(app.screen, "shown", None)))
+        for key in ("queues", "team"):
+            await pilot.press("home", *["down"] * app.screen.shown.index(key), "enter")  # type: ignore[attr-defined]
+            await _until(pilot, lambda: getattr(app.screen, "view", None) is not None)
+            if key == "queues":  # Support: the queue with the most members
+                await pilot.press("down", "2")
+                await _until(pilot, lambda: len(app.screen.query_one("#queue-members").rows) > 1)  # type: ignore[attr-defined]
+            written.append(Path(app.save_screenshot(f"{key}.svg", str(directory))))
+            await pilot.press("escape")
+            await _until(pilot, lambda: bool(getattr(app.screen, "shown", None)))
+        await pilot.press("escape")  # the menu, back to the inbox
         written += await _admin_scenes(app, pilot, directory)
         written.extend(await capture_mailboxes(app, pilot, directory))
     return written

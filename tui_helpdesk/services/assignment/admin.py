@@ -16,6 +16,7 @@ from tui_helpdesk.errors import Invalid, NotFound
 from tui_helpdesk.records import AssignmentMemberRecord, AssignmentRecord, UserRecord
 from tui_helpdesk.services import audit, permissions, queues
 from tui_helpdesk.services.assignment.pickers import validate_slots
+from tui_helpdesk.services.changes import notify as notify_change
 from tui_helpdesk.services.hours import zone
 from tui_helpdesk.services.unset import UNSET
 from tui_helpdesk.services.vocabulary import ASSIGNMENT_RULES
@@ -127,6 +128,7 @@ def set_assignment(
             before=_audit_view(before),
             after=_audit_view(after),
         )
+        notify_change(session)
     return after
 
 

@@ -25,6 +25,7 @@ from tui_helpdesk.records import (
     UserRecord,
 )
 from tui_helpdesk.services import audit, permissions
+from tui_helpdesk.services.changes import notify as notify_change
 from tui_helpdesk.services.routing.conditions import (
     Condition,
     validate_conditions,
@@ -190,6 +191,7 @@ def create_rule(
         organisation_id=rule.organisation_id,
         after=_audit_view(record),
     )
+    notify_change(session)
     return record
 
 
@@ -254,6 +256,7 @@ def update_rule(
             before=_audit_view(before),
             after=_audit_view(after),
         )
+        notify_change(session)
     return after
 
 
@@ -274,6 +277,7 @@ def delete_rule(session: Session, actor: UserRecord, rule_id: int) -> None:
         organisation_id=actor.organisation_id,
         before=_audit_view(before),
     )
+    notify_change(session)
 
 
 def move_rule(
@@ -299,6 +303,7 @@ def move_rule(
             before={"position": old},
             after={"position": rule.position},
         )
+        notify_change(session)
     return [_record(session, r) for r in rules]
 
 

@@ -26,22 +26,24 @@ from tui_helpdesk.tui.host import host
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 DIALOG_CSS = """
-.admin-form { align: center middle; }
-.admin-form .form-dialog {
-    width: 90%; max-width: 100; height: auto; max-height: 90%;
-    padding: 0 1; border: thick $primary; background: $surface;
+{screen} { align: center middle; }
+{screen} .form-dialog {
+    width: 90%; max-width: 100; height: auto; max-height: 100%;
+    padding: 0 1; border: round $primary; background: $surface;
 }
-.admin-form .form-title, .admin-form .form-hint { height: auto; }
-.admin-form .form-fields { height: auto; max-height: 30; }
-.admin-form .form-row { height: auto; }
-.admin-form .form-label { width: 18; padding: 1 1 0 0; }
-.admin-form Input.form-input, .admin-form Select.form-input { width: 1fr; }
-.admin-form TextArea.form-input { width: 1fr; height: 6; }
-.admin-form .form-error { height: auto; display: none; padding-left: 18; }
-.admin-form #form-message { padding-left: 0; }
-.admin-form .form-error.shown { display: block; }
-.admin-form .form-result { height: auto; }
-.admin-form #picker-options { height: auto; max-height: 16; }
+{screen} .form-title, {screen} .form-hint { height: auto; }
+{screen} .form-fields { height: auto; }
+{screen} .form-fields { margin: 1 0; }
+{screen} .form-row { height: auto; }
+{screen} .form-label { width: 16; }
+{screen} .form-input { width: 1fr; background: $boost; }
+{screen} .form-input:focus { background: $primary 20%; }
+{screen} TextArea.form-input { height: 5; }
+{screen} .form-error { height: auto; display: none; padding-left: 16; }
+{screen} #form-message { padding-left: 0; }
+{screen} .form-error.shown { display: block; }
+{screen} .form-result { height: auto; margin-top: 1; }
+{screen} #picker-options { height: auto; max-height: 16; }
 """
 
 # What a form submits: (session, actor) -> record, made from the values typed.
@@ -64,7 +66,7 @@ class Field:
 class FormModal(ModalScreen[Any]):
     """A titled form; ctrl+s (or enter in a one-line box) runs `submit(values)` as a service."""
 
-    DEFAULT_CSS = DIALOG_CSS
+    DEFAULT_CSS = DIALOG_CSS.replace("{screen}", "FormModal")
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="form.cancel", tooltip="Close without saving"),
@@ -117,9 +119,12 @@ class FormModal(ModalScreen[Any]):
                 allow_blank=field.value not in field.choices,
                 id=f"field-{field.name}",
                 classes="form-input",
+                compact=True,
             )
         if field.multiline:
-            area = TextArea(field.value, id=f"field-{field.name}", classes="form-input")
+            area = TextArea(
+                field.value, id=f"field-{field.name}", classes="form-input", compact=True
+            )
             area.show_line_numbers = False
             return area
         return Input(
@@ -128,6 +133,7 @@ class FormModal(ModalScreen[Any]):
             id=f"field-{field.name}",
             classes="form-input",
             select_on_focus=False,
+            compact=True,
         )
 
     def values(self) -> dict[str, str]:
@@ -205,7 +211,7 @@ class FormModal(ModalScreen[Any]):
 class PickerModal(ModalScreen[str | None]):
     """Choose one of (value, label) rows; enter picks, escape closes with None."""
 
-    DEFAULT_CSS = DIALOG_CSS
+    DEFAULT_CSS = DIALOG_CSS.replace("{screen}", "PickerModal")
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Close, choose nothing"),
@@ -232,7 +238,10 @@ class PickerModal(ModalScreen[str | None]):
             yield Static(Text("enter chooses · escape closes", style="dim"), classes="form-hint")
 
     def on_mount(self) -> None:
-        options = self.query_one(OptionList)
+        found = self.query(OptionList)
+        if not found:  # the app closed before the picker was composed
+            return
+        options = found.first()
         values = [value for value, _ in self.choices]
         if self.current in values:
             options.highlighted = values.index(self.current)
@@ -249,7 +258,7 @@ class PickerModal(ModalScreen[str | None]):
 class ConfirmModal(ModalScreen[bool]):
     """A yes / no question before something that cannot be undone."""
 
-    DEFAULT_CSS = DIALOG_CSS
+    DEFAULT_CSS = DIALOG_CSS.replace("{screen}", "ConfirmModal")
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Do it"),

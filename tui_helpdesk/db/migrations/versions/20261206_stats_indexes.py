@@ -4,7 +4,7 @@ Covering indexes: the period's medians, daily series and today's counts read ind
 only, instead of scanning every conversation.
 
 Revision ID: 20261206_stats_indexes
-Revises: 20261206_org_autoresponders
+Revises: 20261206_watch_admin
 Create Date: 2026-12-06 21:40:00
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "20261206_stats_indexes"
-down_revision: str | Sequence[str] | None = "20261206_org_autoresponders"
+down_revision: str | Sequence[str] | None = "20261206_watch_admin"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

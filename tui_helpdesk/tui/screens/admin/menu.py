@@ -44,7 +44,7 @@ ENTRIES = (
     Entry("mailboxes", "Mailboxes", "MailboxesScreen",
           "Create mailboxes, copy the alias, verify, forwarding and sending set-up"),
     Entry("organisation", "Domains & organisation", "OrganisationScreen",
-          "Domains with their DNS check; name, timezone, language, autoresponder switch"),
+          "Domains and DNS checks; name, timezone, language, autoresponders"),
     Entry("queues", "Queues", "QueuesScreen",
           "Linked mailboxes and default, members, assignment, hours, routing rules"),
     Entry("team", "Team", "TeamScreen",
@@ -123,7 +123,11 @@ class AdminMenuScreen(Screen[None]):
         yield Static(title, id="admin-title")
         yield OptionList(id="admin-entries")
         yield Static(
-            Text("enter opens · escape goes back · F3 sets your availability", style="dim"),
+            Text(
+                "enter opens · escape goes back · F2 comes here from anywhere · "
+                "F3 sets your availability",
+                style="dim",
+            ),
             id="admin-hint",
         )
         yield Footer()

@@ -229,7 +229,7 @@ class QueuesScreen(Screen[None]):
     }
     QueuesScreen #queues-title { background: $panel; }
     QueuesScreen #queues-body { height: 1fr; }
-    QueuesScreen #queue-list { width: 28; height: 1fr; border-right: solid $panel-lighten-2; }
+    QueuesScreen #queue-list { width: 22; height: 1fr; border-right: solid $panel-lighten-2; }
     QueuesScreen #queue-detail { width: 1fr; height: 1fr; }
     QueuesScreen TabbedContent { height: 1fr; }
     QueuesScreen TabPane { padding: 0; height: 1fr; }
@@ -277,6 +277,8 @@ class QueuesScreen(Screen[None]):
                 tooltip="Add a routing rule (at the end: tried last)"),
         Binding("c", "rule_edit", "Change rule", id="queues.rule_edit",
                 tooltip="Change the highlighted routing rule"),
+        Binding("t", "rule_test", "Test rule", id="queues.rule_test",
+                tooltip="Try the highlighted rule on a sample message (nothing is stored)"),
         Binding("K,shift+up", "rule_up", "Move up", id="queues.rule_up",
                 tooltip="Try the highlighted rule one place earlier"),
         Binding("J,shift+down", "rule_down", "Move down", id="queues.rule_down",
@@ -285,8 +287,6 @@ class QueuesScreen(Screen[None]):
                 tooltip="Enable or disable the highlighted rule"),
         Binding("delete", "rule_delete", "Delete rule", id="queues.rule_delete",
                 tooltip="Delete the highlighted rule (asks first)"),
-        Binding("t", "rule_test", "Test rule", id="queues.rule_test",
-                tooltip="Try the highlighted rule on a sample message (nothing is stored)"),
         Binding("r", "refresh", "Refresh", show=False, id="queues.refresh",
                 tooltip="Read everything again"),
     ]  # fmt: skip
@@ -315,7 +315,7 @@ class QueuesScreen(Screen[None]):
                         yield self._table("queue-mailboxes", "Default", "Mailbox", "Status")
                     with TabPane("2 Members", id="tab-members"):
                         yield self._table("queue-members", "Name", "Email", "Role", "Availability")
-                    with TabPane("3 Assignment", id="tab-assignment"):
+                    with TabPane("3 Assign", id="tab-assignment"):
                         yield Static("", id="assignment-summary", classes="pane-summary")
                         yield self._table(
                             "assignment-members", "Member", "Availability", "Weight", "Slots"
@@ -360,7 +360,7 @@ class QueuesScreen(Screen[None]):
         queue = self.queue
         self.selected = queue.id if queue else None
         title = Text("Queues", style="bold")
-        title.append(f"  {len(view.queues)} you manage", style="dim")
+        title.append(f" · {len(view.queues)} you manage", style="dim")
         self.query_one("#queues-title", Static).update(title)
         self._fill_queue_list(view)
         self._fill_detail(view, queue)
@@ -823,11 +823,10 @@ class QueuesScreen(Screen[None]):
             *[
                 Field(day, day.title(),
                       ", ".join(f"{a}-{b}" for a, b in record.schedule.get(day, [])),
-                      placeholder="09:00-12:00, 13:00-17:00 (empty: closed)")
+                      placeholder="closed")
                 for day in DAYS
             ],
-            Field("holidays", "Holidays", ", ".join(record.holidays),
-                  placeholder="2026-12-25, 2027-01-01"),
+            Field("holidays", "Holidays", ", ".join(record.holidays), placeholder="none"),
         ]  # fmt: skip
 
         def submit(v: dict[str, str]) -> Callable[[Any, UserRecord], Any]:
@@ -839,7 +838,14 @@ class QueuesScreen(Screen[None]):
             )  # fmt: skip
 
         self.app.push_screen(
-            FormModal(f"Working hours of {queue.name}", fields, submit, form_id="hours-form"),
+            FormModal(
+                f"Working hours of {queue.name}",
+                fields,
+                submit,
+                form_id="hours-form",
+                hint="Days: 09:00-12:00, 13:00-17:00 (empty: closed) · holidays: "
+                "2026-12-25, 2027-01-01 · ctrl+s saves · escape closes",
+            ),
             self._after_form("Working hours saved."),
         )
 

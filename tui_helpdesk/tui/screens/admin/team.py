@@ -159,7 +159,7 @@ class TeamScreen(Screen[None]):
         self.selected = view.keys_of
         title = Text("Team", style="bold")
         active = sum(1 for u in view.users if u.active)
-        title.append(f"  {len(view.users)} users, {active} active", style="dim")
+        title.append(f" · {len(view.users)} users, {active} active", style="dim")
         self.query_one("#team-title", Static).update(title)
         table = self.query_one("#team-users", DataTable)
         table.clear()
