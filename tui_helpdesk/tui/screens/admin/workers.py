@@ -196,6 +196,7 @@ class WorkersScreen(Screen[None]):
         self._fill_failed(record)
         self._show_failed_detail()
         self._status()
+        self.refresh_bindings()  # reprocess is enabled while a failed message is highlighted
         self.call_after_refresh(self._mark_shown)
 
     def _mark_shown(self) -> None:
@@ -217,6 +218,7 @@ class WorkersScreen(Screen[None]):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "workers-failed":
             self._show_failed_detail()
+            self.refresh_bindings()
 
     def _show_failed_detail(self) -> None:
         """The highlighted failed message in full: where it came from and its error."""
