@@ -23,7 +23,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import inbox_seed
 from harness import load_average, on_each_backend, table
 from inbox_seed import seed
 from sqlalchemy import func, select, text
@@ -50,9 +49,6 @@ def timed(run: Callable[[], Any], repeat: int) -> float:
 
 
 def measure(url: str, args: argparse.Namespace) -> None:
-    # Straight to head: stats need no search index, and the seed's services use today's
-    # models (a schema stopped before the search migration lacks later columns).
-    inbox_seed.BEFORE_SEARCH = "head"
     seeded = seed(url, conversations=args.conversations, messages=args.messages)
     db = Database(url)
     try:

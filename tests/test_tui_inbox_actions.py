@@ -25,12 +25,16 @@ SIZE = (120, 30)
 # "All open" for ada: Hello? (0), Printer on fire (1), Invoice 2026-11 (2), Cannot log in (3)
 
 
+def inbox_settings(settings: Settings, tmp_path: Path, **tui: object) -> Settings:
+    """Quick polls, small pages, and no keymap of whoever runs the tests."""
+    values = {"refresh_interval_seconds": 0.05, "page_size": 10,
+              "keymap_path": str(tmp_path / "no-keymap.toml"), **tui}  # fmt: skip
+    return settings.replace(tui=values)
+
+
 @pytest.fixture
 def tui_settings(settings: Settings, tmp_path: Path) -> Settings:
-    return settings.replace(
-        tui={"refresh_interval_seconds": 0.05, "page_size": 10,
-             "keymap_path": str(tmp_path / "no-keymap.toml")}
-    )  # fmt: skip
+    return inbox_settings(settings, tmp_path)
 
 
 def build(settings: Settings, email: str = "ada@acme.test") -> HelpdeskApp:

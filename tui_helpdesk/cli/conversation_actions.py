@@ -78,6 +78,7 @@ def close(cx: Cx, conversation_id: int, note: str | None, no_notify: bool) -> No
 @common
 @pass_cx
 def reopen(cx: Cx, conversation_id: int) -> None:
+    """Open a pending or closed conversation again."""
     _act(cx, "reopen", conversation_id)
 
 
@@ -97,6 +98,7 @@ def tag(cx: Cx, conversation_id: int, tags: tuple[str, ...]) -> None:
 @common
 @pass_cx
 def untag(cx: Cx, conversation_id: int, tags: tuple[str, ...]) -> None:
+    """Remove tags (ones the conversation does not have are ignored)."""
     _act(cx, "remove_tags", conversation_id, tags)
 
 
@@ -106,6 +108,7 @@ def untag(cx: Cx, conversation_id: int, tags: tuple[str, ...]) -> None:
 @common
 @pass_cx
 def priority(cx: Cx, conversation_id: int, priority: str) -> None:
+    """Set the priority: low, normal, high or urgent."""
     _act(cx, "set_priority", conversation_id, priority)
 
 

@@ -18,15 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 from textual.screen import Screen
 
 from tui_helpdesk.errors import HelpdeskError
 from tui_helpdesk.records import ActionResult, UserRecord
-from tui_helpdesk.services import queues
-from tui_helpdesk.services.conversations import actions
 from tui_helpdesk.services.vocabulary import PRIORITIES
 from tui_helpdesk.terminal_text import clean
 from tui_helpdesk.tui.commands import PaletteCommand
@@ -34,6 +32,9 @@ from tui_helpdesk.tui.host import host
 from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.modals.picker import Choice, PickerScreen
 from tui_helpdesk.tui.modals.prompt import CloseChoice, CloseScreen, PromptScreen
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 GROUP = "conversation-action"
 MAX_REFUSALS_SHOWN = 3
@@ -77,6 +78,13 @@ def action_bindings(prefix: str, action: str = "act") -> list[Binding]:
 Done = Callable[[list[ActionResult]], None]
 
 
+def _services() -> ModuleType:
+    """The action services, imported at the first action (not at start: the first frame)."""
+    from tui_helpdesk.services.conversations import actions
+
+    return actions
+
+
 class ConversationActions:
     """Runs the flows for `screen` on the ids `chosen()` returns when a flow starts;
     `done(results)` runs on the event loop after the service answered."""
@@ -104,12 +112,12 @@ class ConversationActions:
     # -- the flows -----------------------------------------------------------------------
 
     def _assign_me(self, ids: list[int]) -> None:
-        self.apply(ids, actions.assign, "assigned to you", user="me")
+        self.apply(ids, _services().assign, "assigned to you", user="me")
 
     def _assign(self, ids: list[int]) -> None:
         def chosen(value: str | None) -> None:
             if value is not None:
-                self.apply(ids, actions.assign, "assigned", user=value)
+                self.apply(ids, _services().assign, "assigned", user=value)
 
         loader = partial(_member_choices, ids=ids, nobody=True)
         self.screen.app.push_screen(PickerScreen("Assign to", loader), chosen)
@@ -120,30 +128,30 @@ class ConversationActions:
                 return
             kind, _, name = value.partition(":")
             target = {"to_user": name} if kind == "user" else {"to_queue": name}
-            self.apply(ids, actions.transfer, "transferred", **target)
+            self.apply(ids, _services().transfer, "transferred", **target)
 
         self.screen.app.push_screen(PickerScreen("Transfer to", partial(_targets, ids=ids)), chosen)
 
     def _pending(self, ids: list[int]) -> None:
-        self.apply(ids, actions.set_pending, "set pending")
+        self.apply(ids, _services().set_pending, "set pending")
 
     def _close(self, ids: list[int]) -> None:
         settings = host(self.screen).data.settings
 
         def chosen(choice: CloseChoice | None) -> None:
             if choice is not None:
-                self.apply(ids, actions.close, "closed", settings=settings, note=choice.note,
+                self.apply(ids, _services().close, "closed", settings=settings, note=choice.note,
                            notify=choice.notify)  # fmt: skip
 
         self.screen.app.push_screen(CloseScreen(len(ids)), chosen)
 
     def _reopen(self, ids: list[int]) -> None:
-        self.apply(ids, actions.reopen, "reopened")
+        self.apply(ids, _services().reopen, "reopened")
 
     def _priority(self, ids: list[int]) -> None:
         def chosen(value: str | None) -> None:
             if value is not None:
-                self.apply(ids, actions.set_priority, f"priority {value}", priority=value)
+                self.apply(ids, _services().set_priority, f"priority {value}", priority=value)
 
         choices = [Choice(p, p) for p in PRIORITIES]
         self.screen.app.push_screen(PickerScreen("Priority", choices), chosen)
@@ -169,7 +177,7 @@ class ConversationActions:
         """Run one service action on every id (in a worker) and report."""
 
         def work(session: Any, actor: UserRecord) -> list[ActionResult]:
-            return actions.for_each(session, actor, ids, action, **arguments)
+            return _services().for_each(session, actor, ids, action, **arguments)
 
         self._write(list(ids), what, work)
 
@@ -213,13 +221,15 @@ def _member_choices(
     session: Any, actor: UserRecord, *, ids: list[int], nobody: bool = False
 ) -> list[Choice]:
     found = [Choice(user.email, f"{user.name} <{user.email}>", user.availability)
-             for user in actions.assignable(session, actor, ids)]  # fmt: skip
+             for user in _services().assignable(session, actor, ids)]  # fmt: skip
     return [*found, Choice("none", "nobody", "unassigned")] if nobody else found
 
 
 def _targets(session: Any, actor: UserRecord, *, ids: list[int]) -> list[Choice]:
     people = [Choice(f"user:{c.value}", c.label, c.hint) for c in
               _member_choices(session, actor, ids=ids)]  # fmt: skip
+    from tui_helpdesk.services import queues
+
     places = [Choice(f"queue:{q.name}", f"queue {q.name}", q.assignment_rule)
               for q in queues.list_queues(session, actor)]  # fmt: skip
     return [*places, *people]
@@ -229,6 +239,7 @@ def _edit_tags(
     session: Any, actor: UserRecord, *, ids: list[int], add: list[str], remove: list[str]
 ) -> list[ActionResult]:
     """Add then remove, per conversation; one result each (the removal's, if any)."""
+    actions = _services()
     results: dict[int, ActionResult] = {}
     if add:
         for result in actions.for_each(session, actor, ids, actions.add_tags, tags=add):

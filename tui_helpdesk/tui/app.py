@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import ModuleType
 
 from textual.app import App
 from textual.binding import Binding
@@ -18,9 +19,6 @@ from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
 from tui_helpdesk.tui.refresh import ChangePoller
-from tui_helpdesk.tui.screens.admin import menu as admin_menu
-from tui_helpdesk.tui.screens.admin.team import cycle_availability
-from tui_helpdesk.tui.screens.conversation import ConversationScreen
 from tui_helpdesk.tui.screens.inbox import InboxScreen
 
 
@@ -65,7 +63,8 @@ class HelpdeskApp(App[int]):
 
     def on_mount(self) -> None:
         keymap, problems = load_keymap(self.data.settings.tui.keymap_path)
-        self.set_keymap(keymap)
+        if keymap:
+            self.set_keymap(keymap)
         for problem in problems:
             self.notify(clean(problem), title="Keymap", severity="warning", markup=False)
         self.push_screen(InboxScreen())
@@ -76,6 +75,9 @@ class HelpdeskApp(App[int]):
         self.data.close()
 
     def open_conversation(self, conversation_id: int) -> None:
+        # Imported at the first use: what the first inbox frame does not need waits.
+        from tui_helpdesk.tui.screens.conversation import ConversationScreen
+
         self.push_screen(ConversationScreen(conversation_id))
 
     def on_data_changed(self, _message: DataChanged) -> None:
@@ -97,29 +99,43 @@ class HelpdeskApp(App[int]):
         return [
             PaletteCommand("app: help", "Show the keys of this screen", self.action_help),
             PaletteCommand("app: quit", "Leave tui-helpdesk", self.action_quit),
-            *admin_menu.palette_commands(self),
+            *_admin_menu().palette_commands(self),
         ]
 
     def action_admin(self) -> None:
-        admin_menu.open_menu(self)
+        _admin_menu().open_menu(self)
 
     def action_availability(self) -> None:
+        from tui_helpdesk.tui.screens.admin.team import cycle_availability
+
         cycle_availability(self)
 
     def action_help(self) -> None:
+        """Every binding of the screen (and of the focused widget), one row per binding id
+        with all its keys, as the keymap left them."""
         if isinstance(self.screen, HelpScreen):
             return
-        rows = []
-        seen: set[tuple[str, str]] = set()
-        for key, active in self.screen.active_bindings.items():
+        keys: dict[str, list[str]] = {}
+        about: dict[str, tuple[str, str]] = {}
+        for active in self.screen.active_bindings.values():
             binding = active.binding
             # Our own bindings all carry an id; Textual's inherited ones (focus, copy) do not.
-            if binding.id is None or binding.system or (binding.action, key) in seen:
+            if binding.id is None or binding.system:
                 continue
-            seen.add((binding.action, key))
+            shown = self.get_key_display(binding)
+            if shown not in keys.setdefault(binding.id, []):
+                keys[binding.id].append(shown)
             description = binding.description or binding.action.replace("_", " ")
-            rows.append((self.get_key_display(binding), description, binding.tooltip))
+            about[binding.id] = (description, binding.tooltip)
+        rows = [(" ".join(keys[ident]), *about[ident]) for ident in keys]
         self.push_screen(HelpScreen(rows))
+
+
+def _admin_menu() -> ModuleType:
+    """The admin screens, imported when first asked for (not before the first inbox frame)."""
+    from tui_helpdesk.tui.screens.admin import menu
+
+    return menu
 
 
 def make_app(

@@ -1,5 +1,8 @@
 """The TUI's door to the services: short read sessions, records out, nothing ORM leaks.
 
+Services the first inbox frame does not need (search, threads, mailboxes) are imported when
+first used: every module imported at start delays the first frame.
+
 Every method runs in a worker thread (never on the event loop) and opens its own session,
 so no session outlives a call or lives in a widget.
 
@@ -26,10 +29,9 @@ from tui_helpdesk.records import (
     UserRecord,
     ViewCount,
 )
-from tui_helpdesk.services import mailboxes, users
+from tui_helpdesk.services import users
 from tui_helpdesk.services.changes import ChangeWatcher
-from tui_helpdesk.services.conversations import listing, thread, views
-from tui_helpdesk.services.search.results import search
+from tui_helpdesk.services.conversations import listing, views
 from tui_helpdesk.services.session import open_database
 from tui_helpdesk.tui.messages import InboxPage
 
@@ -56,6 +58,7 @@ class Reload:
     total: int
     pages: list[InboxPage]
     cursor_index: int | None
+    counted: bool = True  # False: `total` is what was read (and one more if more follow)
 
 
 class HelpdeskData:
@@ -69,6 +72,7 @@ class HelpdeskData:
         self._total_rows: int | None = None  # the count of the last reload
         self._keys_lock = threading.Lock()
         self._search_cursors: dict[int, SearchCursor] = {}  # row index -> the page from there
+        self._serial = 0  # reloads so far: a count belongs to the reload it followed
         try:
             with self._db.read() as session:
                 self.actor: UserRecord = users.resolve_actor(
@@ -105,6 +109,8 @@ class HelpdeskData:
         if list_filter.query:
             return self._search_reload(list_filter.query, cursor_id)
         view = list_filter.view
+        if cursor_id is None and first_row == 0:
+            return self._top_without_count(view, rows)
         with self._db.read() as session:
             total = self._total(session, view)
             keys: dict[int, ListKey] = {}
@@ -123,7 +129,38 @@ class HelpdeskData:
                 pages.append(page)
         with self._keys_lock:
             self._keys, self._total_rows = keys, total
+            self._serial += 1
         return Reload(total=total, pages=pages, cursor_index=cursor_index)
+
+    def _top_without_count(self, view: ConversationView, rows: int) -> Reload:
+        """The first rows of a list shown before it is counted (a start, another view): the
+        count (~70 ms on 100k rows) follows with `count`, the screen does not wait for it."""
+        keys: dict[int, ListKey] = {}
+        pages: list[InboxPage] = []
+        with self._db.read() as session:
+            for offset in range(0, max(rows, 1), self.page_size):
+                page = self._read_page(session, view, offset, keys, None)
+                keys.update(_edges(page))
+                pages.append(page)
+                if len(page.rows) < self.page_size:
+                    break
+        with self._keys_lock:
+            self._keys, self._total_rows = keys, None
+            self._serial += 1
+        read = sum(len(page.rows) for page in pages)
+        more = bool(pages) and len(pages[-1].rows) == self.page_size
+        return Reload(total=read + more, pages=pages, cursor_index=None, counted=False)
+
+    def count(self, list_filter: ListFilter) -> int:
+        """How many rows the list holds now (after a reload that did not count)."""
+        with self._keys_lock:
+            serial = self._serial
+        with self._db.read() as session:
+            total = self._total(session, list_filter.view)
+        with self._keys_lock:
+            if serial == self._serial and self._total_rows is None:
+                self._total_rows = total
+        return total
 
     def _read_page(
         self,
@@ -176,6 +213,8 @@ class HelpdeskData:
     # -- search results: pages follow one another by cursor, the count grows as they come --
 
     def _search_reload(self, query: str, cursor_id: int | None) -> Reload:
+        from tui_helpdesk.services.search.results import search
+
         with self._db.read() as session:
             found = search(session, self.actor, query, limit=self.page_size)
         rows = tuple(hit.conversation for hit in found.hits)
@@ -192,6 +231,8 @@ class HelpdeskData:
             after = self._search_cursors.get(offset)
         if after is None:
             return InboxPage(offset=offset, rows=())
+        from tui_helpdesk.services.search.results import search
+
         with self._db.read() as session:
             found = search(session, self.actor, query, limit=self.page_size, after=after)
         rows = tuple(hit.conversation for hit in found.hits)
@@ -207,12 +248,16 @@ class HelpdeskData:
             return views.sidebar(session, self.actor)
 
     def conversation(self, conversation_id: int) -> ConversationDetail:
+        from tui_helpdesk.services.conversations import thread
+
         with self._db.read() as session:
             return thread.get_conversation(session, self.actor, conversation_id)
 
     def test_recipient(self) -> str | None:
         """The alias of the first mailbox that receives (active or pending verification):
         where a test message can be sent."""
+        from tui_helpdesk.services import mailboxes
+
         with self._db.read() as session:
             found = mailboxes.list_mailboxes(session, self.actor)
         receiving = [m for m in found if m.status in ("active", "pending")]

@@ -61,6 +61,15 @@ class InboxLoaded(Message):
         return None
 
 
+class InboxCounted(Message):
+    """The count of a list shown before it was counted (InboxLoaded with a provisional total)."""
+
+    def __init__(self, generation: int, total: int) -> None:
+        super().__init__()
+        self.generation = generation
+        self.total = total
+
+
 class PageLoaded(Message):
     """One page read on demand while scrolling."""
 

@@ -1,8 +1,10 @@
 """`python -m tui_helpdesk.tui.screenshots DIR`: SVG screenshots of the app on demo data (F83).
 
 Builds a throw-away SQLite database, fills it with services.demo.load_demo (mail goes through
-the real ingest path), drives the app headless with keys and saves inbox.svg,
-conversation.svg, help.svg, queues.svg and team.svg. The worker line shows the address
+the real ingest path), drives the app headless with keys and saves inbox.svg (with
+the sidebar), conversation.svg, help.svg, search.svg (results of a search), the admin screens
+(queues.svg, team.svg, mailboxes.svg, mailbox-created.svg) and inbox-narrow.svg (80x24: the
+sidebar collapsed). The worker line shows the address
 `make run` listens on.
 """
 
@@ -27,6 +29,8 @@ from tui_helpdesk.tui.widgets.conversation_list import ConversationList
 from tui_helpdesk.tui.widgets.thread_view import ThreadView
 
 SIZE = (120, 34)
+NARROW = (80, 24)
+SEARCH = "password status:open"
 WORKER_ADDRESS = ("127.0.0.1", 2525)
 # The thread worth showing: several messages from one customer.
 THREAD_SUBJECT = "Cannot log in after password reset"
@@ -70,6 +74,11 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
         await pilot.press("escape", "question_mark")
         await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
         written.append(Path(app.save_screenshot("help.svg", str(directory))))
+        await pilot.press("escape", "slash", *SEARCH, "enter")
+        await _until(pilot, lambda: listed.loaded and listed.cursor_row is not None)
+        written.append(Path(app.save_screenshot("search.svg", str(directory))))
+        await pilot.press("escape")
+        await _until(pilot, lambda: app.screen.list_filter.query is None and listed.loaded)  # type: ignore[attr-defined]
         # Admin (F2): the Queues screen on its Members tab, then the Team.
         await pilot.press("escape", "f2")
         await _until(pilot, lambda: bool(getattr(app.screen, "shown", None)))
@@ -132,9 +141,20 @@ async def capture_mailboxes(app: HelpdeskApp, pilot: Pilot[object], directory: P
     return shots
 
 
+async def capture_narrow(app: HelpdeskApp, directory: Path) -> list[Path]:
+    async with app.run_test(size=NARROW) as pilot:
+        listed = app.screen.query_one(ConversationList)
+        await _until(pilot, lambda: listed.loaded and listed.cursor_row is not None)
+        return [Path(app.save_screenshot("inbox-narrow.svg", str(directory)))]
+
+
 def demo_settings(directory: Path) -> Settings:
     url = f"sqlite:///{directory / 'demo.sqlite3'}"
-    return load_settings(environ={"TUI_HELPDESK_DATABASE_URL": url})
+    # No keymap of whoever runs it: the screenshots show the default keys.
+    keymap = str(directory / "no-keymap.toml")
+    return load_settings(
+        environ={"TUI_HELPDESK_DATABASE_URL": url, "TUI_HELPDESK_TUI_KEYMAP_PATH": keymap}
+    )
 
 
 def write_screenshots(directory: Path) -> list[Path]:
@@ -148,7 +168,9 @@ def write_screenshots(directory: Path) -> list[Path]:
         finally:
             db.dispose()
         app = make_app(settings, ADMIN, worker_address=WORKER_ADDRESS)
-        return asyncio.run(capture(app, directory))
+        written = asyncio.run(capture(app, directory))
+        narrow = make_app(settings, ADMIN, worker_address=WORKER_ADDRESS)
+        return written + asyncio.run(capture_narrow(narrow, directory))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -32,11 +32,15 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(Text(key), Text(action), Text(tooltip))
         with Vertical(id="help-dialog"):
             yield Static(Text("Keys", style="bold"), id="help-title")
-            yield Static(table, id="help-keys")
+            with VerticalScroll(id="help-scroll"):  # every binding, even at 80x24
+                yield Static(table, id="help-keys")
             yield Static(
                 Text("ctrl+p opens the command palette · escape closes this help", style="dim"),
                 id="help-hint",
             )
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

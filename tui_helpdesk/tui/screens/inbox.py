@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from tui_helpdesk.errors import HelpdeskError
 from tui_helpdesk.records import ActionResult, ConversationRecord, UserRecord
@@ -22,12 +22,14 @@ from tui_helpdesk.tui.data import ListFilter
 from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.messages import (
     DataChanged,
+    InboxCounted,
     InboxLoaded,
     LoadFailed,
     PageLoaded,
     WorkerHintLoaded,
 )
 from tui_helpdesk.tui.widgets.conversation_list import ConversationList, sender_of
+from tui_helpdesk.tui.widgets.footer import KeyBar
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 from tui_helpdesk.tui.widgets.sidebar import ViewSidebar
 
@@ -65,14 +67,18 @@ def local_time(value: datetime | None, timezone: str) -> str:
 
 
 def preview_text(
-    row: ConversationRecord | None, timezone: str = "UTC", snippet: str | None = None
+    row: ConversationRecord | None,
+    timezone: str = "UTC",
+    snippet: str | None = None,
+    position: str = "",
 ) -> Text:
     if row is None:
         return Text("")
     sender = sender_of(row)
     if row.contact and row.contact_name:
         sender = f"{row.contact_name} <{row.contact}>"
-    first = safe_text(row.subject or "(no subject)", "bold", one_line=True)
+    first = Text(f"{position}  " if position else "", style="dim", end="")
+    first.append_text(safe_text(row.subject or "(no subject)", "bold", one_line=True))
     details = [
         ("From", sender),
         ("Mailbox", row.mailbox or "none"),
@@ -144,13 +150,14 @@ class InboxScreen(Screen[None]):
             with Vertical(id="inbox-main"):
                 yield Input(placeholder="search: words, \"a phrase\", from:, status:, tag:, "
                             "-word … (enter searches, escape leaves)", id="search")  # fmt: skip
+                yield Static("", id="search-error")
                 yield ConversationList(
                     page_size=self.helpdesk.data.page_size, now=self.helpdesk.now,
                     id="conversations",
                 )  # fmt: skip
                 yield Static("", id="preview")
         yield Static("Loading…", id="status-line")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def conversation_list(self) -> ConversationList:
@@ -163,9 +170,6 @@ class InboxScreen(Screen[None]):
     def on_mount(self) -> None:
         self.conversation_list.focus()
         self.reload()
-        self._load_sidebar()
-        if self.helpdesk.worker_address is not None:
-            self._load_worker_hint()
         self.set_interval(AGE_REFRESH_SECONDS, self.conversation_list.refresh_ages)
 
     def on_resize(self) -> None:
@@ -219,6 +223,8 @@ class InboxScreen(Screen[None]):
         self.post_message(
             InboxLoaded(generation, found.total, found.pages, cursor_id, found.cursor_index)
         )
+        if not found.counted:
+            self.post_message(InboxCounted(generation, self.helpdesk.data.count(list_filter)))
 
     @work(thread=True, exit_on_error=False, group="inbox-page")
     def _page_worker(self, generation: int, offset: int) -> None:
@@ -254,9 +260,21 @@ class InboxScreen(Screen[None]):
             if index is None:
                 self.reload()
                 return
+        first = not listed.loaded and not self.sidebar.views
         listed.show_reload(message.generation, message.total, message.pages, index)
+        if first:
+            # What the first frame does not need waits for it: counts, the worker line.
+            self._load_sidebar()
+            if self.helpdesk.worker_address is not None:
+                self._load_worker_hint()
         self.failure = None
+        self.query_one("#search-error").remove_class("-shown")
         self._update_status()
+
+    def on_inbox_counted(self, message: InboxCounted) -> None:
+        if message.generation == self._generation:
+            self.conversation_list.set_total(message.total)
+            self._update_status()
 
     def on_worker_hint_loaded(self, message: WorkerHintLoaded) -> None:
         self.query_one("#worker-hint", Static).update(Text(message.text))
@@ -275,6 +293,9 @@ class InboxScreen(Screen[None]):
             search = self.query_one("#search", Input)
             search.add_class("-shown")
             search.focus()
+            error = self.query_one("#search-error", Static)
+            error.update(safe_text(message.text, "bold red"))
+            error.add_class("-shown")
 
     def on_data_changed(self, _message: DataChanged) -> None:
         self.reload()
@@ -288,10 +309,11 @@ class InboxScreen(Screen[None]):
     def _highlighted(self, message: ConversationList.Highlighted) -> None:
         row = message.row
         snippet = self.conversation_list.snippets.get(row.id) if row is not None else None
-        preview = preview_text(row, self.helpdesk.data.timezone, snippet)
-        # A fixed-height pane: no layout pass on every cursor move.
+        position = f"row {message.index + 1:,} of {message.total:,}"
+        preview = preview_text(row, self.helpdesk.data.timezone, snippet, position)
+        # A fixed-height pane: no layout pass on every cursor move. The status line (the full
+        # width) is not touched: a cursor move redraws the list and the preview, no more.
         self.query_one("#preview", Static).update(preview, layout=False)
-        self._update_status()
 
     @on(ConversationList.MarksChanged)
     def _marks_changed(self) -> None:
@@ -334,6 +356,8 @@ class InboxScreen(Screen[None]):
         self.reload()
 
     def _leave_search(self) -> None:
+        self.failure = None
+        self.query_one("#search-error").remove_class("-shown")
         search = self.query_one("#search", Input)
         search.remove_class("-shown")
         search.value = ""
@@ -353,8 +377,6 @@ class InboxScreen(Screen[None]):
         else:
             noun = "conversation" if listed.total == 1 else "conversations"
             line = f"{what} · {listed.total:,} {noun}"
-        if listed.total:
-            line += f" · row {listed.cursor + 1:,}"
         if listed.marked:
             line += f" · {len(listed.marked)} marked"
         updated = self.helpdesk.now().astimezone(_zone(self.helpdesk.data.timezone))

@@ -12,8 +12,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -27,6 +28,7 @@ from tui_helpdesk.tui.messages import InboxPage
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 MAX_CACHED_PAGES = 50
+MAX_CLEANED = 5000  # rows whose cleaned text is kept (a few screens' worth is what matters)
 HEADER_ROWS = 1
 PREFETCH_SCREENS = 1
 
@@ -76,25 +78,16 @@ def row_cells(row: ConversationRecord, now: datetime, *, marked: bool = False) -
     }
 
 
-def layout_text(cells: dict[str, str], width: int, styles: dict[str, Style] | None = None) -> Text:
-    """One line: each cleaned cell cut to its column (ellipsis) and padded; Age right-aligned.
-
-    Each cell is its own span, so an exported SVG places every column at its own x even when
-    a viewer lacks a font for wide (CJK) characters.
-    """
-    line = Text(end="", no_wrap=True)
-    columns = column_widths(width)
-    styles = styles or {}
-    for position, (name, column_width) in enumerate(columns):
-        cell = safe_text(cells.get(name, ""), styles.get(name, Style()), one_line=True)
-        if name == "Age":
-            cell.align("right", column_width)
-        else:
-            cell.truncate(column_width, overflow="ellipsis", pad=True)
-        line.append_text(cell)
-        if position < len(columns) - 1:
-            line.append(" ")
-    return line
+def fit(text: str, width: int, *, right: bool = False) -> str:
+    """Exactly `width` cells: cut with an ellipsis, or padded (on the left when right)."""
+    # Cleaned text holds no control characters, so ASCII text is one cell per character.
+    size = len(text) if text.isascii() else cell_len(text)
+    if size > width:
+        if size == len(text):
+            return text[: width - 1] + "…" if width > 1 else text[:width]
+        return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+    pad = " " * (width - size)
+    return pad + text if right else text + pad
 
 
 class ConversationList(ScrollView, can_focus=True):
@@ -168,7 +161,8 @@ class ConversationList(ScrollView, can_focus=True):
     }
     """
 
-    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+    # repaint=False: a cursor move redraws its two lines (watch_cursor), not every row.
+    cursor: reactive[int] = reactive(0, always_update=True, init=False, repaint=False)
 
     class PageWanted(Message):
         """Rows from `offset` (a multiple of the page size) are needed on screen."""
@@ -216,6 +210,8 @@ class ConversationList(ScrollView, can_focus=True):
         self.marked: set[int] = set()  # conversation ids marked with space
         self.snippets: dict[int, str] = {}  # search: conversation id -> matching excerpt
         self._could_open = False
+        self._cleaned: dict[int, tuple[ConversationRecord, dict[str, str]]] = {}
+        self._style_cache: dict[str, Style] | None = None
 
     # -- data in -------------------------------------------------------------------------
 
@@ -237,6 +233,14 @@ class ConversationList(ScrollView, can_focus=True):
         self.cursor = max(0, min(index, total - 1))
         self.refresh()
 
+    def set_total(self, total: int) -> None:
+        """The count arrived after the first rows (shown with a provisional one)."""
+        self.total = total
+        self.virtual_size = Size(0, total + HEADER_ROWS)
+        if self.cursor >= total:
+            self._move(total - 1)
+        self.refresh()
+
     def add_page(self, generation: int, page: InboxPage) -> None:
         if generation != self.generation:
             return  # read before the last reload: rows may have moved since
@@ -249,8 +253,10 @@ class ConversationList(ScrollView, can_focus=True):
             self.virtual_size = Size(0, self.total + HEADER_ROWS)
         self._pages.move_to_end(page.offset)
         self._evict()
-        self.refresh()
-        if self.row_at(self.cursor) is not None:
+        top = self.first_visible_row
+        if page.offset < top + self.visible_rows and page.offset + len(page.rows) > top:
+            self.refresh()  # only a page on screen is drawn again (most are read ahead)
+        if page.offset <= self.cursor < page.offset + len(page.rows):
             self._post_highlight()
 
     def _evict(self) -> None:
@@ -300,51 +306,94 @@ class ConversationList(ScrollView, can_focus=True):
     # -- drawing -------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
-        """Line 0 is the column header; line y > 0 shows row scroll_y + y - 1."""
+        """Line 0 is the column header; line y > 0 shows row scroll_y + y - 1.
+
+        Rows are drawn as segments straight from text cleaned once per row (not through a
+        Rich Text per line): a page down redraws every visible row."""
         width = self.scrollable_content_region.width
+        styles = self._styles()
         if y == 0:
             names = {name: HEADINGS.get(name, name) for name, _ in column_widths(width)}
-            text = layout_text(names, width)
-            return self._strip(text, width, "conversation-list--header")
+            return self._cells_strip(names, width, {}, styles["header"], styles["header"])
         index = self.first_visible_row + y - HEADER_ROWS
+        base = styles["base"]
         if index >= self.total:
             if y == HEADER_ROWS and self.loaded and not self.total:
-                empty = Text("   " + self.empty_text)  # under the subject column
-                return self._strip(empty, width, "conversation-list--loading")
-            return Strip.blank(width, self.rich_style)
+                empty = "   " + self.empty_text  # under the subject column
+                return Strip([Segment(empty, styles["loading"])]).crop_extend(0, width, base)
+            return Strip.blank(width, base)
         row = self.row_at(index)
         if row is None:
             self._want(index, index)
-            text = Text("…", style=self.get_component_rich_style("conversation-list--loading"))
-        else:
-            text = self._row_text(row, width)
-        return self._strip(
-            text, width, "conversation-list--cursor" if index == self.cursor else None
-        )
-
-    def _row_text(self, row: ConversationRecord, width: int) -> Text:
-        style = self.get_component_rich_style
-        muted = style("conversation-list--muted")
-        column_styles = {"Contact": style("conversation-list--sender"), "Mailbox": muted,
-                         "Assignee": muted, "Tags": muted, "Age": muted,
-                         "Mark": style("conversation-list--marked")}  # fmt: skip
+            line = Strip([Segment("…", styles["loading"])])
+            if index == self.cursor:
+                return line.apply_style(styles["cursor"]).crop_extend(0, width, styles["cursor"])
+            return line.crop_extend(0, width, base)
+        mark = ("*" if row.id in self.marked else " ") + ("●" if row.unread else " ")
+        cells = {**self._clean_cells(row), "Age": age(row.last_message_at, self._now()),
+                 "Mark": mark}  # fmt: skip
+        column_styles = {"Contact": styles["sender"], "Mailbox": styles["muted"],
+                         "Assignee": styles["muted"], "Tags": styles["muted"],
+                         "Age": styles["muted"], "Mark": styles["marked"]}  # fmt: skip
         if row.unread:
-            column_styles["Subject"] = style("conversation-list--unread")
+            column_styles["Subject"] = styles["unread"]
         if row.priority in ("high", "urgent"):
-            column_styles["Priority"] = style("conversation-list--urgent")
-        cells = row_cells(row, self._now(), marked=row.id in self.marked)
-        return layout_text(cells, width, column_styles)
+            column_styles["Priority"] = styles["urgent"]
+        if index == self.cursor:
+            cursor = styles["cursor"]
+            column_styles = {name: style + cursor for name, style in column_styles.items()}
+            return self._cells_strip(cells, width, column_styles, cursor, cursor)
+        return self._cells_strip(cells, width, column_styles, base, base)
 
-    def _strip(self, text: Text, width: int, component: str | None) -> Strip:
-        if component:
-            text.stylize(self.get_component_rich_style(component))
-        text.end = ""
-        base = self.rich_style
-        line = Strip(list(text.render(self.app.console))).apply_style(base)
-        if component and component != "conversation-list--loading":
-            fill = self.get_component_rich_style(component)
-            return line.crop_extend(0, width, base + fill)
-        return line.crop_extend(0, width, base)
+    def _cells_strip(
+        self,
+        cells: dict[str, str],
+        width: int,
+        column_styles: dict[str, Style],
+        plain: Style,
+        fill: Style,
+    ) -> Strip:
+        segments = []
+        columns = column_widths(width)
+        for position, (name, column_width) in enumerate(columns):
+            text = fit(cells.get(name, ""), column_width, right=name == "Age")
+            segments.append(Segment(text, column_styles.get(name, plain)))
+            if position < len(columns) - 1:
+                segments.append(Segment(" ", plain))
+        return Strip(segments).crop_extend(0, width, fill)
+
+    def _clean_cells(self, row: ConversationRecord) -> dict[str, str]:
+        """The row's text cleaned for the screen (control characters, bidi overrides, one
+        line), once per row read, not once per draw."""
+        cached = self._cleaned.get(row.id)
+        if cached is not None and cached[0] is row:
+            return cached[1]
+        if len(self._cleaned) > MAX_CLEANED:
+            self._cleaned.clear()
+        raw = row_cells(row, self._now())
+        cells = {name: safe_text(value, one_line=True).plain for name, value in raw.items()
+                 if name not in ("Age", "Mark")}  # fmt: skip
+        self._cleaned[row.id] = (row, cells)
+        return cells
+
+    def _styles(self) -> dict[str, Style]:
+        if self._style_cache is None:
+            base = self.rich_style
+            part = self.get_component_rich_style
+            self._style_cache = {
+                "base": base,
+                "header": base + part("conversation-list--header"),
+                "cursor": base + part("conversation-list--cursor"),
+                "loading": base + part("conversation-list--loading"),
+                **{name: base + part(f"conversation-list--{name}")
+                   for name in ("muted", "sender", "unread", "urgent", "marked")},
+            }  # fmt: skip
+        return self._style_cache
+
+    def notify_style_update(self) -> None:
+        """Focus changes the cursor's colours (and a theme everything): draw with new ones."""
+        super().notify_style_update()
+        self._style_cache = None
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
