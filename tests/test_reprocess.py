@@ -17,7 +17,7 @@ from test_ingest_support import (
 )
 
 from tui_helpdesk.cli import cli
-from tui_helpdesk.db.models import AuditEntry, Conversation, Message
+from tui_helpdesk.db.models import AuditEntry, Conversation, Message, MessageAuth
 from tui_helpdesk.errors import Conflict, NotFound, PermissionDenied
 from tui_helpdesk.services import failures, reprocess, routing
 from tui_helpdesk.services.ingest import batch as ingest_batch
@@ -158,3 +158,22 @@ def test_the_conversation_stays_when_an_agent_wrote_in_it(db, settings, desk, mo
         kept = session.get_one(Conversation, conversation_id)
         assert kept.message_count == 1
         assert session.scalar(select(func.count()).select_from(Conversation)) == 2
+
+
+def test_the_sender_check_is_queued_again_for_the_same_client(
+    db, settings, desk, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    _, failed_id = failed_mail(db, settings, desk, monkeypatch)
+    with db.write() as session:
+        session.merge(MessageAuth(message_id=failed_id, status="done", peer_ip="203.0.113.5",
+                                  helo="mx.customer.test", warning="spoof"))  # fmt: skip
+    with db.write() as session:
+        result = reprocess.reprocess(session, settings, desk.org.admin, failed_id)
+    with db.read() as session:
+        [check] = session.scalars(select(MessageAuth)).all()
+    assert check.message_id == result.new_message_ids[0]
+    assert (check.status, check.peer_ip, check.helo) == (
+        "queued",
+        "203.0.113.5",
+        "mx.customer.test",
+    )

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 from factories import add_mailbox, add_queue, add_user, make_org
+from sqlalchemy import select
 from test_tui_data import add_conversation
 
 from tui_helpdesk.cli import cli
 from tui_helpdesk.db.engine import Database
-from tui_helpdesk.db.models import Conversation, Message, Organisation
+from tui_helpdesk.db.models import Conversation, Message, MessageAuth, Organisation
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import UserRecord
 from tui_helpdesk.services import stats
@@ -42,6 +43,17 @@ def reply(db: Database, conversation_id: int, after: timedelta, kind: str = "mai
                 raw_sha256="0" * 64, raw_size=1,
             )
         )  # fmt: skip
+
+
+def flag(db: Database, conversation_id: int, warning: str) -> None:
+    """The sender check's verdict on the conversation's first (inbound) message."""
+    with db.write() as session:
+        first = session.scalars(
+            select(Message.id)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.id)
+        ).first()
+        session.add(MessageAuth(message_id=first, status="done", warning=warning))
 
 
 def conversation(
@@ -90,6 +102,9 @@ def make_stats_desk(db: Database, settings) -> Desk:  # type: ignore[no-untyped-
                        status="closed", closed_at=NOW - timedelta(days=35))  # fmt: skip
     reply(db, old, timedelta(minutes=5))
     conversation(db, o, m, None, timedelta(minutes=50))  # in no queue
+    flag(db, c1, "spoof")
+    flag(db, c2, "lookalike")  # a lookalike domain is not spoofing
+    flag(db, old, "spoof")  # before the period
     return Desk(admin, bob, dee, support.id, sales.id)
 
 
@@ -144,6 +159,22 @@ def test_the_day_follows_the_organisation_zone(db: Database, desk: Desk) -> None
     assert support.received_today == 1  # c1, two hours ago, is after local midnight
 
 
+def test_possible_spoofing_per_mailbox_in_the_period(db: Database, desk: Desk) -> None:
+    with db.read() as session:
+        assert stats.stats(session, desk.admin, now=NOW).spoofing == (("support@acme.test", 1),)
+        assert stats.stats(session, desk.dee, now=NOW).spoofing == ()  # not in her queue
+        assert stats.stats(session, desk.admin, now=NOW, days=60).spoofing == (
+            ("support@acme.test", 2),
+        )
+
+
+def test_who_may_view_the_stats(db: Database, desk: Desk, settings) -> None:  # type: ignore[no-untyped-def]
+    loner = add_user(db, desk.admin, "cy@acme.test")
+    with db.read() as session:
+        assert stats.may_view(session, desk.admin) and stats.may_view(session, desk.bob)
+        assert not stats.may_view(session, loner)
+
+
 def test_an_agent_sees_their_queues_and_themselves(db: Database, desk: Desk) -> None:
     with db.read() as session:
         found = stats.stats(session, desk.bob, now=NOW)
@@ -171,3 +202,25 @@ def test_duration_reads_well() -> None:
     assert [stats.duration(s) for s in (None, 42, 600, 5400, 200_000)] == [
         "-", "42s", "10m", "1.5h", "2.3d",
     ]  # fmt: skip
+
+
+def test_the_queries_do_not_grow_with_the_conversations(db: Database, desk: Desk) -> None:
+    """SQL aggregates only: as many statements for 6 conversations as for 66."""
+    from sqlalchemy import event
+
+    def statements() -> int:
+        seen: list[str] = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            with db.read() as session:
+                stats.stats(session, desk.admin, now=NOW)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    few = statements()
+    for n in range(60):
+        made = conversation(db, desk.admin.organisation_id, 1, desk.support, timedelta(hours=n))
+        reply(db, made, timedelta(minutes=n + 1))
+    assert statements() == few

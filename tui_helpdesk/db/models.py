@@ -317,7 +317,12 @@ class Conversation(Timestamped, Base):
             "ix_conversations_mailbox_status_last", "organisation_id", "mailbox_id", "status"
         ),
         _keyset_index("ix_conversations_org_last", "organisation_id"),
-    )
+        # the stats' period (services/stats.py): covering, so no conversation row is read
+        Index("ix_conversations_org_created", "organisation_id", "created_at", "queue_id",
+              "assignee_id", "status", "closed_at"),
+        Index("ix_conversations_org_closed", "organisation_id", "closed_at", "status",
+              "queue_id", "assignee_id", "created_at"),
+    )  # fmt: skip
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))

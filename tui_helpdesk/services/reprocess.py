@@ -23,6 +23,7 @@ from tui_helpdesk.db.models import (
     ConversationTag,
     Mailbox,
     Message,
+    MessageAuth,
     OutboxJob,
 )
 from tui_helpdesk.errors import Conflict, HelpdeskError, NotFound
@@ -57,11 +58,17 @@ def reprocess(
     if not message.raw:
         raise Conflict(f"message {message_id} has no raw bytes to process", field="message")
     before = {"error": message.processing_error, "conversation_id": message.conversation_id}
+    # the SMTP client, when a sender check was queued for it (F75): checked again with it
+    client = session.execute(
+        select(MessageAuth.peer_ip, MessageAuth.helo).where(MessageAuth.message_id == message_id)
+    ).first()
     mail = InboundMail(
         raw=bytes(message.raw),
         mail_from=message.envelope_from,
         rcpt_tos=(mailbox.alias,),
         received_at=message.received_at,
+        peer_ip=client[0] if client else "",
+        helo=client[1] if client else "",
     )
     _remove(session, message)
     stored = store_inbound(session, settings, mail)
@@ -114,6 +121,7 @@ def _remove(session: Session, message: Message) -> None:
         update(OutboxJob).where(OutboxJob.message_id == message.id).values(message_id=None)
     )
     session.execute(delete(Attachment).where(Attachment.message_id == message.id))
+    session.execute(delete(MessageAuth).where(MessageAuth.message_id == message.id))
     session.delete(message)
     session.flush()
     conversation = session.get(Conversation, conversation_id)

@@ -13,7 +13,9 @@ Definitions (the period is the last `days` days, today included, in the organisa
   are not answers), over the conversations created in the period;
 - resolution: from creation to close, over the conversations closed in the period;
 - per agent: handled = conversations assigned to them closed in the period; response time =
-  the median first response of the conversations assigned to them created in the period.
+  the median first response of the conversations assigned to them created in the period;
+- possible spoofing: per mailbox, the messages received in the period that the sender check
+  (services/inbound_auth, table message_auth) flagged as spoofed.
 
 Admins see every queue and agent; anyone else the queues they are a member of, and
 themselves. On SQLite "local day" uses the zone's offset of now (one fixed offset for the
@@ -27,10 +29,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import Conversation, Message, Organisation, Queue, QueueMember, User
+from tui_helpdesk.db.models import (
+    Conversation,
+    Mailbox,
+    Message,
+    MessageAuth,
+    Organisation,
+    Queue,
+    QueueMember,
+    User,
+)
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import (
     AgentStatsRecord,
@@ -43,6 +54,7 @@ from tui_helpdesk.services.permissions import require_actor
 
 PERIOD_DAYS = 30
 NO_QUEUE = "(no queue)"
+SPOOF_WARNING = "spoof"  # message_auth.warning (services/inbound_auth/sender_warning.py)
 
 
 def stats(
@@ -101,7 +113,22 @@ def stats(
         queues=tuple(queues),
         agents=_agents(session, actor, scope, first_day, first_response, pg),
         days=_days(session, scope, first_day, midnight, days, zone, pg),
+        spoofing=_spoofing(session, scope, first_day),
     )
+
+
+def may_view(session: Session, actor: UserRecord | None) -> bool:
+    """Whether the stats screen has anything for the actor: admins, and queue members."""
+    actor = require_actor(actor)
+    return actor.is_admin or bool(_Scope(session, actor).queue_ids)
+
+
+def _key(column: Any, pg: bool) -> Any:
+    """A GROUP BY key over a period range. On SQLite an expression (`queue_id + 0`, the
+    documented way to disqualify a term from an index): grouping by the bare column makes
+    its planner walk the queue index of every conversation, for the order, rather than the
+    period's range of the created / closed index (215 ms against 0.1 ms on 100,000)."""
+    return column if pg else column + 0
 
 
 class _Scope:
@@ -110,16 +137,20 @@ class _Scope:
     def __init__(self, session: Session, actor: UserRecord) -> None:
         self.organisation_id = actor.organisation_id
         self.admin = actor.is_admin
+        self.pg = session.get_bind().dialect.name == "postgresql"
         self.queue_ids: list[int] = []
         if not self.admin:
             self.queue_ids = list(
                 session.scalars(select(QueueMember.queue_id).where(QueueMember.user_id == actor.id))
             )
 
-    def where(self, query: Select[Any]) -> Select[Any]:
+    def where(self, query: Select[Any], *, period: bool = True) -> Select[Any]:
+        """The actor's conversations. A period query reads the created / closed index: its
+        queue filter is kept off the queue index (see _key), which SQLite would pick instead."""
         query = query.where(Conversation.organisation_id == self.organisation_id)
         if not self.admin:
-            query = query.where(Conversation.queue_id.in_(self.queue_ids))
+            queue = _key(Conversation.queue_id, self.pg) if period else Conversation.queue_id
+            query = query.where(queue.in_(self.queue_ids))
         return query
 
 
@@ -142,7 +173,8 @@ def _open_counts(session: Session, scope: _Scope) -> dict[int | None, tuple[int,
     query = scope.where(
         select(Conversation.queue_id, func.count(), unassigned)
         .where(Conversation.status == "open")
-        .group_by(Conversation.queue_id)
+        .group_by(Conversation.queue_id),
+        period=False,
     )
     return {queue_id: (count, int(free or 0)) for queue_id, count, free in session.execute(query)}
 
@@ -150,16 +182,26 @@ def _open_counts(session: Session, scope: _Scope) -> dict[int | None, tuple[int,
 def _today_counts(
     session: Session, scope: _Scope, today: datetime
 ) -> dict[int | None, tuple[int, int]]:
-    received = func.sum(case((Conversation.created_at >= today, 1), else_=0))
-    closed_today = and_(Conversation.status == "closed", Conversation.closed_at >= today)
-    resolved = func.sum(case((closed_today, 1), else_=0))
-    query = scope.where(
-        select(Conversation.queue_id, received, resolved)
-        .where((Conversation.created_at >= today) | closed_today)
-        .group_by(Conversation.queue_id)
+    """Created and closed since local midnight, per queue: two index ranges."""
+    queue = _key(Conversation.queue_id, scope.pg)
+    received = _pairs(
+        session.execute(
+            scope.where(
+                select(queue, func.count()).where(Conversation.created_at >= today).group_by(queue)
+            )
+        )
+    )
+    resolved = _pairs(
+        session.execute(
+            scope.where(
+                select(queue, func.count())
+                .where(Conversation.closed_at >= today, Conversation.status == "closed")
+                .group_by(queue)
+            )
+        )
     )
     return {
-        queue_id: (int(got or 0), int(done or 0)) for queue_id, got, done in session.execute(query)
+        key: (received.get(key, 0), resolved.get(key, 0)) for key in set(received) | set(resolved)
     }
 
 
@@ -180,23 +222,22 @@ def _first_responses(scope: _Scope, since: datetime, pg: bool) -> Any:
             Message.direction == "outbound",
             Message.kind == "mail",
         )
-        .group_by(
-            Conversation.id,
-            Conversation.queue_id,
-            Conversation.assignee_id,
-            Conversation.created_at,
-        )
     )
+    if pg:
+        query = query.group_by(Conversation.id, Conversation.queue_id, Conversation.assignee_id,
+                               Conversation.created_at)  # fmt: skip
+    else:  # the other columns are the group's own (the id is the key); see _key
+        query = query.group_by(_key(Conversation.id, pg))
     return query.subquery("first_response")
 
 
 def _resolutions(scope: _Scope, since: datetime, pg: bool) -> Any:
     query = scope.where(
         select(
-            Conversation.queue_id.label("queue_id"),
-            Conversation.assignee_id.label("assignee_id"),
+            _key(Conversation.queue_id, pg).label("queue_id"),
+            _key(Conversation.assignee_id, pg).label("assignee_id"),
             _seconds(Conversation.closed_at, Conversation.created_at, pg).label("seconds"),
-        ).where(Conversation.status == "closed", Conversation.closed_at >= since)
+        ).where(Conversation.status == "closed", Conversation.closed_at >= since),
     )
     return query.subquery("resolution")
 
@@ -228,14 +269,15 @@ def _agents(
     session: Session, actor: UserRecord, scope: _Scope, since: datetime, first_response: Any,
     pg: bool,
 ) -> tuple[AgentStatsRecord, ...]:  # fmt: skip
+    assignee = _key(Conversation.assignee_id, pg)
     handled_query = scope.where(
-        select(Conversation.assignee_id, func.count())
+        select(assignee, func.count())
         .where(
             Conversation.status == "closed",
             Conversation.closed_at >= since,
             Conversation.assignee_id.is_not(None),
         )
-        .group_by(Conversation.assignee_id)
+        .group_by(assignee)
     )
     handled = _pairs(session.execute(handled_query))
     response = _medians(session, first_response, "assignee_id", pg)
@@ -256,6 +298,22 @@ def _agents(
     )
 
 
+def _spoofing(session: Session, scope: _Scope, since: datetime) -> tuple[tuple[str, int], ...]:
+    """(mailbox address, messages flagged as spoofed in the period), most flagged first."""
+    flagged = func.count(MessageAuth.message_id)
+    query = scope.where(
+        select(Mailbox.email_address, flagged)
+        .select_from(MessageAuth)
+        .join(Message, Message.id == MessageAuth.message_id)
+        .join(Mailbox, Mailbox.id == Message.mailbox_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(MessageAuth.warning == SPOOF_WARNING, Message.received_at >= since)
+        .group_by(Mailbox.email_address)
+        .order_by(flagged.desc(), Mailbox.email_address)
+    )
+    return tuple((address, count) for address, count in session.execute(query))
+
+
 def _day(column: ColumnElement[Any], zone: str, offset_minutes: int, pg: bool) -> Any:
     if pg:
         return func.to_char(func.timezone(zone, column), "YYYY-MM-DD")
@@ -274,7 +332,7 @@ def _days(
             scope.where(
                 select(created_day, func.count())
                 .where(Conversation.created_at >= since)
-                .group_by(created_day)
+                .group_by(created_day),
             )
         )
     )
@@ -284,7 +342,7 @@ def _days(
             scope.where(
                 select(closed_day, func.count())
                 .where(Conversation.status == "closed", Conversation.closed_at >= since)
-                .group_by(closed_day)
+                .group_by(closed_day),
             )
         )
     )

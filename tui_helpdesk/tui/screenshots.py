@@ -102,7 +102,31 @@ async def capture(app: HelpdeskApp, directory: Path) -> list[Path]:
             await pilot.press("escape")
             await _until(pilot, lambda: bool(getattr(app.screen, "shown", None)))
         await pilot.press("escape")  # the menu, back to the inbox
+        written += await _admin_scenes(app, pilot, directory)
         written.extend(await capture_mailboxes(app, pilot, directory))
+    return written
+
+
+async def _admin_scenes(app: HelpdeskApp, pilot: Pilot[object], directory: Path) -> list[Path]:
+    """stats.svg, audit.svg and workers.svg (issue 10, points 5-7), each opened on the inbox."""
+    from tui_helpdesk.tui.screens.admin.audit import AuditScreen
+    from tui_helpdesk.tui.screens.admin.stats import StatsScreen
+    from tui_helpdesk.tui.screens.admin.workers import WorkersScreen
+    from tui_helpdesk.tui.widgets.audit_list import AuditList
+
+    written = []
+    scenes = [
+        ("stats.svg", StatsScreen, lambda s: s.shown),
+        ("audit.svg", AuditScreen, lambda s: s.query_one(AuditList).cursor_row is not None),
+        ("workers.svg", WorkersScreen, lambda s: s.shown),
+    ]
+    for name, make, ready in scenes:
+        screen = make()
+        await app.push_screen(screen)
+        await _until(pilot, lambda screen=screen, ready=ready: ready(screen))
+        written.append(Path(app.save_screenshot(name, str(directory))))
+        app.pop_screen()
+        await pilot.pause()
     return written
 
 

@@ -70,6 +70,18 @@ def detail_text(entry: AuditRecord | None) -> Text:
     changes = audit_log.diff(entry)
     if not changes:
         text.append("\n(no fields recorded)", style="dim")
+    elif entry.before is None or entry.after is None:  # made or removed: the fields, wrapped
+        sign, style = ("+", "green") if entry.before is None else ("-", "red")
+        text.append(f"\n{sign} ", style=style)
+        pairs = [(name, after if entry.before is None else before)
+                 for name, before, after in changes]  # fmt: skip
+        for position, (name, value) in enumerate(pairs):
+            if position:
+                text.append("  ")
+            text.append_text(safe_text(name, "bold", one_line=True))
+            text.append("=")
+            text.append_text(safe_text(_value(value), style, one_line=True))
+        return text
     for name, before, after in changes:
         text.append("\n")
         text.append_text(safe_text(name, "bold", one_line=True))
@@ -107,6 +119,7 @@ class AuditScreen(Screen[None]):
         super().__init__(id="audit")
         self.wanted = AuditFilter()
         self._generation = 0
+        self._stale = False
 
     @property
     def helpdesk(self) -> Helpdesk:
@@ -148,6 +161,7 @@ class AuditScreen(Screen[None]):
 
     def reload(self) -> None:
         self._generation += 1
+        self._stale = False
         self._reload_worker(self._generation, self.wanted)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audit-reload")
@@ -186,7 +200,13 @@ class AuditScreen(Screen[None]):
         self.query_one("#audit-status", Static).update(safe_text(message.text, "bold red"))
 
     def on_data_changed(self, _message: DataChanged) -> None:
-        self.reload()
+        """Following the newest entry: read again. Reading further down: the rows stay put
+        (a reload would move them) and the status line offers the refresh."""
+        if self.entries.cursor == 0:
+            self.reload()
+        else:
+            self._stale = True
+            self._status()
 
     @on(AuditList.PageWanted)
     def _page_wanted(self, message: AuditList.PageWanted) -> None:
@@ -213,6 +233,8 @@ class AuditScreen(Screen[None]):
         )  # fmt: skip
         if shown:
             line += f" · filter {shown}"
+        if self._stale:
+            line += " · the log changed: r reads it again"
         self.query_one("#audit-status", Static).update(safe_text(line, one_line=True))
 
     # -- actions -------------------------------------------------------------------------

@@ -29,9 +29,11 @@ from tui_helpdesk.tui.messages import DataChanged
 from tui_helpdesk.tui.widgets.safe_text import safe_text
 
 REFRESH_SECONDS = 5.0
-WORKER_COLUMNS = ("Worker", "Listening on", "State", "Heartbeat", "Accepted", "Errors",
-                  "Last error")  # fmt: skip
-FAILED_COLUMNS = ("Id", "Received", "Mailbox", "From", "Subject", "Size", "Error")
+# Fixed widths: the layout does not wait on measuring the rows
+WORKER_COLUMNS = (("Worker", 18), ("Listening on", 21), ("State", 5), ("Heartbeat", 9),
+                  ("Accepted", 9), ("Errors", 6), ("Last error", 30))  # fmt: skip
+FAILED_COLUMNS = (("Id", 5), ("Received", 11), ("Mailbox", 18), ("From", 18), ("Subject", 22),
+                  ("Error", 28))  # fmt: skip
 
 
 class OverviewLoaded(Message):
@@ -73,7 +75,8 @@ def heartbeat_age(seconds: float) -> str:
 
 
 def _stamp(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "never"
+    """MM-DD HH:MM UTC (the detail line under the table gives the year)."""
+    return value.strftime("%m-%d %H:%M") if value else "never"
 
 
 class WorkersScreen(Screen[None]):
@@ -85,7 +88,7 @@ class WorkersScreen(Screen[None]):
     WorkersScreen DataTable { height: auto; max-height: 12; margin: 0 1; }
     WorkersScreen .workers-heading { height: auto; padding: 1 1 0 1; text-style: bold; }
     WorkersScreen #workers-intake, WorkersScreen #workers-outbox-errors,
-    WorkersScreen #workers-failed-detail {
+    WorkersScreen #workers-none, WorkersScreen #workers-failed-detail {
         height: auto; padding: 0 1;
     }
     WorkersScreen #workers-status { height: 1; padding: 0 1; color: $text-muted; }
@@ -102,6 +105,7 @@ class WorkersScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="workers")
         self.record: WorkerOverviewRecord | None = None
+        self.shown = False  # the last load is on screen (tests wait on it)
         self.busy = False
 
     @property
@@ -116,6 +120,7 @@ class WorkersScreen(Screen[None]):
         yield Static(Text("Workers", style="bold"), id="workers-title")
         with VerticalScroll(id="workers-body"):
             yield DataTable(id="workers-list", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="workers-none")
             yield Static("", id="workers-intake")
             yield Static("", id="workers-outbox-errors")
             yield Static("Mail stored with a processing error", classes="workers-heading")
@@ -125,8 +130,10 @@ class WorkersScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#workers-list", DataTable).add_columns(*WORKER_COLUMNS)
-        self.failed_table.add_columns(*FAILED_COLUMNS)
+        for table, columns in ((self.query_one("#workers-list", DataTable), WORKER_COLUMNS),
+                               (self.failed_table, FAILED_COLUMNS)):  # fmt: skip
+            for label, width in columns:
+                table.add_column(label, width=width)
         self.failed_table.focus()
         self.load()
         self.set_interval(REFRESH_SECONDS, self.load)
@@ -163,9 +170,13 @@ class WorkersScreen(Screen[None]):
                 heartbeat_age(w.heartbeat_age_seconds), f"{w.accepted_total:,}",
                 f"{w.errors_total:,}", _short(w.last_error or "-"),
             )  # fmt: skip
-        if not record.workers:
-            listed.add_row("no worker has reported", "", Text("DOWN", style="bold red"),
-                           "", "", "", "")  # fmt: skip
+        listed.display = bool(record.workers)
+        none = "" if record.workers else (
+            "No worker has reported to this database: mail is not being received. "
+            "Start one with `tui-helpdesk worker` (or run the TUI with its own)."
+        )  # fmt: skip
+        self.query_one("#workers-none", Static).update(Text(none, style="bold red"))
+        self.query_one("#workers-none", Static).display = not record.workers
         intake = Text(end="")
         intake.append("Accepted: ", style="bold")
         intake.append(f"{record.accepted_last_minute:,} in the last minute, "
@@ -185,6 +196,11 @@ class WorkersScreen(Screen[None]):
         self._fill_failed(record)
         self._show_failed_detail()
         self._status()
+        self.refresh_bindings()  # reprocess is enabled while a failed message is highlighted
+        self.call_after_refresh(self._mark_shown)
+
+    def _mark_shown(self) -> None:
+        self.shown = True
 
     def _fill_failed(self, record: WorkerOverviewRecord) -> None:
         table = self.failed_table
@@ -192,10 +208,9 @@ class WorkersScreen(Screen[None]):
         table.clear()
         for m in record.failed_messages:
             table.add_row(
-                str(m.id), _stamp(m.received_at), safe_text(m.mailbox, one_line=True),
-                safe_text(m.envelope_from or "<>", one_line=True),
-                _short(m.subject or "(no subject)", 30), size(m.raw_size),
-                _short(m.error), key=str(m.id),
+                str(m.id), _stamp(m.received_at), _short(m.mailbox, 18),
+                _short(m.envelope_from or "<>", 18), _short(m.subject or "(no subject)", 22),
+                _short(m.error, 28), key=str(m.id),
             )  # fmt: skip
         if keep is not None and str(keep) in {str(m.id) for m in record.failed_messages}:
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
@@ -203,6 +218,7 @@ class WorkersScreen(Screen[None]):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "workers-failed":
             self._show_failed_detail()
+            self.refresh_bindings()
 
     def _show_failed_detail(self) -> None:
         """The highlighted failed message in full: where it came from and its error."""
@@ -213,7 +229,8 @@ class WorkersScreen(Screen[None]):
         if found:
             m = found[0]
             text.append(f"Message {m.id}", style="bold")
-            text.append(f" · conversation #{m.conversation_id} · from ")
+            text.append(f" · received {m.received_at:%Y-%m-%d %H:%M} UTC · {size(m.raw_size)}"
+                        f" · conversation #{m.conversation_id} · from ")  # fmt: skip
             text.append_text(safe_text(m.envelope_from or "<>", one_line=True))
             text.append("\n")
             text.append_text(safe_text(m.error, "red"))
