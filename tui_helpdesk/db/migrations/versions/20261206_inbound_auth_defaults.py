@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261206_inbound_auth_defaults"
-down_revision: str | Sequence[str] | None = "20261206_org_autoresponders"
+down_revision: str | Sequence[str] | None = "20261206_stats_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
