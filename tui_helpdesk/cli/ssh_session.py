@@ -29,6 +29,7 @@ from tui_helpdesk.errors import PermissionDenied
 # The subcommands an agent's key may run; the services still check every permission.
 REMOTE_COMMANDS = (
     "conversation", "message", "mailbox", "queue", "rule", "user", "org", "domain", "audit",
+    "stats",
 )  # fmt: skip
 SHELL_CHARACTERS = re.compile(r"[;&|<>()$`\\*?\[\]{}~!#\x00-\x1f\x7f]")
 
