@@ -58,6 +58,9 @@ def column_widths(width: int) -> list[tuple[str, int]]:
 
 
 HEADINGS = {"Mark": "", "Priority": "Prio"}
+# F75: a conversation with a message flagged by the sender checks; the subject says so (red
+# for possible spoofing, yellow for a lookalike sender), whatever the width.
+FLAG_PREFIX = {"spoof": "⚠ spoof? ", "lookalike": "⚠ "}
 
 
 def sender_of(row: ConversationRecord) -> str:
@@ -67,7 +70,7 @@ def sender_of(row: ConversationRecord) -> str:
 def row_cells(row: ConversationRecord, now: datetime, *, marked: bool = False) -> dict[str, str]:
     return {
         "Mark": ("*" if marked else " ") + ("●" if row.unread else " "),
-        "Subject": row.subject or "(no subject)",
+        "Subject": FLAG_PREFIX.get(row.flagged, "") + (row.subject or "(no subject)"),
         "Contact": sender_of(row),
         "Mailbox": row.mailbox or "",
         "Assignee": (row.assignee or "").split("@")[0],
@@ -121,6 +124,8 @@ class ConversationList(ScrollView, can_focus=True):
         "conversation-list--unread",
         "conversation-list--urgent",
         "conversation-list--marked",
+        "conversation-list--spoof",
+        "conversation-list--lookalike",
     }
 
     DEFAULT_CSS = """
@@ -153,6 +158,13 @@ class ConversationList(ScrollView, can_focus=True):
         text-style: bold;
     }
     ConversationList > .conversation-list--urgent {
+        color: $text-warning;
+    }
+    ConversationList > .conversation-list--spoof {
+        color: $text-error;
+        text-style: bold;
+    }
+    ConversationList > .conversation-list--lookalike {
         color: $text-warning;
     }
     ConversationList > .conversation-list--marked {
@@ -337,6 +349,8 @@ class ConversationList(ScrollView, can_focus=True):
                          "Age": styles["muted"], "Mark": styles["marked"]}  # fmt: skip
         if row.unread:
             column_styles["Subject"] = styles["unread"]
+        if row.flagged in ("spoof", "lookalike"):
+            column_styles["Subject"] = styles[row.flagged]
         if row.priority in ("high", "urgent"):
             column_styles["Priority"] = styles["urgent"]
         if index == self.cursor:
@@ -386,7 +400,8 @@ class ConversationList(ScrollView, can_focus=True):
                 "cursor": base + part("conversation-list--cursor"),
                 "loading": base + part("conversation-list--loading"),
                 **{name: base + part(f"conversation-list--{name}")
-                   for name in ("muted", "sender", "unread", "urgent", "marked")},
+                   for name in ("muted", "sender", "unread", "urgent", "marked", "spoof",
+                                "lookalike")},
             }  # fmt: skip
         return self._style_cache
 
