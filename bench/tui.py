@@ -13,6 +13,8 @@ runs the app in a child process per figure set, so imports and memory are those 
   open conversation   the 50-message conversation: -> its thread drawn, then back (escape)
   search              `/`, a word found in a few hundred messages, enter -> first page drawn
   RSS                 peak resident memory of the process after all of the above
+  terminal bytes      bench/tui_bytes.py: bytes written to a real pseudo-terminal while idle,
+                      for a page down and for a live update (what an SSH link carries)
 
 Each in-app figure is the median of 9 runs after a warm-up, wall time with the process's CPU
 time (worker threads included) in brackets: on a shared machine the wall time also measures
@@ -337,6 +339,9 @@ def main(argv: list[str] | None = None) -> None:
             measure(url, args)
     else:
         on_each_backend(lambda url: measure(url, args), pg=args.pg, prefix="hd-tui-")
+    # Bytes to a real terminal (issue 11, point 3): idle, a page down, a live update.
+    print()
+    subprocess.run([sys.executable, str(Path(__file__).with_name("tui_bytes.py"))], check=True)
     print(f"\n({time.perf_counter() - started:.0f} s in all; load average before {load}, "
           f"after {load_average()})")  # fmt: skip
 

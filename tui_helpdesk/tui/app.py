@@ -81,9 +81,13 @@ class HelpdeskApp(App[int]):
         self.push_screen(ConversationScreen(conversation_id))
 
     def on_data_changed(self, _message: DataChanged) -> None:
-        """Every screen on the stack reloads what it shows (the inbox under a thread too)."""
+        """Every screen on the stack that shows data reloads it (the inbox under a thread too).
+
+        Textual's own default screen under ours is left alone: a message to it marks it for
+        a repaint, which redraws the whole terminal over an SSH link for nothing."""
         for screen in self.screen_stack:
-            screen.post_message(DataChanged())
+            if hasattr(screen, "on_data_changed"):
+                screen.post_message(DataChanged())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place background failures are shown; also re-arms the change poll."""

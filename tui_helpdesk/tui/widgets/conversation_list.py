@@ -230,7 +230,12 @@ class ConversationList(ScrollView, can_focus=True):
     def show_reload(
         self, generation: int, total: int, pages: list[InboxPage], cursor_index: int | None
     ) -> None:
-        """Replace everything: a new count, fresh pages, and the cursor on its conversation."""
+        """Replace everything: a new count, fresh pages, and the cursor on its conversation.
+
+        Only the lines whose row changed are drawn again (a live update over SSH sends one
+        row, not the screen), unless the count changed and rows moved."""
+        was_loaded, old_total, old_cursor = self.loaded, self.total, self.cursor
+        before = self._on_screen() if was_loaded else []
         self.generation = generation
         self.total = total
         self.loaded = True
@@ -243,7 +248,18 @@ class ConversationList(ScrollView, can_focus=True):
         self.virtual_size = Size(0, total + HEADER_ROWS)
         index = self.cursor if cursor_index is None else cursor_index
         self.cursor = max(0, min(index, total - 1))
-        self.refresh()
+        if not was_loaded or total != old_total:
+            self.refresh()
+            return
+        first = self.first_visible_row
+        for offset, (row, now) in enumerate(zip(before, self._on_screen(), strict=True)):
+            if row != now or first + offset in (old_cursor, self.cursor):
+                self.refresh_line(first + offset + HEADER_ROWS)
+
+    def _on_screen(self) -> list[ConversationRecord | None]:
+        """The rows on screen now (None where a row is not read yet)."""
+        first = self.first_visible_row
+        return [self.row_at(index) for index in range(first, first + self.visible_rows)]
 
     def set_total(self, total: int) -> None:
         """The count arrived after the first rows (shown with a provisional one)."""

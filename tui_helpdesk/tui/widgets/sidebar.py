@@ -57,6 +57,7 @@ class ViewSidebar(OptionList):
                 kinds_seen.add(found.view.kind)
                 layout.append(f"heading-{found.view.kind}")
             layout.append(view_id(found.view))
+        before, current_before = self.counts, self.current
         self.current = view_id(current)
         self.views = {view_id(found.view): found.view for found in counts}
         self.counts = {view_id(found.view): found for found in counts}
@@ -75,9 +76,10 @@ class ViewSidebar(OptionList):
                 highlighted = layout.index(self.current)
             if self.option_count:
                 self.highlighted = highlighted if highlighted is not None else 0
-        else:
+        else:  # only the counts that changed: an OptionList prompt replaced lays out again
             for ident in self.views:
-                self.replace_option_prompt(ident, self._prompt(ident))
+                if before.get(ident) != self.counts[ident] or current_before != self.current:
+                    self.replace_option_prompt(ident, self._prompt(ident))
 
     def _prompt(self, ident: str) -> Text:
         found = self.counts[ident]
