@@ -418,7 +418,10 @@ class MessageAuth(Base):
     helo: Mapped[str] = mapped_column(Text, server_default="")
     mail_from: Mapped[str] = mapped_column(Text, server_default="")
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # due at once unless the writer says otherwise (a row made by hand or by reprocess)
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=lambda: datetime.now(UTC)
+    )
     claimed_by: Mapped[str] = mapped_column(String(255), server_default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # the results ("" until checked): pass | fail | softfail | neutral | none | temperror | …
