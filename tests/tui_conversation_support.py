@@ -100,5 +100,6 @@ def flag(db: Database, message_id: int, level: str, reason: str) -> None:
     """What the sender checks (F75) store for a message that may not be from who it says."""
     with db.write() as session:
         session.add(MessageAuth(message_id=message_id, status="done", warning=level,
-                                warning_reason=reason, dmarc="fail"))  # fmt: skip
+                                warning_reason=reason, dmarc="fail", next_attempt_at=NOW,
+                                checked_at=NOW))  # fmt: skip
         changes.notify(session)

@@ -56,9 +56,12 @@ class KeyBar(Widget):
 
     def _rebuild(self) -> None:
         self._pending = False
-        key_style = self.get_component_rich_style("key-bar--key")
-        description_style = self.get_component_rich_style("key-bar--description")
-        disabled_style = self.get_component_rich_style("key-bar--disabled")
+        try:
+            key_style = self.get_component_rich_style("key-bar--key")
+            description_style = self.get_component_rich_style("key-bar--description")
+            disabled_style = self.get_component_rich_style("key-bar--disabled")
+        except KeyError:  # no component styles (mounting, or its screen closing): skip this draw
+            return
         line = Text(no_wrap=True, overflow="crop", end="")
         seen: set[str] = set()
         palette = None
