@@ -10,6 +10,7 @@ then starts from empty tables (a copy of the migrated SQLite file, or TRUNCATE o
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -36,9 +37,19 @@ def backends() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get(PG_ENV) else ["sqlite"]
 
 
+# Screens only call services, and every service is tested on both backends: a Pilot test of a
+# screen runs on SQLite alone unless it is marked `both_backends` (what the screen itself does
+# differently on PostgreSQL: live refresh by LISTEN/NOTIFY). Keeps the suite under 5 minutes.
+SCREEN_TESTS = re.compile(r"test_tui_(?!live|data|conversation_drafts)\w*\.py$")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", backends(), scope="session")
+        chosen = backends()
+        screen = SCREEN_TESTS.search(str(metafunc.definition.path)) is not None
+        if screen and metafunc.definition.get_closest_marker("both_backends") is None:
+            chosen = chosen[:1]
+        metafunc.parametrize("backend", chosen, scope="session")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -238,6 +238,7 @@ async def test_refresh_on_change_keeps_the_cursor_on_its_conversation(
         assert listed.cursor_row.subject == "Invoice 2026-11"  # type: ignore[union-attr]
 
 
+@pytest.mark.both_backends  # live refresh: LISTEN/NOTIFY on PostgreSQL
 async def test_the_open_conversation_shows_a_new_reply(db: Database, tui_settings) -> None:
     ids = seed(db)
     app = build(tui_settings)

@@ -583,6 +583,7 @@ def test_admin_menu_snapshot(
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
 
 
+@pytest.mark.both_backends  # live refresh: LISTEN/NOTIFY on PostgreSQL
 async def test_changes_from_elsewhere_appear(acme: Settings, db: Database) -> None:
     """Another session adds a routing rule and a member: the open screen reloads by itself
     (SQLite: the change counter's triggers; PostgreSQL: the services' NOTIFY)."""

@@ -153,6 +153,7 @@ async def test_an_attachment_is_saved_under_the_folder_the_user_picks(
         assert list((home / "Downloads").iterdir()) == []
 
 
+@pytest.mark.both_backends  # live refresh: LISTEN/NOTIFY on PostgreSQL
 async def test_reply_in_app_is_queued_then_sent_and_the_draft_goes(
     db: Database, tui_settings
 ) -> None:

@@ -132,6 +132,7 @@ async def test_at_80x24_the_sidebar_collapses(db: Database, tui_settings: Settin
         assert not sidebar.display and conversation_list(app).has_focus
 
 
+@pytest.mark.both_backends  # live refresh: LISTEN/NOTIFY on PostgreSQL
 async def test_live_changes_patch_counts_and_keep_the_cursor(
     db: Database, tui_settings: Settings
 ) -> None:
