@@ -140,8 +140,10 @@ class ZoneServer:
                 continue
             self.port = port
             self._servers = [udp, tcp]
-            for server in self._servers:
-                threading.Thread(target=server.serve_forever, daemon=True).start()
+            for server in self._servers:  # a short poll: stop() (each test's teardown) is quick
+                threading.Thread(
+                    target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+                ).start()
             return self
         raise RuntimeError("no free port for the test DNS server")
 

@@ -62,6 +62,7 @@ def seed_admin(db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
             WorkerStatus(name="mx1", pid=4242, smtp_address="0.0.0.0:25", started_at=NOW -
                          timedelta(days=2), heartbeat_at=NOW - timedelta(seconds=3),
                          last_accepted_at=NOW - timedelta(minutes=29), accepted_count=1520,
+                         accepted_last_minute=4, accepted_last_hour=61,
                          error_count=2, last_error="routing exploded"),
             WorkerStatus(name="mx2", pid=77, smtp_address="10.0.0.2:2525", started_at=NOW -
                          timedelta(days=9), heartbeat_at=NOW - timedelta(minutes=12),
@@ -221,6 +222,7 @@ async def test_workers_show_state_intake_and_failed_mail(settings, seeded) -> No
         assert [(w[0], w[1], w[2]) for w in workers] == [
             ("mx1 (pid 4242)", "0.0.0.0:25", "up"), ("mx2 (pid 77)", "10.0.0.2:2525", "DOWN"),
         ]  # fmt: skip
+        assert (workers[0][4], workers[0][5], workers[0][6]) == ("4", "61", "1,520")  # per worker
         intake = text_of(app, "#workers-intake")
         assert "0 in the last minute, 3 in the last hour" in intake
         failed = table_rows(app, "#workers-failed")

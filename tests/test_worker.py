@@ -96,3 +96,21 @@ def test_run_worker_refuses_an_uninitialised_database(tmp_path: Path) -> None:
 
 def test_run_worker_refuses_an_unreachable_database() -> None:
     assert run_worker(_settings_for("postgresql://nobody@127.0.0.1:9/none")) == 1
+
+
+def test_recent_intake_counts_this_workers_last_minute_and_hour() -> None:
+    """F76: from the running total at each heartbeat, no counting on the SMTP path."""
+    from tui_helpdesk.worker import RecentIntake
+
+    clock = [0.0]
+    intake = RecentIntake(clock=lambda: clock[0])
+    assert intake.recent(0) == (0, 0)
+    clock[0] = 30.0
+    assert intake.recent(30) == (30, 30)  # younger than a minute: everything since start
+    for second in range(35, 4001, 5):  # a beat every 5 s, one message a second
+        clock[0] = float(second)
+        recent = intake.recent(second)
+    assert recent == (60, 3600)
+    clock[0] = 4600.0  # ten quiet minutes
+    assert intake.recent(4000) == (0, 3000)
+    assert len(intake._beats) < 800  # beats older than the hour's baseline are dropped

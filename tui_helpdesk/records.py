@@ -739,6 +739,8 @@ class WorkerRecord:
     errors_total: int
     last_accepted_at: datetime | None
     last_error: str
+    accepted_last_minute: int = 0  # this worker's own, as of its last heartbeat
+    accepted_last_hour: int = 0
 
 
 @dataclass(frozen=True)

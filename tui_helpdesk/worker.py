@@ -22,6 +22,8 @@ import signal
 import socket
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -80,6 +82,37 @@ def open_store(settings: Settings) -> StoreBatch:
     return smtp_store(Database.from_settings(settings), settings)
 
 
+class RecentIntake:
+    """This worker's mail accepted in the last minute and hour, from the running total it
+    had at each heartbeat (nothing is counted on the SMTP path): the total now minus the
+    total at the last beat that is at least a minute (an hour) old; a worker younger than
+    that counts everything since it started."""
+
+    WINDOWS = (60.0, 3600.0)
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._beats: deque[tuple[float, int]] = deque()  # (when, accepted total then)
+
+    def recent(self, accepted: int) -> tuple[int, int]:
+        now = self._clock()
+        self._beats.append((now, accepted))
+        longest = self.WINDOWS[-1]
+        while len(self._beats) > 1 and now - self._beats[1][0] >= longest:
+            self._beats.popleft()  # the next beat is old enough to be the hour's baseline
+        minute, hour = (accepted - self._baseline(now - window) for window in self.WINDOWS)
+        return minute, hour
+
+    def _baseline(self, moment: float) -> int:
+        """The total at the newest beat at or before `moment` (0: none is that old)."""
+        found = 0
+        for when, total in self._beats:
+            if when > moment:
+                break
+            found = total
+        return found
+
+
 class WorkerRuntime:
     """One worker: the SMTP server, the writer and the heartbeat, on one event loop.
 
@@ -118,6 +151,7 @@ class WorkerRuntime:
         self.on_beat: Callable[[], None] = lambda: None  # e.g. the systemd watchdog ping
         self.address = ""
         self.started_at = datetime.now(UTC)
+        self.intake = RecentIntake()
         self.sender = OutboxSender(settings, name=self.name)
         # F75, after each commit: a process of its own at nice 19 beside the store process
         self.auth_checker: AuthChecker | CheckerProcess = (
@@ -233,6 +267,7 @@ class WorkerRuntime:
             row.heartbeat_at = now
             row.last_accepted_at = stats.last_accepted_at
             row.accepted_count = stats.accepted
+            row.accepted_last_minute, row.accepted_last_hour = self.intake.recent(stats.accepted)
             row.error_count = stats.errors
             row.last_error = stats.last_error
 

@@ -574,6 +574,9 @@ class WorkerStatus(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     accepted_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # this worker's own intake lately, from the counts of its recent heartbeats
+    accepted_last_minute: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    accepted_last_hour: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error_count: Mapped[int] = mapped_column(BigInteger, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
 

@@ -4,8 +4,9 @@ and the mail stored with a processing error.
 
 A worker writes its row every few seconds (worker.py, HEARTBEAT_SECONDS); a row whose
 heartbeat is older than STALE_SECONDS belongs to a worker that is down (stopped, crashed or
-cut off from the database). "Accepted in the last minute / hour" counts inbound mail stored
-in that time, whichever worker took it (messages carry no worker).
+cut off from the database). Each row carries the worker's own mail accepted in the last
+minute and hour (as of its last heartbeat); the overview's totals count the inbound mail of
+the organisation stored in that time, whichever worker took it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def _worker(row: WorkerStatus, now: datetime) -> WorkerRecord:
         heartbeat_age_seconds=age,
         up=age <= STALE_SECONDS,
         accepted_total=row.accepted_count,
+        accepted_last_minute=row.accepted_last_minute,
+        accepted_last_hour=row.accepted_last_hour,
         errors_total=row.error_count,
         last_accepted_at=row.last_accepted_at,
         last_error=row.last_error,

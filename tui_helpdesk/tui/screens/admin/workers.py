@@ -31,7 +31,8 @@ from tui_helpdesk.tui.widgets.safe_text import safe_text
 REFRESH_SECONDS = 5.0
 # Fixed widths: the layout does not wait on measuring the rows
 WORKER_COLUMNS = (("Worker", 18), ("Listening on", 21), ("State", 5), ("Heartbeat", 9),
-                  ("Accepted", 9), ("Errors", 6), ("Last error", 30))  # fmt: skip
+                  ("1 min", 6), ("1 hour", 7), ("Accepted", 9), ("Errors", 6),
+                  ("Last error", 30))  # fmt: skip
 FAILED_COLUMNS = (("Id", 5), ("Received", 11), ("Mailbox", 18), ("From", 18), ("Subject", 22),
                   ("Error", 28))  # fmt: skip
 
@@ -167,7 +168,8 @@ class WorkersScreen(Screen[None]):
             listed.add_row(
                 safe_text(f"{w.name} (pid {w.pid})", one_line=True),
                 safe_text(w.address or "-", one_line=True), state,
-                heartbeat_age(w.heartbeat_age_seconds), f"{w.accepted_total:,}",
+                heartbeat_age(w.heartbeat_age_seconds), f"{w.accepted_last_minute:,}",
+                f"{w.accepted_last_hour:,}", f"{w.accepted_total:,}",
                 f"{w.errors_total:,}", _short(w.last_error or "-"),
             )  # fmt: skip
         listed.display = bool(record.workers)
@@ -178,7 +180,7 @@ class WorkersScreen(Screen[None]):
         self.query_one("#workers-none", Static).update(Text(none, style="bold red"))
         self.query_one("#workers-none", Static).display = not record.workers
         intake = Text(end="")
-        intake.append("Accepted: ", style="bold")
+        intake.append("All workers accepted: ", style="bold")
         intake.append(f"{record.accepted_last_minute:,} in the last minute, "
                       f"{record.accepted_last_hour:,} in the last hour   ")  # fmt: skip
         intake.append("Outbox: ", style="bold")
