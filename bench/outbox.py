@@ -28,9 +28,9 @@ from sqlalchemy import func, select, update
 from tui_helpdesk.config import load_settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import OutboxJob
-from tui_helpdesk.sender import OutboxSender
 from tui_helpdesk.services import domains, mailboxes, organisations, outbox, users
 from tui_helpdesk.smtp.protocol import new_event_loop
+from tui_helpdesk.worker.sender import OutboxSender
 
 SEND_BOUND_SECONDS = 300
 

@@ -17,7 +17,7 @@ from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Conversation, Organisation
 from tui_helpdesk.services import changes
-from tui_helpdesk.worker import WorkerRuntime
+from tui_helpdesk.worker.runtime import WorkerRuntime
 
 WRITER = textwrap.dedent(
     """

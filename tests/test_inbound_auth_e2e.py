@@ -28,7 +28,6 @@ from test_ingest_support import (
     wait_until_dead,
 )
 
-from tui_helpdesk.auth_checker import AuthChecker, client_address
 from tui_helpdesk.config import DnsSettings, Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Message, MessageAuth
@@ -41,7 +40,8 @@ from tui_helpdesk.services.inbound_auth.warnings import (
     flagged_counts,
 )
 from tui_helpdesk.services.search.results import search
-from tui_helpdesk.worker import EmbeddedWorker
+from tui_helpdesk.worker.auth_checker import AuthChecker, client_address
+from tui_helpdesk.worker.runtime import EmbeddedWorker
 
 BANK_IP = "127.0.0.5"  # bank.test's mail server
 MAILER_IP = "127.0.0.7"  # a mailing service, mailer.test
@@ -448,7 +448,7 @@ def test_the_worker_process_checks_in_a_process_of_its_own(
         message_id = deliver(Inbox(address, desk.support.alias), raw, BANK_IP, "ann@bank.test")
         row = wait_checked(db, message_id)  # the store process kept the client's address
         assert (row.peer_ip, row.spf, row.dkim, row.dmarc) == (BANK_IP, "pass", "pass", "pass")
-        [checker] = children(process.pid, b"tui_helpdesk.auth_checker")
+        [checker] = children(process.pid, b"tui_helpdesk.worker.auth_checker")
         [engine] = children(checker, b"spawn_main")  # computes the checks at nice 19
         assert nice(checker) == 0 and nice(engine) == 19
         process.send_signal(signal.SIGTERM)

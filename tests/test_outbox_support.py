@@ -28,8 +28,8 @@ from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import OutboxJob
 from tui_helpdesk.records import UserRecord
-from tui_helpdesk.sender import OutboxSender
 from tui_helpdesk.services import mailboxes, outbox
+from tui_helpdesk.worker.sender import OutboxSender
 
 _numbers = itertools.count(1)
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -25,7 +25,7 @@ from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Message
 from tui_helpdesk.smtp.limits import SessionLimits, client_key
 from tui_helpdesk.smtp.protocol import start_server
-from tui_helpdesk.worker import EmbeddedWorker
+from tui_helpdesk.worker.runtime import EmbeddedWorker
 
 HOST = "127.0.0.1"
 TOO_MANY = "421 4.7.0 too many connections"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from test_ingest_support import LISTENING, build_mail, make_desk, notify_messages, send
 
-from tui_helpdesk import systemd
+from tui_helpdesk.worker import systemd
 
 UNIT = Path(__file__).parent.parent / "deploy" / "tui-helpdesk-worker.service"
 

@@ -23,7 +23,7 @@ from test_tui import conversation_list, list_lines, loaded, wait_for
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.tui.app import make_app
-from tui_helpdesk.worker import EmbeddedWorker
+from tui_helpdesk.worker.runtime import EmbeddedWorker
 
 LISTENING = re.compile(r"listening on (127\.0\.0\.1):(\d+)")
 SIZE = (120, 30)

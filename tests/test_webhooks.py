@@ -33,7 +33,7 @@ from test_outbox_support import (
 from tui_helpdesk.db.models import OutboxJob
 from tui_helpdesk.errors import Invalid, PermissionDenied
 from tui_helpdesk.services import audit, webhooks
-from tui_helpdesk.worker import EmbeddedWorker
+from tui_helpdesk.worker.runtime import EmbeddedWorker
 
 SECRET = "a-long-shared-secret-42"
 

@@ -19,7 +19,7 @@ from test_ingest_support import (
 
 from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.db.models import Message, WorkerStatus
-from tui_helpdesk.worker import EmbeddedWorker, run_worker
+from tui_helpdesk.worker.runtime import EmbeddedWorker, run_worker
 
 
 def test_worker_process_stores_mail_and_exits_0_on_sigterm(db, settings, db_url) -> None:  # type: ignore[no-untyped-def]
@@ -100,7 +100,7 @@ def test_run_worker_refuses_an_unreachable_database() -> None:
 
 def test_recent_intake_counts_this_workers_last_minute_and_hour() -> None:
     """F76: from the running total at each heartbeat, no counting on the SMTP path."""
-    from tui_helpdesk.worker import RecentIntake
+    from tui_helpdesk.worker.runtime import RecentIntake
 
     clock = [0.0]
     intake = RecentIntake(clock=lambda: clock[0])

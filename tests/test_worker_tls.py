@@ -28,7 +28,7 @@ from test_ingest_support import LISTENING, build_mail, make_desk, notify_message
 from tui_helpdesk.config import load_settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Message
-from tui_helpdesk.worker import run_worker
+from tui_helpdesk.worker.runtime import run_worker
 
 HOST = "127.0.0.1"
 

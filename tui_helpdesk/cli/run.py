@@ -23,7 +23,7 @@ def worker(ctx: click.Context, cx: Cx, smtp_host: str | None, smtp_port: int | N
     changes = {k: v for k, v in {"host": smtp_host, "port": smtp_port}.items() if v is not None}
     settings = cx.settings().replace(smtp=changes) if changes else cx.settings()
     cx.database()  # refuse early, with a clear message, when the schema is missing
-    from tui_helpdesk.worker import run_worker
+    from tui_helpdesk.worker.runtime import run_worker
 
     ctx.exit(run_worker(settings))
 
@@ -44,7 +44,7 @@ def start_tui(cx: Cx, *, no_worker: bool, ssh: bool = False) -> int:
 
     if no_worker:
         return run_tui(settings, email)
-    from tui_helpdesk.worker import EmbeddedWorker
+    from tui_helpdesk.worker.runtime import EmbeddedWorker
 
     embedded = EmbeddedWorker(settings)
     try:

@@ -2,7 +2,7 @@
 process or on another host shows too): their status rows, mail accepted lately, the outbox,
 and the mail stored with a processing error.
 
-A worker writes its row every few seconds (worker.py, HEARTBEAT_SECONDS); a row whose
+A worker writes its row every few seconds (worker/runtime.py, HEARTBEAT_SECONDS); a row whose
 heartbeat is older than STALE_SECONDS belongs to a worker that is down (stopped, crashed or
 cut off from the database). Each row carries the worker's own mail accepted in the last
 minute and hour (as of its last heartbeat); the overview's totals count the inbound mail of

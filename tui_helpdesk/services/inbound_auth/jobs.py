@@ -2,7 +2,7 @@
 
 Ingest queues one `message_auth` row per received mail in the transaction that stores it, with
 what only the SMTP session knew (the client's address, its HELO, MAIL FROM); the 250 waits for
-nothing more. A worker's checker (tui_helpdesk/auth_checker.py) then:
+nothing more. A worker's checker (tui_helpdesk/worker/auth_checker.py) then:
 
 1. claims due rows under a lease (SKIP LOCKED on PostgreSQL, the write lock on SQLite), the
    attempt counted at the claim so a check that kills its worker still ends;

@@ -75,7 +75,7 @@ def _values(
 
 
 # The sender writes a result after every message it sends (the duplicate bound, see
-# tui_helpdesk/sender.py), so these run on the DBAPI connection itself: SQLAlchemy's work per
+# tui_helpdesk/worker/sender.py), so these run on the DBAPI connection itself: SQLAlchemy's work per
 # statement cost twice the statement (bench/outbox.py). Named parameters, in each driver's style.
 _RECORD_SQL = (
     "UPDATE outbox_jobs SET status = {p}b_status{s}, next_attempt_at = {p}b_next{s},"

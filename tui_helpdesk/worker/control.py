@@ -17,9 +17,9 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from tui_helpdesk import systemd
 from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.errors import ConfigError
+from tui_helpdesk.worker import systemd
 
 log = logging.getLogger(__name__)
 

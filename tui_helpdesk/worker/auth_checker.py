@@ -8,7 +8,7 @@ checks claimed but not run are given back, one running is left to its lease.
 
 Two shapes:
 - the TUI's embedded worker (and the tests) run `AuthChecker` threads in their own process;
-- `tui-helpdesk worker` runs `CheckerProcess`: `python -m tui_helpdesk.auth_checker`, one
+- `tui-helpdesk worker` runs `CheckerProcess`: `python -m tui_helpdesk.worker.auth_checker`, one
   coordinator at normal priority that claims and records in batches of up to 100 (two short
   write transactions per batch), and an engine process at nice 19 that computes the checks.
   Measured with bench/ingest.py: the checks cost about as much CPU as storing the mail; in the
@@ -211,7 +211,7 @@ class AuthChecker:
 
 
 class CheckerProcess:
-    """`python -m tui_helpdesk.auth_checker NAME` beside the worker (`tui-helpdesk worker`).
+    """`python -m tui_helpdesk.worker.auth_checker NAME` beside the worker (`tui-helpdesk worker`).
 
     It reads the settings (pickled) from its stdin and checks until its stdin ends: when this
     worker stops it, or when the worker dies."""
@@ -225,7 +225,7 @@ class CheckerProcess:
         if self.settings.inbound_auth.concurrency < 1 or self._process is not None:
             return
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tui_helpdesk.auth_checker", self.name],
+            [sys.executable, "-m", "tui_helpdesk.worker.auth_checker", self.name],
             stdin=subprocess.PIPE,
         )
         assert self._process.stdin is not None

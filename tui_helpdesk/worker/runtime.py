@@ -29,13 +29,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tui_helpdesk.auth_checker import AuthChecker, CheckerProcess
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
 from tui_helpdesk.errors import ConfigError
 from tui_helpdesk.mail.inbound import InboundMail
-from tui_helpdesk.sender import OutboxSender
 from tui_helpdesk.services import ingest
 from tui_helpdesk.smtp.batches import Accepted, StoreBatch
 from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
@@ -45,7 +43,9 @@ from tui_helpdesk.smtp.protocol import new_event_loop, start_server
 from tui_helpdesk.smtp.store_process import StoreUnavailable
 from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
 from tui_helpdesk.smtp.tls import ServerTLS
-from tui_helpdesk.worker_control import WorkerControl
+from tui_helpdesk.worker.auth_checker import AuthChecker, CheckerProcess
+from tui_helpdesk.worker.control import WorkerControl
+from tui_helpdesk.worker.sender import OutboxSender
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def run_worker(settings: Settings) -> int:
 
 
 async def _serve_until_signal(runtime: WorkerRuntime) -> None:
-    """SIGTERM/SIGINT drain and stop, SIGHUP reloads; systemd hears of each (worker_control)."""
+    """SIGTERM/SIGINT drain and stop, SIGHUP reloads; systemd hears of each (worker/control.py)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     control = WorkerControl(runtime.settings, on_reload=runtime.reload)
