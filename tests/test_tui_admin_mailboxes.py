@@ -86,6 +86,8 @@ def field_error(app: HelpdeskApp, name: str) -> str:
 
 async def fill(pilot: Pilot[object], app: HelpdeskApp, **values: str) -> None:
     for name, value in values.items():
+        # a form screen is on the stack before its fields are mounted: wait for the field
+        await wait_for(pilot, lambda name=name: bool(app.screen.query(f"#field-{name}")))
         app.screen.query_one(f"#field-{name}", Input).value = value
     await pilot.pause()
 

@@ -165,6 +165,8 @@ async def fill(pilot: Pilot[object], app: HelpdeskApp, **values: str) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, FormModal))
     form = app.screen
     for name, value in values.items():
+        # the form is on the stack before its fields are mounted: wait for the field
+        await wait_for(pilot, lambda name=name: bool(form.query(f"#field-{name}")))
         widget = form.query_one(f"#field-{name}")
         if isinstance(widget, Input):
             widget.value = value
