@@ -319,6 +319,6 @@ def main(name: str) -> None:
 
 
 if __name__ == "__main__":  # run through the imported module, so the engine's spawn finds it
-    from tui_helpdesk import auth_checker
+    from tui_helpdesk.worker import auth_checker
 
     auth_checker.main(sys.argv[1] if len(sys.argv) > 1 else "worker")
