@@ -201,7 +201,16 @@ def _tui_session(command: list[str], *, until: bytes) -> bytes:
     try:
         seen = _read_until(leader, until, seen)
         os.write(leader, b"q")
-        assert process.wait(timeout=30) == 0, seen[-2000:]
+        # Keep reading, as a terminal does: the app's last frames must not fill the pty's buffer
+        # and block ssh (and the app) before it can exit.
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:
+                    break
+        assert process.wait(timeout=5) == 0, seen[-2000:]
     finally:
         if process.poll() is None:
             process.kill()
