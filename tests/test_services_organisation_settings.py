@@ -5,8 +5,8 @@ the field checks the mailbox form runs as it is typed."""
 from __future__ import annotations
 
 import pytest
-from factories import add_mailbox, add_user, make_org
-from test_autoresponder import acme, deliver, raw_mail, turn_on  # noqa: F401 (fixture)
+from factories import add_mailbox, add_queue, add_user, make_org
+from test_autoresponder import deliver, raw_mail, turn_on
 
 from tui_helpdesk.errors import Conflict, Invalid, NotFound, PermissionDenied
 from tui_helpdesk.services import audit, domains, mailboxes, organisations
@@ -33,8 +33,10 @@ def test_update_organisation_checks_everything_and_audits(db) -> None:  # type: 
         organisations.update(session, bob, name="Bob's")
 
 
-def test_the_organisation_switch_silences_every_autoresponder(db, settings, acme) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    org, _queue = acme
+def test_the_organisation_switch_silences_every_autoresponder(db, settings) -> None:  # type: ignore[no-untyped-def]
+    org = make_org(db, timezone="UTC")
+    add_mailbox(db, settings, org.admin, "support", display_name="Acme Support")
+    add_queue(db, settings, org.admin, "Support", mailboxes=["support@acme.test"])
     turn_on(db, org)
     with db.write() as session:
         assert not organisations.update(
