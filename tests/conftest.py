@@ -27,6 +27,10 @@ from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.db.engine import Database, normalise_url
 from tui_helpdesk.db.models import Base
 
+# Commands the tests run as subprocesses run in their own process: the warm command server
+# (tui_helpdesk.launch) is tested on its own in test_cli_warm.py, which turns it back on.
+os.environ["TUI_HELPDESK_CLI_SERVER"] = "off"
+
 PG_ENV = "TUI_HELPDESK_TEST_PG_URL"
 PG_EXAMPLE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CORPUS_ENV = "TUI_HELPDESK_CORPUS"

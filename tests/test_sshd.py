@@ -65,7 +65,9 @@ def _sshd_config(folder: Path, port: int, config: Path) -> Path:
     host_key = folder / "host_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)],
                    check=True)  # fmt: skip
-    command = f"{sys.executable} -m tui_helpdesk --config {config} ssh authorized-keys %u %k %t"
+    # The warm command server (tui_helpdesk.launch) stays off: tests leave no process behind.
+    command = (f"/usr/bin/env TUI_HELPDESK_CLI_SERVER=off {sys.executable} -m tui_helpdesk"
+               f" --config {config} ssh authorized-keys %u %k %t")  # fmt: skip
     path = folder / "sshd_config"
     path.write_text(
         "\n".join([

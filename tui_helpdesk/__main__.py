@@ -1,4 +1,4 @@
-from tui_helpdesk.cli import main
+from tui_helpdesk.launch import main
 
 if __name__ == "__main__":
     main()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from tui_helpdesk.db.engine import dialect_insert
 from tui_helpdesk.db.models import AuditEntry, ConfigVersion
 from tui_helpdesk.records import AuditRecord, UserRecord, to_jsonable
 from tui_helpdesk.services.permissions import require_admin
@@ -24,7 +23,7 @@ def bump_config_version(session: Session) -> None:
     An upsert, so the counter is there even in a database whose row went missing.
     """
     dialect = session.get_bind().dialect.name
-    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(ConfigVersion)
+    insert = dialect_insert(dialect)(ConfigVersion)
     session.execute(
         insert.values(id=1, version=1).on_conflict_do_update(
             index_elements=[ConfigVersion.id], set_={"version": ConfigVersion.version + 1}

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from tui_helpdesk.db.engine import dialect_insert
 from tui_helpdesk.db.models import (
     Conversation,
     ConversationParticipant,
@@ -96,5 +95,5 @@ def _add_participants(session: Session, conversation_id: int, addresses: list[st
         for a in sorted({a.lower() for a in addresses})
     ]
     if rows:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = dialect_insert(session.get_bind().dialect.name)
         session.execute(insert(ConversationParticipant).on_conflict_do_nothing(), rows)

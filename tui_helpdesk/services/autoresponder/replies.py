@@ -23,11 +23,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
+from tui_helpdesk.db.engine import dialect_insert
 from tui_helpdesk.db.models import (
     AutoReplyClaim,
     AutoReplyLog,
@@ -93,9 +92,9 @@ def claim_reply(
     if period_hours <= 0:
         return True
     table = AutoReplyClaim.__table__
-    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
-        table
-    ).values(mailbox_id=mailbox_id, recipient=recipient, last_sent_at=now)
+    insert = dialect_insert(session.get_bind().dialect.name)(table).values(
+        mailbox_id=mailbox_id, recipient=recipient, last_sent_at=now
+    )
     claim = insert.on_conflict_do_update(
         index_elements=[table.c.mailbox_id, table.c.recipient],
         set_={"last_sent_at": insert.excluded.last_sent_at},

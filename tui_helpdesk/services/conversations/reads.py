@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from tui_helpdesk.db.engine import dialect_insert
 from tui_helpdesk.db.models import ConversationRead, Message, utcnow
 from tui_helpdesk.records import ConversationRecord, UserRecord
 from tui_helpdesk.services import changes
@@ -45,7 +44,7 @@ def mark_read(
 
 
 def _upsert(session: Session, values: dict[str, Any]) -> Any:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     statement = insert(ConversationRead).values(**values)
     return statement.on_conflict_do_update(
         index_elements=["user_id", "conversation_id"],

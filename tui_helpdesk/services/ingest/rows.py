@@ -14,11 +14,10 @@ from typing import Any
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from tui_helpdesk.db.engine import dialect_insert
 from tui_helpdesk.db.models import (
     Attachment,
     Blob,
@@ -319,5 +318,4 @@ def _insert_ignore(connection: Connection, model: type, rows: list[dict[str, Any
 
 @functools.cache
 def _insert_ignoring(dialect: str, model: type) -> Any:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    return dialect_insert(dialect)(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
