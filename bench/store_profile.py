@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import random
 import re
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace, db_url: str) -> None:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
         stats.print_stats(r"tui_helpdesk", args.cprofile)
+        if os.environ.get("STORE_PROFILE_TOTTIME"):
+            stats.sort_stats("tottime").print_stats(args.cprofile)
         print(out.getvalue())
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -178,7 +178,7 @@ class PendingRows:
         connection = session.connection()
         tables = [(Contact.__table__, self.contacts), (Conversation.__table__, self.conversations),
                   (Message.__table__, self.messages)]  # fmt: skip
-        next_ids = _next_ids(connection, [t for t, rows in tables if rows])
+        next_ids = _next_ids(connection, [(t, len(rows)) for t, rows in tables])
         _insert_with_ids(connection, Contact.__table__, self.contacts, next_ids)
         for conversation in self.conversations:
             if conversation.contact is not None:
@@ -200,12 +200,36 @@ class PendingRows:
         self.clear()
 
 
-def _next_ids(connection: Connection, tables: list[Table]) -> dict[Table, int]:
-    """SQLite: the first free id of each table, in one query (see _insert_with_ids)."""
-    if connection.dialect.name != "sqlite" or not tables:
+def _next_ids(connection: Connection, tables: list[tuple[Table, int]]) -> dict[Table, list[int]]:
+    """The ids the new rows of each table get, for all tables in one query.
+
+    SQLite: max(id) + 1 onwards (the write transaction began IMMEDIATE, nobody else can insert
+    meanwhile, and that is what SQLite itself would choose for a table without AUTOINCREMENT).
+    PostgreSQL: taken from each table's sequence, as a DEFAULT would. Given ids let every
+    INSERT be a plain executemany: one prepared statement, no RETURNING to re-order.
+    """
+    tables = [(table, count) for table, count in tables if count]
+    if not tables:
         return {}
-    [row] = sqlite_read(connection, _max_ids(tuple(tables)), ())
-    return {table: (last or 0) + 1 for table, last in zip(tables, row, strict=True)}
+    if connection.dialect.name == "sqlite":
+        [row] = sqlite_read(connection, _max_ids(tuple(t for t, _ in tables)), ())
+        return {
+            table: list(range((last or 0) + 1, (last or 0) + 1 + count))
+            for (table, count), last in zip(tables, row, strict=True)
+        }
+    statement = _sequence_ids(tuple(t.name for t, _ in tables))
+    [row] = connection.execute(statement, {f"n{i}": c for i, (_, c) in enumerate(tables)}).all()
+    return {table: list(ids) for (table, _), ids in zip(tables, row, strict=True)}
+
+
+@functools.cache
+def _sequence_ids(names: tuple[str, ...]) -> Any:
+    columns = ", ".join(
+        f"ARRAY(SELECT nextval(pg_get_serial_sequence('{name}', 'id'))"
+        f" FROM generate_series(1, :n{i}))"
+        for i, name in enumerate(names)
+    )
+    return text(f"SELECT {columns}")
 
 
 @functools.cache
@@ -243,31 +267,14 @@ def _insert_with_ids(
     connection: Connection,
     table: Table,
     rows: Sequence[NewContact | NewConversation | NewMessage],
-    next_ids: dict[Table, int],
+    ids: dict[Table, list[int]],
 ) -> None:
-    """One executemany INSERT for all rows, giving each row object its new id.
-
-    PostgreSQL returns the ids in the order of the rows (INSERT … RETURNING, sorted by
-    parameter order). SQLite cannot promise that order, so there the ids are given: the write
-    transaction began IMMEDIATE, nobody else can insert meanwhile, and max(id) + 1 onwards is
-    exactly what SQLite itself would choose for a table without AUTOINCREMENT.
-    """
+    """One executemany INSERT for all rows, with the ids given by _next_ids."""
     if not rows:
         return
-    values = [row.values for row in rows]
-    if table in next_ids:
-        for new_id, row in enumerate(rows, start=next_ids[table]):
-            row.id = row.values["id"] = new_id
-        connection.execute(_insert(table), values)
-        return
-    ids = connection.execute(_insert_returning(table), values).scalars().all()
-    for row, new_id in zip(rows, ids, strict=True):
+    for new_id, row in zip(ids[table], rows, strict=True):
         row.id = row.values["id"] = new_id
-
-
-@functools.cache
-def _insert_returning(table: Table) -> Any:
-    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    connection.execute(_insert(table), [row.values for row in rows])
 
 
 def _add_attachments(connection: Connection, messages: Sequence[NewMessage]) -> None:
