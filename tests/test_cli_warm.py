@@ -106,6 +106,7 @@ def test_a_command_runs_the_same_in_the_server_as_in_process(
         ["conversation", "show", "99999", *AS],  # not found: exit 3 and a message on stderr
         ["--config", "relative.toml", "mailbox", "list", *AS],  # the client's working folder
         ["mailbox", "create", "--display-name", "x", *AS],  # a usage error: exit 2
+        ["--help"],
     ]
     cold = [_run(cold_env, *argv, cwd=tmp_path) for argv in commands]
     assert not path.exists()  # off means off: no server started
@@ -117,7 +118,7 @@ def test_a_command_runs_the_same_in_the_server_as_in_process(
     for argv, one, other in zip(commands, cold, hot, strict=True):
         assert (other.returncode, other.stdout, other.stderr) == (
             one.returncode, one.stdout, one.stderr), argv  # fmt: skip
-    assert [done.returncode for done in hot] == [0, 3, 0, 2]
+    assert [done.returncode for done in hot] == [0, 3, 0, 2, 0]
     assert "conversation 99999 not found" in hot[1].stderr
 
     key = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
@@ -195,6 +196,7 @@ def test_which_command_lines_go_to_the_server() -> None:
         assert launch.wants_server(["mailbox", "list"])
         assert not launch.wants_server([])  # the TUI
         assert not launch.wants_server(["--no-worker"])
+        assert launch.wants_server(["--help"])  # help and the version start no TUI
         assert not launch.wants_server(["worker"])
         assert not launch.wants_server(["ssh-session", "--key-id", "1"])
         assert not launch.wants_server(["db", "upgrade"])

@@ -84,7 +84,9 @@ def wants_server(argv: list[str]) -> bool:
     if os.environ.get(SWITCH, "on").strip().lower() in {"off", "0", "no", "false"}:
         return False
     command = subcommand(argv)
-    return command is not None and command not in IN_PROCESS
+    if command is None:  # the TUI, unless only help or the version is asked for
+        return any(word in {"--help", "-h", "--version"} for word in argv)
+    return command not in IN_PROCESS
 
 
 def request(argv: list[str]) -> bytes:
