@@ -222,3 +222,11 @@ def test_a_shared_runtime_folder_is_not_used(tmp_path: Path) -> None:
             os.environ.pop("XDG_RUNTIME_DIR", None)
         else:
             os.environ["XDG_RUNTIME_DIR"] = saved
+
+
+def test_the_launcher_loads_only_the_standard_library() -> None:
+    code = "import sys, tui_helpdesk.launch; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()  # fmt: skip
+    heavy = {"click", "sqlalchemy", "textual", "alembic", "aiosmtpd", "tui_helpdesk.cli"}
+    assert not heavy & set(loaded)
