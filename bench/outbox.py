@@ -193,9 +193,11 @@ def main() -> int:
     headers = ["backend", "sink", "conns", "jobs", "queued/s", "ours/s", "bare/s", "ours/bare",
                "ours µs", "bare µs", "cpu b/o", "opened", "commits"]  # fmt: skip
     print(table(headers, rows))
-    print(f"{args.size}-byte replies; µs = CPU time of this process per job (best run): what a "
-          f"shared machine distorts least; cpu b/o = bare µs / ours µs; load average "
-          f"{load_average()}")
+    print(
+        f"{args.size}-byte replies; µs = CPU time of this process per job (best run): what a "
+        f"shared machine distorts least; cpu b/o = bare µs / ours µs; load average "
+        f"{load_average()}"
+    )
     return 0
 
 
