@@ -165,6 +165,8 @@ class OutboxSender:
         self.rng = rng or random.Random()
         self.db: Database | None = None
         self._recording: Any = None  # the pool's connection results are written on
+        self._http: httpx.AsyncClient | None = None  # made for the first webhook job
+        self._backlog = False  # the last claim was full: more jobs are due
         self.sent = self.failed = 0
         self._lanes: dict[tuple[Any, ...], Lane] = {}
         self._held: set[int] = set()  # claimed, result not recorded yet
@@ -220,12 +222,6 @@ class OutboxSender:
                 ca_file=self.settings.outbound.ca_file,
                 idle_seconds=outbox_settings.idle_connection_seconds,
             )
-        )
-        self.http = httpx.AsyncClient(
-            verify=tls_context(self.settings.outbound.ca_file),
-            timeout=outbox_settings.webhook_timeout_seconds,
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
         )
         self.recorder = Recorder(self._write_results)
         recording = asyncio.ensure_future(self.recorder.run())
@@ -360,7 +356,7 @@ class OutboxSender:
         }
         await guard.wait()
         try:
-            response = await self.http.post(job.url, content=job.raw, headers=headers)
+            response = await self._http_client().post(job.url, content=job.raw, headers=headers)
         except httpx.HTTPError as exc:
             return JobResult(job, "temporary", f"{type(exc).__name__}: {exc}")
         code = response.status_code
@@ -369,6 +365,18 @@ class OutboxSender:
             return JobResult(job, "sent")
         temporary = code in (408, 425, 429) or code >= 500
         return JobResult(job, "temporary" if temporary else "permanent", answer)
+
+    def _http_client(self) -> httpx.AsyncClient:
+        """Made when the first webhook is due, not at start: its TLS context and transport
+        cost a tenth of a second, at every start of a worker that may send no webhook."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                verify=tls_context(self.settings.outbound.ca_file),
+                timeout=self.settings.outbox.webhook_timeout_seconds,
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._http
 
     # --- the database -----------------------------------------------------------------------
 
@@ -387,12 +395,17 @@ class OutboxSender:
         return call(*args)
 
     def _claim_jobs(self, limit: int) -> list[ClaimedJob]:
+        """An idle sender reads first and takes the write lock only when a job is due; behind
+        a backlog (the last claim was full) that read would only repeat the claim's work."""
         now = self.clock()
-        with self._database().read() as session:
-            if not outbox.any_due(session, now):
-                return []
+        if not self._backlog:
+            with self._database().read() as session:
+                if not outbox.any_due(session, now):
+                    return []
         with self._database().write() as session:
-            return outbox.claim(session, self.settings, claimer=self.claimer, now=now, limit=limit)
+            jobs = outbox.claim(session, self.settings, claimer=self.claimer, now=now, limit=limit)
+        self._backlog = len(jobs) == limit
+        return jobs
 
     def _write_results(self, results: list[JobResult]) -> None:
         """One transaction on the sender's own DBAPI connection: a result follows every
@@ -452,7 +465,8 @@ class OutboxSender:
             self._recording.close()
             self._recording = None
         await self.pool.close_idle(everything=True)
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
 
 class _Guard:
