@@ -5,7 +5,8 @@ How a job moves: the feeder claims due jobs (services.outbox.claim, under a leas
 each in the lane of its destination (one relay or mailbox server, one webhook host). Lanes
 have up to outbox.connections_per_destination workers, all lanes together up to
 outbox.concurrency; a worker keeps its SMTP connection for the lane's next job. Results go
-to the recorder, which commits whatever has gathered in one transaction (group commit).
+to the recorder, which commits them together once a worker needs one committed or every
+worker has one waiting (group commit, see Recorder).
 
 The duplicate bound: before a worker starts DATA (or the POST) of its next job, the result of
 its previous one must be committed. So at any moment each worker has at most one job the
