@@ -12,6 +12,7 @@ from factories import add_user
 from test_ingest_support import build_mail, deliver, make_desk, only_conversation
 from test_outbox_support import T0, jobs, queue_replies
 
+from tui_helpdesk.db.models import OutboxJob
 from tui_helpdesk.errors import Conflict, PermissionDenied
 from tui_helpdesk.services import audit, autoresponder, outbox
 from tui_helpdesk.services.conversations.thread import get_conversation
@@ -63,6 +64,29 @@ def test_a_renewed_lease_is_not_taken_over(db, settings) -> None:  # type: ignor
         outbox.renew(session, settings, claimer="a", ids=[held.id], now=later)
     assert claim(db, settings, "b", T0 + timedelta(seconds=LEASE + 1)) == []
     assert len(claim(db, settings, "b", later + timedelta(seconds=LEASE + 1))) == 1
+
+
+def test_a_claim_takes_the_oldest_due_first_whatever_their_state(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """Queued, retrying and taken-over jobs in one order of due time, `limit` at a time (on
+    SQLite the statuses are read apart and merged)."""
+    desk = make_desk(db, settings)
+    [(dead, _)] = queue_replies(db, desk.org.admin, "support@acme.test", 1, not_before=T0)
+    [(retried, _)] = queue_replies(db, desk.org.admin, "support@acme.test", 1,
+                                   not_before=T0 + timedelta(seconds=1))  # fmt: skip
+    [(later, _), (latest, _)] = queue_replies(db, desk.org.admin, "support@acme.test", 2,
+                                              not_before=T0 + timedelta(seconds=2))  # fmt: skip
+    [(early, _)] = queue_replies(db, desk.org.admin, "support@acme.test", 1,
+                                 not_before=T0 + timedelta(seconds=1, microseconds=5))  # fmt: skip
+    [held] = claim(db, settings, "a", T0, limit=1)  # its worker dies: due again after the lease
+    assert held.id == dead
+    [attempt] = claim(db, settings, "a", T0 + timedelta(seconds=1), limit=1)
+    record(db, settings, "a", [JobResult(attempt, "temporary", "451 later")], T0)
+    with db.write() as session:  # the retry is due between the others
+        session.get(OutboxJob, retried).next_attempt_at = T0 + timedelta(seconds=1, microseconds=1)
+    after_lease = T0 + timedelta(seconds=LEASE + 1)
+    first = claim(db, settings, "b", after_lease, limit=3)
+    assert [job.id for job in first] == [dead, retried, early]
+    assert [job.id for job in claim(db, settings, "b", after_lease, limit=3)] == [later, latest]
 
 
 def test_released_jobs_are_due_again_as_if_never_claimed(db, settings) -> None:  # type: ignore[no-untyped-def]

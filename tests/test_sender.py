@@ -4,6 +4,7 @@ transports with STARTTLS, implicit TLS and AUTH."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,8 @@ from test_outbox_support import (
 )
 
 from tui_helpdesk.services import autoresponder, transports
+from tui_helpdesk.services.outbox import JobResult
+from tui_helpdesk.worker.sender import Recorder
 
 
 def test_queued_jobs_leave_byte_for_byte_over_one_reused_connection(db, settings) -> None:  # type: ignore[no-untyped-def]
@@ -154,3 +157,43 @@ def test_wrong_credentials_fail_without_showing_the_password(
     [job] = jobs(db)
     assert job.last_error.endswith("535 5.7.8 Authentication credentials invalid")
     assert "wrong-password-xy" not in job.last_error + caplog.text
+
+
+def test_results_are_committed_together_once_every_worker_has_one_or_one_is_needed() -> None:
+    """Three workers: nothing is committed while two results wait and the third worker is
+    still sending; the third result makes the commit. Later, a worker that needs its result
+    before DATA (the duplicate bound) gets it committed alone."""
+    commits: list[list[int]] = []
+
+    async def scenario() -> None:
+        recorder = Recorder(lambda results: commits.append([r.job.id for r in results]),
+                            senders=lambda: 3)  # fmt: skip
+        running = asyncio.ensure_future(recorder.run())
+        first, second = recorder.add(_result(1)), recorder.add(_result(2))
+        await _turns()
+        assert commits == [] and not first.done()
+        recorder.add(_result(3))
+        await _turns()
+        assert commits == [[1, 2, 3]] and second.done()
+        fourth = recorder.add(_result(4))
+        await _turns()
+        assert commits == [[1, 2, 3]]
+        await asyncio.wait_for(recorder.wait(fourth), 60)
+        assert commits == [[1, 2, 3], [4]]
+        recorder.add(_result(5))
+        recorder.stop()  # what is left is written before run() ends
+        await asyncio.wait_for(running, 60)
+        assert commits[-1] == [5] and recorder.recorded == 5
+
+    asyncio.run(scenario())
+
+
+def _result(job_id: int) -> JobResult:
+    from tui_helpdesk.services.outbox import ClaimedJob
+
+    return JobResult(ClaimedJob(job_id, "reply", None, 1, T0, b""), "sent")
+
+
+async def _turns() -> None:
+    for _ in range(5):  # let the recorder's task run, if it has anything to do
+        await asyncio.sleep(0)

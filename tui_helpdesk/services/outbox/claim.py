@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, exists, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.config import Settings
@@ -78,15 +78,18 @@ def claim(
 ) -> list[ClaimedJob]:
     """Take up to `limit` due jobs for `claimer` (oldest due first) until now + the lease."""
     jobs = OutboxJob.__table__.c
-    ids = list(
-        session.scalars(
-            select(jobs.id)
-            .where(_due(now))
-            .order_by(jobs.next_attempt_at, jobs.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+    if session.get_bind().dialect.name == "sqlite":
+        ids = list(session.scalars(_oldest_due_sqlite(now, limit)))
+    else:
+        ids = list(
+            session.scalars(
+                select(jobs.id)
+                .where(_due(now))
+                .order_by(jobs.next_attempt_at, jobs.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
         )
-    )
     if not ids:
         return []
     lease_until = now + timedelta(seconds=settings.outbox.lease_seconds)
@@ -102,6 +105,35 @@ def claim(
         )
     )
     return _load(session, settings, ids)
+
+
+def _oldest_due_sqlite(now: datetime, limit: int) -> Select[tuple[int]]:
+    """The same jobs as _due's, oldest first, without sorting every due job: SQLite answers
+    an OR of two statuses by collecting and sorting all of them at each claim (a backlog of
+    100,000 sorted for every 50 claimed), but reads each status alone in the order of
+    ix_outbox_jobs_due (status, next_attempt_at, id). So: the first `limit` of each, merged.
+    (PostgreSQL keeps the plain query: it needs FOR UPDATE SKIP LOCKED, and its top-N sort
+    does not hold the writers' lock.)"""
+    jobs = OutboxJob.__table__.c
+    waiting = [jobs.status == status for status in WAITING]
+    branches = [
+        select(jobs.id, jobs.next_attempt_at)
+        .where(status, jobs.next_attempt_at <= now)
+        .order_by(jobs.next_attempt_at, jobs.id)
+        .limit(limit)
+        .subquery()
+        for status in waiting
+    ]
+    taken_over = (
+        select(jobs.id, jobs.next_attempt_at)
+        .where(jobs.status == "sending", jobs.lease_until < now)
+        .order_by(jobs.next_attempt_at, jobs.id)
+        .limit(limit)
+        .subquery()
+    )
+    merged = union_all(*(select(b.c.id, b.c.next_attempt_at) for b in (*branches, taken_over)))
+    due = merged.subquery()
+    return select(due.c.id).order_by(due.c.next_attempt_at, due.c.id).limit(limit)
 
 
 def _load(session: Session, settings: Settings, ids: Sequence[int]) -> list[ClaimedJob]:

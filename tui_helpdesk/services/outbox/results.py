@@ -136,12 +136,16 @@ def write_results(
     if not results:
         return False
     rng = rng or random.Random()
+    stored = {now: _stored_time(now, dialect), None: None}  # most results are sent now
     rows = []
     for result in results:
         values = _values(result, settings.outbox, now, rng)
-        values["b_next"] = _stored_time(values["b_next"], dialect)
-        values["b_sent"] = _stored_time(values["b_sent"], dialect)
-        rows.append({**values, "b_claimer": claimer})
+        for key in ("b_next", "b_sent"):
+            if values[key] not in stored:
+                stored[values[key]] = _stored_time(values[key], dialect)
+            values[key] = stored[values[key]]
+        values["b_claimer"] = claimer
+        rows.append(values)
     narrowed = [
         {"b_id": r.job.id, "b_claimer": claimer, "b_rcpts": json.dumps(list(r.retry_rcpts))}
         for r in results
