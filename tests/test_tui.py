@@ -17,7 +17,6 @@ from textual.widgets import Static
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Conversation, User
-from tui_helpdesk.errors import NotFound
 from tui_helpdesk.services import changes
 from tui_helpdesk.tui.app import HelpdeskApp, make_app
 from tui_helpdesk.tui.modals.help import HelpScreen
@@ -386,12 +385,16 @@ async def test_without_a_worker_there_is_no_worker_line(db: Database, tui_settin
         assert not app.screen.query("#worker-hint")
 
 
-def test_an_unknown_user_is_refused_before_the_app_starts(
-    db: Database, tui_settings: Settings
+async def test_an_unknown_user_is_refused_and_the_app_ends(
+    db: Database, tui_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The app connects after its first frame: an unknown user ends it, with the reason."""
     seed(db)
-    with pytest.raises(NotFound, match="no user with email"):
-        make_app(tui_settings, "nobody@acme.test")
+    app = make_app(tui_settings, "nobody@acme.test")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 1
+    assert "no user with email" in capsys.readouterr().err
 
 
 async def test_a_large_inbox_reads_only_the_pages_it_shows(db: Database, settings) -> None:
