@@ -218,7 +218,8 @@ class HelpdeskData:
             key = keys.get(offset - 1) or self._find_key(session, view, offset - 1, keys, total)
             if key is None:
                 return InboxPage(offset=offset, rows=())
-            found = listing.page_after(session, actor, view, key, limit=size)
+            # Only the rows: the list knows there are rows above them (one query, not two).
+            found = listing.page_after(session, actor, view, key, limit=size, probe_newer=False)
         return InboxPage(offset=offset, rows=found.rows)
 
     def _find_key(
