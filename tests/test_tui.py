@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -439,3 +441,17 @@ async def test_open_is_disabled_while_no_row_is_under_the_cursor(
         assert app.screen.active_bindings["enter"].enabled is False
         await pilot.press("enter")
         assert isinstance(app.screen, InboxScreen)
+
+
+def test_the_first_frame_needs_no_database_layer() -> None:
+    """The app and its inbox import neither SQLAlchemy nor the models (~0.45 s): they are
+    imported in a worker thread after the first frame is drawn."""
+    check = (
+        "import sys, tui_helpdesk.tui.app\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'\n"
+        "          or m.startswith('tui_helpdesk.db')]\n"
+        "print(loaded)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
