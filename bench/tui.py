@@ -6,7 +6,8 @@
 Seeds a helpdesk by bulk insert (bench/inbox_seed.py, the same data as bench/tui_data.py), then
 runs the app in a child process per figure set, so imports and memory are those of a real start:
 
-  first inbox frame   process start -> the inbox drawn with its rows (median of --repeat
+  first inbox frame   process start -> the inbox drawn, first without rows (the database
+                      layer is imported after it), then with its rows (median of --repeat
                       starts), next to a bare Textual app (one Static) measured the same way
   page down           at the top, and at row 90,000 (the cursor moved there first): key -> the
                       new rows drawn; next to a bare app redrawing on a key
@@ -154,12 +155,22 @@ def child_tui(url: str, admin: str, long_conversation: int, measure: bool) -> di
         last = min(widget.total, top + height)
         return all(widget.row_at(index) is not None for index in range(top, last))
 
+    def shell_laid_out() -> bool:
+        """The inbox screen is mounted and laid out (rows or not): it can be drawn."""
+        return isinstance(app.screen, InboxScreen) and listed().size.height > 0
+
     async def main() -> dict[str, float]:
         async with app.run_test(size=SIZE) as pilot:
+            await _until(pilot, shell_laid_out)
+            draw(app)
+            found = {"shell_s": time.perf_counter() - STARTED, "shell_cpu": time.process_time()}
             await _until(pilot, lambda: isinstance(app.screen, InboxScreen) and settled())
+            # Drawn now: not after pilot.pause(), which waits for the whole process to idle
+            # (the count, the sidebar and the prefetch read on in their threads).
+            draw(app)
+            found |= {"first_frame_s": time.perf_counter() - STARTED,
+                      "first_frame_cpu": time.process_time()}  # fmt: skip
             await pilot.pause()
-            found = {"first_frame_s": time.perf_counter() - STARTED,
-                     "first_frame_cpu": time.process_time()}  # fmt: skip
             if not measure:
                 found["rss_mb"] = rss_mb()
                 return found
@@ -264,6 +275,8 @@ def measure(url: str, args: argparse.Namespace) -> None:
     bare_first = statistics.median(r["first_frame_s"] for r in bare)
     first_cpu = statistics.median(r["first_frame_cpu"] for r in tui)
     bare_first_cpu = statistics.median(r["first_frame_cpu"] for r in bare)
+    shell = statistics.median(r["shell_s"] for r in tui)
+    shell_cpu = statistics.median(r["shell_cpu"] for r in tui)
     bare_key = bare_full["page_down_ms"]
 
     def ratio(value: float, base: float) -> str:
@@ -274,12 +287,18 @@ def measure(url: str, args: argparse.Namespace) -> None:
     def ms(name: str) -> str:
         return f"{full[name + '_ms']:.1f} ({full[name + '_cpu']:.1f})"
 
+    def than_bare(wall: float, cpu: float) -> str:
+        return "<= bare + 0.5 s: " + (
+            "ok" if wall <= bare_first + 0.5
+            else "CPU ok, wall MISSED" if cpu <= bare_first_cpu + 0.5 else "MISSED"
+        )  # fmt: skip
+
+    bare_frame = f"{bare_first:.2f} ({bare_first_cpu:.2f})"
     rows = [
-        ("first inbox frame, s (CPU)", f"{first:.2f} ({first_cpu:.2f})",
-         f"{bare_first:.2f} ({bare_first_cpu:.2f})", ratio(first, bare_first),
-         "<= bare + 0.5 s: " + ("ok" if first <= bare_first + 0.5 else
-                                "CPU ok, wall MISSED" if first_cpu <= bare_first_cpu + 0.5
-                                else "MISSED")),
+        ("first inbox frame (no rows yet), s (CPU)", f"{shell:.2f} ({shell_cpu:.2f})",
+         bare_frame, ratio(shell, bare_first), than_bare(shell, shell_cpu)),
+        ("first inbox frame with its rows, s (CPU)", f"{first:.2f} ({first_cpu:.2f})",
+         bare_frame, ratio(first, bare_first), than_bare(first, first_cpu)),
         ("page down at the top, ms (CPU)", ms("page_down_top"),
          f"{bare_key:.1f} ({bare_cpu:.1f})", ratio(full["page_down_top_ms"], bare_key),
          _target(full["page_down_top_ms"], full["page_down_top_cpu"], 20)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,7 +19,6 @@ from textual.widgets import Static
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Conversation, User
-from tui_helpdesk.errors import NotFound
 from tui_helpdesk.services import changes
 from tui_helpdesk.tui.app import HelpdeskApp, make_app
 from tui_helpdesk.tui.modals.help import HelpScreen
@@ -386,12 +387,16 @@ async def test_without_a_worker_there_is_no_worker_line(db: Database, tui_settin
         assert not app.screen.query("#worker-hint")
 
 
-def test_an_unknown_user_is_refused_before_the_app_starts(
-    db: Database, tui_settings: Settings
+async def test_an_unknown_user_is_refused_and_the_app_ends(
+    db: Database, tui_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The app connects after its first frame: an unknown user ends it, with the reason."""
     seed(db)
-    with pytest.raises(NotFound, match="no user with email"):
-        make_app(tui_settings, "nobody@acme.test")
+    app = make_app(tui_settings, "nobody@acme.test")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 1
+    assert "no user with email" in capsys.readouterr().err
 
 
 async def test_a_large_inbox_reads_only_the_pages_it_shows(db: Database, settings) -> None:
@@ -436,3 +441,17 @@ async def test_open_is_disabled_while_no_row_is_under_the_cursor(
         assert app.screen.active_bindings["enter"].enabled is False
         await pilot.press("enter")
         assert isinstance(app.screen, InboxScreen)
+
+
+def test_the_first_frame_needs_no_database_layer() -> None:
+    """The app and its inbox import neither SQLAlchemy nor the models (~0.45 s): they are
+    imported in a worker thread after the first frame is drawn."""
+    check = (
+        "import sys, tui_helpdesk.tui.app\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'\n"
+        "          or m.startswith('tui_helpdesk.db')]\n"
+        "print(loaded)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -406,6 +406,7 @@ async def test_palette_queue_add_member(local: Settings) -> None:
     """The palette's "queue: add member" opens the Queues screen on Members with the picker."""
     app = build(local)
     async with app.run_test(size=SIZES["wide"]) as pilot:
+        await wait_for(pilot, lambda: app.data.connected)  # the menu depends on the user
         names = [c.name for c in app.commands()]
         assert {"admin: menu", "queue: add member", "queue: add routing rule",
                 "team: open", "me: next availability"} <= set(names)  # fmt: skip

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import ModuleType
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from tui_helpdesk.config import Settings
+from tui_helpdesk.errors import HelpdeskError
 from tui_helpdesk.terminal_text import clean
 from tui_helpdesk.tui.commands import HelpdeskCommands, PaletteCommand
 from tui_helpdesk.tui.data import HelpdeskData
 from tui_helpdesk.tui.host import Clock
 from tui_helpdesk.tui.keymap import load_keymap
-from tui_helpdesk.tui.messages import DataChanged
+from tui_helpdesk.tui.messages import Connected, DataChanged
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
 from tui_helpdesk.tui.refresh import ChangePoller
@@ -59,6 +62,7 @@ class HelpdeskApp(App[int]):
         self.data = data
         self.worker_address = worker_address
         self.now = now
+        self._after_connect: list[Callable[[], None]] = []
         self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
 
     def on_mount(self) -> None:
@@ -68,7 +72,28 @@ class HelpdeskApp(App[int]):
         for problem in problems:
             self.notify(clean(problem), title="Keymap", severity="warning", markup=False)
         self.push_screen(InboxScreen())
+        # The database layer is imported after the first frame, off the event loop.
+        self.call_after_refresh(self._connect)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="connect")
+    def _connect(self) -> None:
+        """Import the services, open the database, resolve the acting user; an unknown or
+        refused user ends the app with the message (the CLI checks before it starts it)."""
+        try:
+            self.data.connect()
+        except HelpdeskError as error:
+            self.call_from_thread(self.exit, None, 1, clean(error.message))
+            return
+        self.post_message(Connected())
+
+    def on_connected(self, _message: Connected) -> None:
         self.poller.start()
+        for action in self._after_connect:
+            action()
+        self._after_connect.clear()
+        for screen in self.screen_stack:
+            if hasattr(screen, "on_connected"):
+                screen.post_message(Connected())
 
     def on_unmount(self) -> None:
         self.poller.stop()
@@ -103,16 +128,25 @@ class HelpdeskApp(App[int]):
         return [
             PaletteCommand("app: help", "Show the keys of this screen", self.action_help),
             PaletteCommand("app: quit", "Leave tui-helpdesk", self.action_quit),
-            *_admin_menu().palette_commands(self),
+            *(_admin_menu().palette_commands(self) if self.data.connected else []),
         ]
 
     def action_admin(self) -> None:
-        _admin_menu().open_menu(self)
+        if self._when_connected(self.action_admin):
+            _admin_menu().open_menu(self)
 
     def action_availability(self) -> None:
         from tui_helpdesk.tui.screens.admin.team import cycle_availability
 
-        cycle_availability(self)
+        if self._when_connected(self.action_availability):
+            cycle_availability(self)
+
+    def _when_connected(self, action: Callable[[], None]) -> bool:
+        """True when the acting user is known; else `action` runs again once they are (a key
+        pressed during the first half second is not lost)."""
+        if not self.data.connected:
+            self._after_connect.append(action)
+        return self.data.connected
 
     def action_help(self) -> None:
         """Every binding of the screen (and of the focused widget), one row per binding id
@@ -151,8 +185,8 @@ def make_app(
 ) -> HelpdeskApp:
     """Build the app on the database of `settings`, acting as `actor_email`.
 
-    Raises NotFound / PermissionDenied (from services.users.resolve_actor) before any screen
-    exists, so the CLI can refuse with the message.
+    Nothing is read here: the app connects after its first frame, and exits with return code
+    1 and the message when the user is unknown or refused (the CLI resolves the user first).
     """
     data = HelpdeskData(settings, actor_email)
     return HelpdeskApp(data, worker_address=worker_address, now=now or utc_now)

@@ -1,7 +1,9 @@
 """The TUI's door to the services: short read sessions, records out, nothing ORM leaks.
 
-Services the first inbox frame does not need (search, threads, mailboxes) are imported when
-first used: every module imported at start delays the first frame.
+Nothing of the database layer is imported with this module: SQLAlchemy, the models and the
+services (~0.45 s of CPU) are imported by `connect`, in the first worker thread that reads,
+after the inbox's first frame is drawn. Services only some screens use (search, threads,
+mailboxes) are imported when first used.
 
 Every method runs in a worker thread (never on the event loop) and opens its own session,
 so no session outlives a call or lives in a widget.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.records import (
@@ -29,11 +31,10 @@ from tui_helpdesk.records import (
     UserRecord,
     ViewCount,
 )
-from tui_helpdesk.services import users
-from tui_helpdesk.services.changes import ChangeWatcher
-from tui_helpdesk.services.conversations import listing, views
-from tui_helpdesk.services.session import open_database
 from tui_helpdesk.tui.messages import InboxPage
+
+if TYPE_CHECKING:
+    from tui_helpdesk.services.changes import ChangeWatcher
 
 T = TypeVar("T")
 
@@ -64,34 +65,65 @@ class Reload:
 class HelpdeskData:
     """The database, the acting user and the reads the screens need."""
 
+    actor: UserRecord  # set by `connect`
+    timezone: str  # the reader's (theirs, else the organisation's); set by `connect`
+
     def __init__(self, settings: Settings, actor_email: str) -> None:
         self.settings = settings
+        self.actor_email = actor_email
         self.page_size = max(10, settings.tui.page_size)
-        self._db = open_database(settings)
+        self._db: Any = None  # the Database, once connected
+        self._connect_lock = threading.Lock()
         self._keys: dict[int, ListKey] = {}  # row index -> key, as of the last reload
         self._total_rows: int | None = None  # the count of the last reload
         self._keys_lock = threading.Lock()
         self._search_cursors: dict[int, SearchCursor] = {}  # row index -> the page from there
         self._serial = 0  # reloads so far: a count belongs to the reload it followed
+        self._watcher: ChangeWatcher | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._db is not None
+
+    def connect(self) -> UserRecord:
+        """Open the database and resolve the acting user, once; every read calls it first, so
+        whichever worker thread reads first connects and the others wait for it.
+
+        Raises NotFound / PermissionDenied (services.users.resolve_actor): the app then exits
+        with the message."""
+        with self._connect_lock:
+            if self._db is None:
+                self._open()
+        return self.actor
+
+    def _open(self) -> None:
+        from tui_helpdesk.services import users
+        from tui_helpdesk.services.changes import ChangeWatcher
+        from tui_helpdesk.services.session import open_database
+
+        db = open_database(self.settings)
         try:
-            with self._db.read() as session:
-                self.actor: UserRecord = users.resolve_actor(
-                    session, email=actor_email, os_user=None
-                )
+            with db.read() as session:
+                self.actor = users.resolve_actor(session, email=self.actor_email, os_user=None)
                 self.timezone = users.timezone_of(session, self.actor)
             # Watching starts before any screen reads, so its first poll reports only what
             # was committed after these reads began (no reload "just in case" at start-up).
-            self._watcher: ChangeWatcher | None = ChangeWatcher(self._db)
+            self._watcher = ChangeWatcher(db)
         except Exception:
-            self._db.dispose()
+            db.dispose()
             raise
+        self._db = db
+
+    def _database(self) -> Any:
+        self.connect()
+        return self._db
 
     def page(self, offset: int, list_filter: ListFilter) -> InboxPage:
         if list_filter.query:
             return self._search_page(list_filter.query, offset)
         with self._keys_lock:
             keys, total = dict(self._keys), self._total_rows
-        with self._db.read() as session:
+        with self._database().read() as session:
             if total is None:
                 total = self._total(session, list_filter.view)
             page = self._read_page(session, list_filter.view, offset, keys, total)
@@ -100,18 +132,22 @@ class HelpdeskData:
         return page
 
     def _total(self, session, view: ConversationView) -> int:
+        from tui_helpdesk.services.conversations import views
+
         return views.count(session, self.actor, view, cap=None).count
 
     def reload(
         self, list_filter: ListFilter, *, cursor_id: int | None, first_row: int, rows: int
     ) -> Reload:
         """Count, find the cursor's conversation, and read the pages that will be on screen."""
+        from tui_helpdesk.services.conversations import listing
+
         if list_filter.query:
             return self._search_reload(list_filter.query, cursor_id)
         view = list_filter.view
         if cursor_id is None and first_row == 0:
             return self._top_without_count(view, rows)
-        with self._db.read() as session:
+        with self._database().read() as session:
             total = self._total(session, view)
             keys: dict[int, ListKey] = {}
             cursor_index = None
@@ -137,7 +173,7 @@ class HelpdeskData:
         count (~70 ms on 100k rows) follows with `count`, the screen does not wait for it."""
         keys: dict[int, ListKey] = {}
         pages: list[InboxPage] = []
-        with self._db.read() as session:
+        with self._database().read() as session:
             for offset in range(0, max(rows, 1), self.page_size):
                 page = self._read_page(session, view, offset, keys, None)
                 keys.update(_edges(page))
@@ -155,7 +191,7 @@ class HelpdeskData:
         """How many rows the list holds now (after a reload that did not count)."""
         with self._keys_lock:
             serial = self._serial
-        with self._db.read() as session:
+        with self._database().read() as session:
             total = self._total(session, list_filter.view)
         with self._keys_lock:
             if serial == self._serial and self._total_rows is None:
@@ -171,6 +207,8 @@ class HelpdeskData:
         total: int | None,
     ) -> InboxPage:
         """Rows [offset, offset + page_size): after the key of row offset - 1."""
+        from tui_helpdesk.services.conversations import listing
+
         size, actor = self.page_size, self.actor
         if offset == 0:
             found = listing.first_page(session, actor, view, limit=size)
@@ -180,7 +218,8 @@ class HelpdeskData:
             key = keys.get(offset - 1) or self._find_key(session, view, offset - 1, keys, total)
             if key is None:
                 return InboxPage(offset=offset, rows=())
-            found = listing.page_after(session, actor, view, key, limit=size)
+            # Only the rows: the list knows there are rows above them (one query, not two).
+            found = listing.page_after(session, actor, view, key, limit=size, probe_newer=False)
         return InboxPage(offset=offset, rows=found.rows)
 
     def _find_key(
@@ -192,6 +231,8 @@ class HelpdeskData:
         total: int | None,
     ) -> ListKey | None:
         """The key of row `index`, walked to from the nearest known key (or end of the list)."""
+        from tui_helpdesk.services.conversations import listing
+
         places: list[tuple[int, dict[str, object]]] = [(index, {})]  # from the newest row
         if total is not None:
             places.append((total - 1 - index, {"from_end": True}))
@@ -215,7 +256,7 @@ class HelpdeskData:
     def _search_reload(self, query: str, cursor_id: int | None) -> Reload:
         from tui_helpdesk.services.search.results import search
 
-        with self._db.read() as session:
+        with self._database().read() as session:
             found = search(session, self.actor, query, limit=self.page_size)
         rows = tuple(hit.conversation for hit in found.hits)
         snippets = {hit.conversation.id: hit.snippet for hit in found.hits if hit.snippet}
@@ -233,7 +274,7 @@ class HelpdeskData:
             return InboxPage(offset=offset, rows=())
         from tui_helpdesk.services.search.results import search
 
-        with self._db.read() as session:
+        with self._database().read() as session:
             found = search(session, self.actor, query, limit=self.page_size, after=after)
         rows = tuple(hit.conversation for hit in found.hits)
         if found.next is not None:
@@ -244,13 +285,15 @@ class HelpdeskData:
 
     def sidebar(self) -> list[ViewCount]:
         """The sidebar's views with their (capped) counts."""
-        with self._db.read() as session:
+        from tui_helpdesk.services.conversations import views
+
+        with self._database().read() as session:
             return views.sidebar(session, self.actor)
 
     def conversation(self, conversation_id: int) -> ConversationDetail:
         from tui_helpdesk.services.conversations import thread
 
-        with self._db.read() as session:
+        with self._database().read() as session:
             return thread.get_conversation(session, self.actor, conversation_id)
 
     def test_recipient(self) -> str | None:
@@ -258,7 +301,7 @@ class HelpdeskData:
         where a test message can be sent."""
         from tui_helpdesk.services import mailboxes
 
-        with self._db.read() as session:
+        with self._database().read() as session:
             found = mailboxes.list_mailboxes(session, self.actor)
         receiving = [m for m in found if m.status in ("active", "pending")]
         return receiving[0].alias if receiving else None
@@ -269,24 +312,32 @@ class HelpdeskData:
         `work` gets a SQLAlchemy Session (typed Any: the TUI never imports the database layer),
         calls services and returns records (never ORM objects): screens that need a
         read of their own use this instead of a method here."""
-        with self._db.read() as session:
+        with self._database().read() as session:
             return work(session, self.actor)
 
     def write(self, work: Callable[[Any, UserRecord], T]) -> T:
         """Run `work(session, actor)` in one unit of work that commits on success; the service
         it calls checks permissions, audits and notifies. Call from a worker thread."""
-        with self._db.write() as session:
+        with self._database().write() as session:
             return work(session, self.actor)
 
     def watcher(self) -> ChangeWatcher:
         """The watcher made at start (once), then new ones (after a close)."""
+        from tui_helpdesk.services.changes import ChangeWatcher
+
+        db = self._database()
         made, self._watcher = self._watcher, None
-        return made if made is not None else ChangeWatcher(self._db)
+        return made if made is not None else ChangeWatcher(db)
 
     def close(self) -> None:
+        with self._connect_lock:  # a connect under way finishes first (and is disposed of)
+            self._close()
+
+    def _close(self) -> None:
         if self._watcher is not None:
             self._watcher.close()
-        self._db.dispose()
+        if self._db is not None:
+            self._db.dispose()
 
 
 def _edges(page: InboxPage) -> dict[int, ListKey]:

@@ -20,6 +20,11 @@ class DataChanged(Message, bubble=False):
         return isinstance(message, DataChanged)
 
 
+class Connected(Message, bubble=False):
+    """The database is open and the acting user known (`HelpdeskData.connect`): what the
+    first frame was drawn without can be read now. The app hands it to each screen."""
+
+
 @dataclass
 class InboxPage:
     """Rows [offset, offset + len(rows)) of the list as of one reload generation."""

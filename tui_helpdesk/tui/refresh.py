@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from tui_helpdesk.services.changes import ChangeWatcher
 from tui_helpdesk.tui.messages import DataChanged
+
+if TYPE_CHECKING:
+    from tui_helpdesk.services.changes import ChangeWatcher
 
 GROUP = "change-poll"
 

@@ -82,8 +82,12 @@ def read_page(
     after: ListKey | None = None,
     before: ListKey | None = None,
     limit: int = 50,
+    probe_newer: bool = True,
 ) -> ConversationPage:
-    """Rows matching `where` (visibility is added here): after a key, before one, or first."""
+    """Rows matching `where` (visibility is added here): after a key, before one, or first.
+
+    probe_newer=False spares the one-row query for `has_newer` of a page after a key (a
+    caller paging down from a row it shows knows there are; has_newer is then True)."""
     _check(limit)
     if after is not None and before is not None:
         raise Invalid("give a key to page after or before, not both", field="key")
@@ -98,8 +102,9 @@ def read_page(
     extra = [older_than(after)] if after is not None else []
     found = _read(session, actor, [*where, *extra], newest_first=True, limit=limit + 1)
     has_older, found = len(found) > limit, found[:limit]
-    has_newer = after is not None and _exists(
-        session, actor, [*where, newer_than(found[0].key if found else after)]
+    has_newer = after is not None and (
+        not probe_newer
+        or _exists(session, actor, [*where, newer_than(found[0].key if found else after)])
     )
     return ConversationPage(tuple(found), has_newer=has_newer, has_older=has_older)
 
@@ -111,10 +116,17 @@ def first_page(
 
 
 def page_after(
-    session: Session, actor: UserRecord, view: ConversationView, key: ListKey, *, limit: int = 50
+    session: Session,
+    actor: UserRecord,
+    view: ConversationView,
+    key: ListKey,
+    *,
+    limit: int = 50,
+    probe_newer: bool = True,
 ) -> ConversationPage:
     """The next page down: rows older than `key` (the last row of the page on screen)."""
-    return read_page(session, actor, views.conditions(actor, view), after=key, limit=limit)
+    where = views.conditions(actor, view)
+    return read_page(session, actor, where, after=key, limit=limit, probe_newer=probe_newer)
 
 
 def page_before(

@@ -21,6 +21,7 @@ from tui_helpdesk.tui.commands import PaletteCommand
 from tui_helpdesk.tui.data import ListFilter
 from tui_helpdesk.tui.host import Helpdesk, host
 from tui_helpdesk.tui.messages import (
+    Connected,
     DataChanged,
     InboxCounted,
     InboxLoaded,
@@ -36,9 +37,13 @@ from tui_helpdesk.tui.widgets.sidebar import ViewSidebar
 AGE_REFRESH_SECONDS = 30
 
 
-def identity_text(actor: UserRecord) -> Text:
+def identity_text(actor: UserRecord | None, email: str = "") -> Text:
+    """Who is acting; before the database is open (the first frame) only their address."""
     line = Text("Inbox", style="bold", end="")
     line.append("  acting as ")
+    if actor is None:
+        line.append_text(safe_text(email, "bold", one_line=True))
+        return line
     line.append_text(safe_text(f"{actor.name} <{actor.email}>", "bold", one_line=True))
     line.append(f" ({actor.role})", style="dim")
     return line
@@ -142,7 +147,9 @@ class InboxScreen(Screen[None]):
         return host(self)
 
     def compose(self) -> ComposeResult:
-        yield Static(identity_text(self.helpdesk.data.actor), id="identity")
+        data = self.helpdesk.data
+        actor = data.actor if data.connected else None
+        yield Static(identity_text(actor, data.actor_email), id="identity")
         if self.helpdesk.worker_address is not None:
             yield Static("", id="worker-hint")
         with Horizontal(id="inbox-body"):
@@ -169,8 +176,14 @@ class InboxScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.conversation_list.focus()
-        self.reload()
+        if self.helpdesk.data.connected:
+            self.reload()
+        # else the first frame is drawn without rows: the app connects, then says Connected
         self.set_interval(AGE_REFRESH_SECONDS, self.conversation_list.refresh_ages)
+
+    def on_connected(self, _message: Connected) -> None:
+        self.query_one("#identity", Static).update(identity_text(self.helpdesk.data.actor))
+        self.reload()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < self.NARROW, "-narrow")

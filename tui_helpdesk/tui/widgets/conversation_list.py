@@ -224,6 +224,7 @@ class ConversationList(ScrollView, can_focus=True):
         self._could_open = False
         self._cleaned: dict[int, tuple[ConversationRecord, dict[str, str]]] = {}
         self._style_cache: dict[str, Style] | None = None
+        self._read_ahead_due = False
 
     # -- data in -------------------------------------------------------------------------
 
@@ -327,6 +328,16 @@ class ConversationList(ScrollView, can_focus=True):
                 self.post_message(self.PageWanted(self.generation, offset))
 
     def _want_around_view(self) -> None:
+        """The rows on screen now; those a screen above and below once this frame is drawn
+        (a read ahead started at once would hold the interpreter while the frame renders)."""
+        top, height = self.first_visible_row, self.visible_rows
+        self._want(top, top + height - 1)
+        if not self._read_ahead_due:
+            self._read_ahead_due = True
+            self.call_after_refresh(self._read_ahead)
+
+    def _read_ahead(self) -> None:
+        self._read_ahead_due = False
         top, height = self.first_visible_row, self.visible_rows
         spare = height * PREFETCH_SCREENS
         self._want(top - spare, top + height + spare)
