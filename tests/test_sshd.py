@@ -185,8 +185,9 @@ def test_the_tui_comes_up_as_the_keys_user_with_ssh_settings(
 ) -> None:
     bob_key = make_key()
     desk("user", "add-key", "bob@acme.test", str(bob_key), *ADA)
-    screen = _tui_session(sshd.ssh(bob_key, tty=True), until=b"bob@acme.test")
-    assert b"Bob Builder" in screen
+    # The identity line shows the address at once and the name once the TUI has connected.
+    screen = _tui_session(sshd.ssh(bob_key, tty=True), until=b"Bob Builder")
+    assert b"Bob Builder" in screen and b"bob@acme.test" in screen
     assert b"\x1b[38;5;" in screen and b"\x1b[38;2;" not in screen  # 256 colours over SSH
 
 

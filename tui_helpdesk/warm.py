@@ -312,7 +312,6 @@ def run_child(conn: socket.socket, fds: list[int], message: dict[str, object]) -
         for number in FORWARDED_SIGNALS:
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -332,13 +331,16 @@ def run_child(conn: socket.socket, fds: list[int], message: dict[str, object]) -
         from tui_helpdesk.cli import cli
 
         try:
+            # Ctrl-C from now on: the client's streams are in place to say "Aborted!".
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
             cli.main(args=argv, prog_name="tui-helpdesk", standalone_mode=True)
             status = 0
         except SystemExit as done:
             status = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
             if isinstance(done.code, str):
                 print(done.code, file=sys.stderr)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # before click took over: as click would say it
+            print("Aborted!", file=sys.stderr)
             status = 130
         except BaseException:
             traceback.print_exc()
