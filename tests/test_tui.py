@@ -395,7 +395,7 @@ async def test_an_unknown_user_is_refused_and_the_app_ends(
     app = make_app(tui_settings, "nobody@acme.test")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.return_code is not None)
-    assert app.return_code == 1
+    assert app.return_code == 3  # NotFound's exit code, as the CLI gives it
     assert "no user with email" in capsys.readouterr().err
 
 

@@ -145,6 +145,29 @@ class Cx:
             yield session, self._actor(session, bootstrap=bootstrap)
 
     def _actor(self, session: Session, *, bootstrap: bool) -> UserRecord | None:
+        email = click.get_current_context().meta.get(AS_KEY)
+        return self.actor_as(session, email, bootstrap=bootstrap)
+
+    def resolve_email(self, as_email: str | None) -> str:
+        """Who acts, as `session()` decides it, for a thread without the click context (the
+        TUI resolves its user after its first frame). Raises the same errors."""
+        url = self.settings().database.url
+        _require_sqlite_file(url)
+        from tui_helpdesk.db.engine import Database
+
+        db = Database.from_settings(self.settings())
+        try:
+            _require_current_schema(db)
+            with db.read() as session:
+                actor = self.actor_as(session, as_email, bootstrap=False)
+                assert actor is not None  # without bootstrap there is always one, or an error
+                return actor.email
+        finally:
+            db.dispose()
+
+    def actor_as(
+        self, session: Session, email: str | None, *, bootstrap: bool
+    ) -> UserRecord | None:
         from tui_helpdesk.services import permissions, users
 
         if not permissions.has_users(session):
@@ -156,7 +179,6 @@ class Cx:
                 "`tui-helpdesk user add EMAIL --name NAME --role admin`",
                 field="as",
             )
-        email = click.get_current_context().meta.get(AS_KEY)
         if self.ssh_key_id is not None:
             return self._ssh_actor(session, email)
         if email:

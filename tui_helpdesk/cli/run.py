@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
-from tui_helpdesk.cli.context import Cx, common
+from tui_helpdesk.cli.context import AS_KEY, Cx, common
 from tui_helpdesk.cli.terminal import over_ssh, ssh_environment
+from tui_helpdesk.errors import HelpdeskError
 
 pass_cx = click.make_pass_decorator(Cx)
 
@@ -29,32 +31,40 @@ def worker(ctx: click.Context, cx: Cx, smtp_host: str | None, smtp_port: int | N
 
 
 def start_tui(cx: Cx, *, no_worker: bool, ssh: bool = False) -> int:
-    """Resolve the acting user first (refusing with a message), then start the TUI.
+    """Start the TUI; who acts is resolved, and the embedded worker started, after its first
+    frame (in a thread of the app), with the same checks and messages as every command.
 
     Over SSH (`ssh-session`, or SSH_* in the environment) the terminal settings of [tui] are
     put in the environment first: Textual reads them when it is imported (cli/terminal.py).
     """
-    with cx.session() as (_session, actor):
-        assert actor is not None  # session() without bootstrap never yields None
-        email = actor.email
     settings = cx.settings()
+    as_email = click.get_current_context().meta.get(AS_KEY)
     if ssh or over_ssh(os.environ):
         os.environ.update(ssh_environment(settings.tui, os.environ))
     from tui_helpdesk.tui.app import run_tui
 
-    if no_worker:
-        return run_tui(settings, email)
-    from tui_helpdesk.worker.runtime import EmbeddedWorker
+    embedded: list[Any] = []
 
-    embedded = EmbeddedWorker(settings)
+    def start_worker() -> tuple[str, int]:
+        from tui_helpdesk.worker.runtime import EmbeddedWorker
+
+        worker = EmbeddedWorker(settings)
+        try:
+            address = worker.start()
+        except RuntimeError as error:
+            raise HelpdeskError(
+                f"{error} (smtp {settings.smtp.host}:{settings.smtp.port}); "
+                "start with --no-worker, or set TUI_HELPDESK_SMTP_PORT to a free port"
+            ) from None
+        embedded.append(worker)
+        return address
+
     try:
-        address = embedded.start()
-    except RuntimeError as error:
-        raise click.ClickException(
-            f"{error} (smtp {settings.smtp.host}:{settings.smtp.port}); "
-            "start with --no-worker, or set TUI_HELPDESK_SMTP_PORT to a free port"
-        ) from None
-    try:
-        return run_tui(settings, email, worker_address=address)
+        return run_tui(
+            settings,
+            resolve=lambda: cx.resolve_email(as_email),
+            start_worker=None if no_worker else start_worker,
+        )
     finally:
-        embedded.stop()
+        for worker in embedded:
+            worker.stop()

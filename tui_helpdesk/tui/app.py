@@ -56,11 +56,15 @@ class HelpdeskApp(App[int]):
         data: HelpdeskData,
         *,
         worker_address: tuple[str, int] | None = None,
+        start_worker: Callable[[], tuple[str, int]] | None = None,
         now: Clock = utc_now,
     ) -> None:
         super().__init__()
         self.data = data
         self.worker_address = worker_address
+        # The embedded worker, started after the first frame (see _connect).
+        self._start_worker = start_worker
+        self.worker_expected = worker_address is not None or start_worker is not None
         self.now = now
         self._after_connect: list[Callable[[], None]] = []
         self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
@@ -77,14 +81,23 @@ class HelpdeskApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="connect")
     def _connect(self) -> None:
-        """Import the services, open the database, resolve the acting user; an unknown or
-        refused user ends the app with the message (the CLI checks before it starts it)."""
+        """Import the services, open the database, resolve the acting user, then start the
+        embedded worker. A refused or unknown user, or a worker that cannot listen, ends the
+        app with the message and the exit code the CLI gives that error."""
         try:
             self.data.connect()
+            self.post_message(Connected())
+            if self._start_worker is not None:
+                address = self._start_worker()
+                self.call_from_thread(self._worker_started, address)
         except HelpdeskError as error:
-            self.call_from_thread(self.exit, None, 1, clean(error.message))
-            return
-        self.post_message(Connected())
+            self.call_from_thread(self.exit, None, error.exit_code, clean(error.message))
+
+    def _worker_started(self, address: tuple[str, int]) -> None:
+        self.worker_address = address
+        for screen in self.screen_stack:
+            if isinstance(screen, InboxScreen):
+                screen.worker_started()
 
     def on_connected(self, _message: Connected) -> None:
         self.poller.start()
@@ -178,24 +191,36 @@ def _admin_menu() -> ModuleType:
 
 def make_app(
     settings: Settings,
-    actor_email: str,
+    actor_email: str | None,
     *,
+    resolve: Callable[[], str] | None = None,
     worker_address: tuple[str, int] | None = None,
+    start_worker: Callable[[], tuple[str, int]] | None = None,
     now: Clock | None = None,
 ) -> HelpdeskApp:
-    """Build the app on the database of `settings`, acting as `actor_email`.
+    """Build the app on the database of `settings`, acting as `actor_email` (or as whom
+    `resolve` finds, in the connecting thread).
 
-    Nothing is read here: the app connects after its first frame, and exits with return code
-    1 and the message when the user is unknown or refused (the CLI resolves the user first).
+    Nothing is read here: the app connects after its first frame, and exits with the error's
+    exit code and message when the user is unknown or refused.
     """
-    data = HelpdeskData(settings, actor_email)
-    return HelpdeskApp(data, worker_address=worker_address, now=now or utc_now)
+    data = HelpdeskData(settings, actor_email, resolve=resolve)
+    return HelpdeskApp(
+        data, worker_address=worker_address, start_worker=start_worker, now=now or utc_now
+    )
 
 
 def run_tui(
-    settings: Settings, actor_email: str, *, worker_address: tuple[str, int] | None = None
+    settings: Settings,
+    *,
+    resolve: Callable[[], str],
+    start_worker: Callable[[], tuple[str, int]] | None = None,
 ) -> int:
-    """Run the TUI in this terminal until the user quits; returns the exit code."""
-    app = make_app(settings, actor_email, worker_address=worker_address)
+    """Run the TUI in this terminal until the user quits; returns the exit code.
+
+    The first frame comes before anything heavy: `resolve` (who acts) and `start_worker`
+    (the embedded SMTP worker) run in a thread after it.
+    """
+    app = make_app(settings, None, resolve=resolve, start_worker=start_worker)
     app.run()
     return app.return_code or 0

@@ -68,9 +68,18 @@ class HelpdeskData:
     actor: UserRecord  # set by `connect`
     timezone: str  # the reader's (theirs, else the organisation's); set by `connect`
 
-    def __init__(self, settings: Settings, actor_email: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        actor_email: str | None,
+        *,
+        resolve: Callable[[], str] | None = None,
+    ) -> None:
+        """`actor_email`, or `resolve` to find it (the CLI's identity check: --as, the OS
+        login or the SSH key) in the connecting thread, after the first frame."""
         self.settings = settings
-        self.actor_email = actor_email
+        self.actor_email = actor_email or ""
+        self._resolve = resolve
         self.page_size = max(10, settings.tui.page_size)
         self._db: Any = None  # the Database, once connected
         self._connect_lock = threading.Lock()
@@ -101,6 +110,9 @@ class HelpdeskData:
         from tui_helpdesk.services.changes import ChangeWatcher
         from tui_helpdesk.services.session import open_database
 
+        if self._resolve is not None:
+            self.actor_email = self._resolve()
+            self._resolve = None
         db = open_database(self.settings)
         try:
             with db.read() as session:

@@ -22,6 +22,7 @@ class Helpdesk(Protocol):
 
     data: HelpdeskData
     worker_address: tuple[str, int] | None
+    worker_expected: bool  # an embedded worker runs or is starting
     now: Clock
 
     def open_conversation(self, conversation_id: int) -> None: ...

@@ -40,6 +40,9 @@ AGE_REFRESH_SECONDS = 30
 def identity_text(actor: UserRecord | None, email: str = "") -> Text:
     """Who is acting; before the database is open (the first frame) only their address."""
     line = Text("Inbox", style="bold", end="")
+    if actor is None and not email:
+        line.append("  connecting…", style="dim")
+        return line
     line.append("  acting as ")
     if actor is None:
         line.append_text(safe_text(email, "bold", one_line=True))
@@ -150,7 +153,7 @@ class InboxScreen(Screen[None]):
         data = self.helpdesk.data
         actor = data.actor if data.connected else None
         yield Static(identity_text(actor, data.actor_email), id="identity")
-        if self.helpdesk.worker_address is not None:
+        if self.helpdesk.worker_expected:
             yield Static("", id="worker-hint")
         with Horizontal(id="inbox-body"):
             yield ViewSidebar(id="sidebar")
@@ -288,6 +291,11 @@ class InboxScreen(Screen[None]):
         if message.generation == self._generation:
             self.conversation_list.set_total(message.total)
             self._update_status()
+
+    def worker_started(self) -> None:
+        """The embedded worker listens now (it starts after the first frame)."""
+        if self.conversation_list.loaded:
+            self._load_worker_hint()
 
     def on_worker_hint_loaded(self, message: WorkerHintLoaded) -> None:
         self.query_one("#worker-hint", Static).update(Text(message.text))
