@@ -388,7 +388,7 @@ async def test_without_a_worker_there_is_no_worker_line(db: Database, tui_settin
 
 
 async def test_an_unknown_user_is_refused_and_the_app_ends(
-    db: Database, tui_settings: Settings, capsys: pytest.CaptureFixture[str]
+    db: Database, tui_settings: Settings
 ) -> None:
     """The app connects after its first frame: an unknown user ends it, with the reason."""
     seed(db)
@@ -396,7 +396,7 @@ async def test_an_unknown_user_is_refused_and_the_app_ends(
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.return_code is not None)
     assert app.return_code == 3  # NotFound's exit code, as the CLI gives it
-    assert "no user with email" in capsys.readouterr().err
+    assert app.refusal is not None and "no user with email" in app.refusal.message
 
 
 async def test_a_large_inbox_reads_only_the_pages_it_shows(db: Database, settings) -> None:

@@ -65,6 +65,7 @@ class HelpdeskApp(App[int]):
         # The embedded worker, started after the first frame (see _connect).
         self._start_worker = start_worker
         self.worker_expected = worker_address is not None or start_worker is not None
+        self.refusal: HelpdeskError | None = None  # why the app ended before it could start
         self.now = now
         self._after_connect: list[Callable[[], None]] = []
         self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
@@ -83,7 +84,8 @@ class HelpdeskApp(App[int]):
     def _connect(self) -> None:
         """Import the services, open the database, resolve the acting user, then start the
         embedded worker. A refused or unknown user, or a worker that cannot listen, ends the
-        app with the message and the exit code the CLI gives that error."""
+        app with the exit code the CLI gives that error; run_tui then raises it, so the CLI
+        reports it as it reports every error."""
         try:
             self.data.connect()
             self.post_message(Connected())
@@ -91,7 +93,8 @@ class HelpdeskApp(App[int]):
                 address = self._start_worker()
                 self.call_from_thread(self._worker_started, address)
         except HelpdeskError as error:
-            self.call_from_thread(self.exit, None, error.exit_code, clean(error.message))
+            self.refusal = error
+            self.call_from_thread(self.exit, None, error.exit_code)
 
     def _worker_started(self, address: tuple[str, int]) -> None:
         self.worker_address = address
@@ -202,7 +205,7 @@ def make_app(
     `resolve` finds, in the connecting thread).
 
     Nothing is read here: the app connects after its first frame, and exits with the error's
-    exit code and message when the user is unknown or refused.
+    exit code (the error in `app.refusal`) when the user is unknown or refused.
     """
     data = HelpdeskData(settings, actor_email, resolve=resolve)
     return HelpdeskApp(
@@ -223,4 +226,6 @@ def run_tui(
     """
     app = make_app(settings, None, resolve=resolve, start_worker=start_worker)
     app.run()
+    if app.refusal is not None:
+        raise app.refusal
     return app.return_code or 0
