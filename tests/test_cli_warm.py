@@ -230,3 +230,23 @@ def test_the_launcher_loads_only_the_standard_library() -> None:
                             check=True).stdout.split()  # fmt: skip
     heavy = {"click", "sqlalchemy", "textual", "alembic", "aiosmtpd", "tui_helpdesk.cli"}
     assert not heavy & set(loaded)
+
+
+def test_a_stopping_server_leaves_a_newer_servers_socket_alone(tmp_path: Path) -> None:
+    """A server that saw changed code stops taking work while its children finish; a new
+    server may bind the same path meanwhile, and must keep its socket and get the lock."""
+    path = str(tmp_path / "cli.sock")
+    old = warm.bind(path)
+    assert old is not None
+    assert warm.bind(path) is None  # the lock: one server per path
+    server = warm.Server(path, old, warm.code_fingerprint([str(tmp_path)]), 0)
+    os.unlink(path)  # as a newer server does before it binds
+    with socket.socket(socket.AF_UNIX) as newer:
+        newer.bind(path)
+        server.close_listener()  # the old one stops: the newer socket stays
+        assert Path(path).exists()
+        server.close_listener()  # twice is fine
+        again = warm.bind(path)  # and the lock is free again
+        assert again is not None
+        again.listener.close()
+        os.close(again.lock)

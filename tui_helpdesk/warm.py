@@ -141,7 +141,7 @@ class Running:
 @dataclass
 class Server:
     path: str
-    listener: socket.socket
+    bound: Bound
     fingerprint: tuple[tuple[str, int, int], ...]
     site_stamp: int
     selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
@@ -149,6 +149,10 @@ class Server:
     last_work: float = field(default_factory=time.monotonic)
     stopping: bool = False
     served: int = 0
+
+    @property
+    def listener(self) -> socket.socket:
+        return self.bound.listener
 
     def stale(self) -> bool:
         return (
@@ -171,15 +175,18 @@ class Server:
         self.close_listener()
 
     def close_listener(self) -> None:
+        """Take no more work: the socket file goes (unless a newer server's is there by now),
+        and the lock is released, so a new server can start while our children finish."""
+        if self.stopping:
+            return
+        self.stopping = True
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(self.listener)
         with contextlib.suppress(OSError):
-            if os.stat(self.path).st_ino == os.fstat(self.listener.fileno()).st_ino:
+            if os.stat(self.path).st_ino == self.bound.inode:
                 os.unlink(self.path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
         self.listener.close()
-        self.stopping = True
+        os.close(self.bound.lock)
 
     def accept(self) -> None:
         try:
@@ -249,6 +256,8 @@ class Server:
             os.close(running.pidfd)
         self.selector.close()
         self.listener.close()
+        if not self.stopping:
+            os.close(self.bound.lock)
 
     def finished(self, running: Running) -> None:
         """The child exited, or its client went away (then the child is told to stop)."""
@@ -374,7 +383,14 @@ def stop(path: str) -> int | None:
         conn.close()
 
 
-def bind(path: str) -> socket.socket | None:
+@dataclass(frozen=True)
+class Bound:
+    listener: socket.socket
+    lock: int  # the descriptor holding the lock beside the socket, while we take work
+    inode: int  # of our socket file: a newer server's file at the same path is not ours
+
+
+def bind(path: str) -> Bound | None:
     """Listen on `path`, or None when another server holds it."""
     lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -382,7 +398,6 @@ def bind(path: str) -> socket.socket | None:
     except BlockingIOError:
         os.close(lock)
         return None
-    # The lock stays held (the descriptor stays open) for this process's life.
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -392,7 +407,7 @@ def bind(path: str) -> socket.socket | None:
     finally:
         os.umask(old)
     listener.listen(128)
-    return listener
+    return Bound(listener, lock, os.stat(path).st_ino)
 
 
 def main(argv: list[str]) -> int:
@@ -407,23 +422,22 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     path = argv[0]
-    listener = bind(path)
-    if listener is None:
+    bound = bind(path)
+    if bound is None:
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fingerprint = code_fingerprint(watched_folders())
     stamp = site_packages_stamp()
-    server = Server(path, listener, fingerprint, stamp)
+    server = Server(path, bound, fingerprint, stamp)
     try:
         preload()
         gc.collect()
         gc.freeze()  # children then do not copy every page the collector touches
         server.serve()
     finally:
-        if not server.stopping:
-            server.close_listener()
+        server.close_listener()
     return 0
 
 
