@@ -152,8 +152,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def dialect_insert(dialect: str) -> Any:
     """The dialect's INSERT construct (with ON CONFLICT) for "postgresql" or "sqlite".
 
-    Imported on first use: the PostgreSQL dialect package pulls in asyncio and its async
-    drivers, which a SQLite command line never needs.
+    Imported on first use: the PostgreSQL dialect package imports all its driver modules
+    (asyncpg's, psycopg's, pg8000's), which a SQLite command line never needs.
     """
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
