@@ -239,7 +239,7 @@ def test_a_stopping_server_leaves_a_newer_servers_socket_alone(tmp_path: Path) -
     old = warm.bind(path)
     assert old is not None
     assert warm.bind(path) is None  # the lock: one server per path
-    server = warm.Server(path, old, warm.code_fingerprint([str(tmp_path)]), 0)
+    server = warm.Server(path, old, (warm.code_fingerprint([str(tmp_path)]), 0))
     os.unlink(path)  # as a newer server does before it binds
     with socket.socket(socket.AF_UNIX) as newer:
         newer.bind(path)

@@ -68,16 +68,17 @@ def code_fingerprint(folders: list[str]) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted(seen))
 
 
-def watched_folders() -> list[str]:
-    """The package (every file) and site-packages (the folder itself: an install changes it)."""
-    return [package_dir()]
+CodeState = tuple[tuple[tuple[str, int, int], ...], int]
 
 
-def site_packages_stamp() -> int:
+def code_state() -> CodeState:
+    """What the server's imports came from: every .py file of the package, and the
+    site-packages folder itself (installing or upgrading a package changes its mtime)."""
     try:
-        return os.stat(sysconfig.get_paths()["purelib"]).st_mtime_ns
+        site_packages = os.stat(sysconfig.get_paths()["purelib"]).st_mtime_ns
     except OSError:
-        return 0
+        site_packages = 0
+    return code_fingerprint([package_dir()]), site_packages
 
 
 def preload() -> None:
@@ -142,8 +143,7 @@ class Running:
 class Server:
     path: str
     bound: Bound
-    fingerprint: tuple[tuple[str, int, int], ...]
-    site_stamp: int
+    code: CodeState  # as it was when the server started
     selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
     running: dict[int, Running] = field(default_factory=dict)
     last_work: float = field(default_factory=time.monotonic)
@@ -155,10 +155,7 @@ class Server:
         return self.bound.listener
 
     def stale(self) -> bool:
-        return (
-            code_fingerprint(watched_folders()) != self.fingerprint
-            or site_packages_stamp() != self.site_stamp
-        )
+        return code_state() != self.code
 
     def serve(self) -> None:
         self.listener.setblocking(False)
@@ -428,9 +425,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    fingerprint = code_fingerprint(watched_folders())
-    stamp = site_packages_stamp()
-    server = Server(path, bound, fingerprint, stamp)
+    server = Server(path, bound, code_state())
     try:
         preload()
         gc.collect()

@@ -123,12 +123,7 @@ class Cx:
     def database(self, *, check: bool = True) -> Database:
         """The database; unless check=False it must be migrated to head (else: run init)."""
         if self._db is None:
-            url = self.settings().database.url
-            if check:
-                _require_sqlite_file(url)
-            from tui_helpdesk.db.engine import Database
-
-            self._db = Database.from_settings(self.settings())
+            self._db = _open_database(self.settings(), check=check)
             click.get_current_context().call_on_close(self._db.dispose)
         if check and not self._schema_checked:
             _require_current_schema(self._db)
@@ -151,11 +146,7 @@ class Cx:
     def resolve_email(self, as_email: str | None) -> str:
         """Who acts, as `session()` decides it, for a thread without the click context (the
         TUI resolves its user after its first frame). Raises the same errors."""
-        url = self.settings().database.url
-        _require_sqlite_file(url)
-        from tui_helpdesk.db.engine import Database
-
-        db = Database.from_settings(self.settings())
+        db = _open_database(self.settings(), check=True)
         try:
             _require_current_schema(db)
             with db.read() as session:
@@ -218,6 +209,16 @@ def read_text(path: str, *, field: str) -> str:
 
 
 NOT_INITIALISED = "the database at {url} is not initialised: run `tui-helpdesk init`"
+
+
+def _open_database(settings: Settings, *, check: bool) -> Database:
+    """The configured database; with check, a SQLite file that is not there is refused
+    instead of created empty (the schema is checked by the caller)."""
+    if check:
+        _require_sqlite_file(settings.database.url)
+    from tui_helpdesk.db.engine import Database
+
+    return Database.from_settings(settings)
 
 
 def _require_sqlite_file(url: str) -> None:

@@ -64,7 +64,6 @@ class HelpdeskApp(App[int]):
         self.worker_address = worker_address
         # The embedded worker, started after the first frame (see _connect).
         self._start_worker = start_worker
-        self.worker_expected = worker_address is not None or start_worker is not None
         self.refusal: HelpdeskError | None = None  # why the app ended before it could start
         self.now = now
         self._after_connect: list[Callable[[], None]] = []
@@ -95,6 +94,11 @@ class HelpdeskApp(App[int]):
         except HelpdeskError as error:
             self.refusal = error
             self.call_from_thread(self.exit, None, error.exit_code)
+
+    @property
+    def worker_expected(self) -> bool:
+        """An embedded worker runs, or is starting."""
+        return self.worker_address is not None or self._start_worker is not None
 
     def _worker_started(self, address: tuple[str, int]) -> None:
         self.worker_address = address

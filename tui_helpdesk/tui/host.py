@@ -22,8 +22,10 @@ class Helpdesk(Protocol):
 
     data: HelpdeskData
     worker_address: tuple[str, int] | None
-    worker_expected: bool  # an embedded worker runs or is starting
     now: Clock
+
+    @property
+    def worker_expected(self) -> bool: ...  # an embedded worker runs or is starting
 
     def open_conversation(self, conversation_id: int) -> None: ...
 
