@@ -160,3 +160,31 @@ def dialect_insert(dialect: str) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
+
+
+@contextmanager
+def pipelined(session: Session) -> Iterator[None]:
+    """Statements of the block go to PostgreSQL without waiting for each answer (psycopg's
+    pipeline mode): one round trip for the lot instead of one each. A no-op on SQLite.
+
+    Only for statements with no result to read: inside the block SQLAlchemy sees no rows
+    (nor an INSERT's RETURNING, so give new rows their ids). An error may surface at the end
+    of the block rather than at its statement; it is raised as SQLAlchemy's DBAPIError either
+    way, so callers handle it as any other database error.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    dbapi = connection.connection.dbapi_connection
+    pipeline = getattr(dbapi, "pipeline", None)
+    if pipeline is None:  # a PostgreSQL driver without pipeline mode
+        yield
+        return
+    try:
+        with pipeline():
+            yield
+    except DBAPIError:
+        raise
+    except dbapi.Error as exc:  # type: ignore[union-attr]
+        raise DBAPIError.instance(None, None, exc, type(dbapi).Error) from exc  # type: ignore[arg-type]

@@ -171,22 +171,31 @@ class PendingRows:
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
 
+    def number(self, session: Session) -> None:
+        """Give every pending row its id (one query). flush() does it too; calling it first
+        leaves flush nothing to read, so its INSERTs can be pipelined (db.engine.pipelined)."""
+        tables = [(Contact.__table__, self.contacts), (Conversation.__table__, self.conversations),
+                  (Message.__table__, self.messages)]  # fmt: skip
+        unnumbered = [(t, [r for r in rows if r.id is None]) for t, rows in tables]
+        next_ids = _next_ids(session.connection(), [(t, len(rows)) for t, rows in unnumbered])
+        for table, rows in unnumbered:
+            for new_id, row in zip(next_ids.get(table, ()), rows, strict=True):
+                row.id = row.values["id"] = new_id
+
     def flush(self, session: Session) -> None:
         """Write everything pending, parents first; afterwards every pending row has its id."""
         if not self:
             return
+        self.number(session)
         connection = session.connection()
-        tables = [(Contact.__table__, self.contacts), (Conversation.__table__, self.conversations),
-                  (Message.__table__, self.messages)]  # fmt: skip
-        next_ids = _next_ids(connection, [(t, len(rows)) for t, rows in tables])
-        _insert_with_ids(connection, Contact.__table__, self.contacts, next_ids)
+        _insert(connection, Contact.__table__, self.contacts)
         for conversation in self.conversations:
             if conversation.contact is not None:
                 conversation.values["contact_id"] = conversation.contact.id
-        _insert_with_ids(connection, Conversation.__table__, self.conversations, next_ids)
+        _insert(connection, Conversation.__table__, self.conversations)
         for message in self.messages:
             message.values["conversation_id"] = row_id(message.conversation)
-        _insert_with_ids(connection, Message.__table__, self.messages, next_ids)
+        _insert(connection, Message.__table__, self.messages)
         _add_attachments(connection, self.messages)
         _queue_auth_checks(connection, self.messages)
         _insert_ignore(connection, ConversationParticipant, [
@@ -259,22 +268,16 @@ def sqlite_read(connection: Connection, statement: Any, parameters: Sequence[Any
 
 
 @functools.cache
-def _insert(table: Table) -> Any:
+def _insert_into(table: Table) -> Any:
     return table.insert()
 
 
-def _insert_with_ids(
-    connection: Connection,
-    table: Table,
-    rows: Sequence[NewContact | NewConversation | NewMessage],
-    ids: dict[Table, list[int]],
+def _insert(
+    connection: Connection, table: Table, rows: Sequence[NewContact | NewConversation | NewMessage]
 ) -> None:
     """One executemany INSERT for all rows, with the ids given by _next_ids."""
-    if not rows:
-        return
-    for new_id, row in zip(ids[table], rows, strict=True):
-        row.id = row.values["id"] = new_id
-    connection.execute(_insert(table), [row.values for row in rows])
+    if rows:
+        connection.execute(_insert_into(table), [row.values for row in rows])
 
 
 def _add_attachments(connection: Connection, messages: Sequence[NewMessage]) -> None:
@@ -301,7 +304,7 @@ def _add_attachments(connection: Connection, messages: Sequence[NewMessage]) -> 
         }
         for (message, part), digest in zip(parts, digests, strict=True)
     ]
-    connection.execute(_insert(Attachment.__table__), rows)
+    connection.execute(_insert_into(Attachment.__table__), rows)
 
 
 def _queue_auth_checks(connection: Connection, messages: Sequence[NewMessage]) -> None:
@@ -314,7 +317,7 @@ def _queue_auth_checks(connection: Connection, messages: Sequence[NewMessage]) -
         if m.values["kind"] == "mail"
     ]  # fmt: skip
     if rows:
-        connection.execute(_insert(MessageAuth.__table__), rows)
+        connection.execute(_insert_into(MessageAuth.__table__), rows)
 
 
 def _insert_ignore(connection: Connection, model: type, rows: list[dict[str, Any]]) -> None:
