@@ -11,10 +11,9 @@ from tui_helpdesk.db.models import Organisation
 
 
 def test_writes_of_the_block_land(db: Database) -> None:
-    with db.write() as session:
-        with pipelined(session):
-            for new_id, name in ((1, "One"), (2, "Two")):  # no RETURNING inside the block
-                session.execute(Organisation.__table__.insert(), {"id": new_id, "name": name})
+    with db.write() as session, pipelined(session):
+        for new_id, name in ((1, "One"), (2, "Two")):  # no RETURNING inside the block
+            session.execute(Organisation.__table__.insert(), {"id": new_id, "name": name})
     with db.read() as session:
         names = session.scalars(select(Organisation.name).order_by(Organisation.name)).all()
     assert names == ["One", "Two"]
@@ -25,10 +24,8 @@ def test_an_error_in_the_block_is_sqlalchemys_and_nothing_is_kept(db: Database) 
     IntegrityError for the caller, and the transaction's other writes are rolled back."""
     with db.write() as session:
         session.execute(Organisation.__table__.insert(), {"id": 7, "name": "Kept"})
-    with pytest.raises(IntegrityError):
-        with db.write() as session:
-            with pipelined(session):
-                session.execute(Organisation.__table__.insert(), {"id": 8, "name": "Lost"})
-                session.execute(Organisation.__table__.insert(), {"id": 7, "name": "Clash"})
+    with pytest.raises(IntegrityError), db.write() as session, pipelined(session):
+        session.execute(Organisation.__table__.insert(), {"id": 8, "name": "Lost"})
+        session.execute(Organisation.__table__.insert(), {"id": 7, "name": "Clash"})
     with db.read() as session:
         assert session.scalars(select(Organisation.name)).all() == ["Kept"]
