@@ -90,3 +90,23 @@ def test_downgrade_and_upgrade_again(empty_url: str) -> None:
         assert _subjects(db, desk, "kept") == ["Kept through it all"]
     finally:
         db.dispose()
+
+
+def test_vectors_survive_the_move_to_filling_them_after_the_commit(empty_url: str) -> None:
+    """PostgreSQL: 20261207_search_deferred keeps the generated column's values (DROP
+    EXPRESSION) and its downgrade computes them again; SQLite is unchanged by it."""
+    settings = _settings(empty_url)
+    db = Database(empty_url)
+    try:
+        db.migrate()
+        desk = make_desk(db, settings)
+        deliver(db, settings, build_mail(subject="Printer on fire"), desk.support.alias)
+        _downgrade(db, "20261206_worker_recent")  # the column generated again, filled
+        db.migrate()
+        if db.engine.dialect.name == "postgresql":
+            with db.read() as session:
+                empty = session.scalar(text("SELECT count(*) FROM messages WHERE search IS NULL"))
+            assert empty == 0
+        assert _subjects(db, desk, "printer") == ["Printer on fire"]
+    finally:
+        db.dispose()

@@ -20,7 +20,7 @@ from tui_helpdesk.db.models import Attachment, Blob, Conversation, ConversationT
 from tui_helpdesk.errors import Invalid
 from tui_helpdesk.records import UserRecord
 from tui_helpdesk.services import ingest, users
-from tui_helpdesk.services.search import results
+from tui_helpdesk.services.search import indexer, results
 from tui_helpdesk.services.search.results import search
 
 NASTY = [
@@ -43,8 +43,18 @@ def _mail(db: Database, settings: Settings, rcpt: str, **fields: object) -> int:
 
 
 def _found(db: Database, who: UserRecord, query: str, **kwargs: object) -> list[int]:
+    """The hits, the same before and after PostgreSQL's indexer filled the new rows' vectors
+    (until then search computes them: services/search/indexer.py)."""
     with db.read() as session:
         page = search(session, who, query, **kwargs)  # type: ignore[arg-type]
+    with db.write() as session:
+        filled = indexer.index_pending(session)
+    if filled:
+        with db.read() as session:
+            again = search(session, who, query, **kwargs)  # type: ignore[arg-type]
+        assert [(h.conversation.id, h.message_id, h.snippet) for h in again.hits] == [
+            (h.conversation.id, h.message_id, h.snippet) for h in page.hits
+        ]
     return [hit.conversation.id for hit in page.hits]
 
 

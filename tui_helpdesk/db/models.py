@@ -2,9 +2,9 @@
 
 Some schema has no model because only SQL reaches it: on SQLite the `change_counter` row and
 its triggers (services/changes.py) and the `message_search` FTS5 table with its triggers; on
-PostgreSQL the generated `messages.search` tsvector column and its GIN index
-(services/search/). A batch migration that recreates a SQLite table drops its triggers:
-recreate them in the same revision.
+PostgreSQL the `messages.search` tsvector column (filled after the commit by the worker's
+search indexer) and its GIN index (services/search/). A batch migration that recreates a
+SQLite table drops its triggers: recreate them in the same revision.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ runtime       the SMTP server, the store process and the heartbeat on one event 
               `tui-helpdesk worker` (run_worker) and the TUI's EmbeddedWorker
 sender        the outbox sender: due jobs claimed under a lease, sent over reused connections
 auth_checker  SPF, DKIM and DMARC of each stored message, after its commit
+search_indexer  PostgreSQL: the search vectors of new messages, after their commit
 control       systemd notifications, SIGHUP reload, drain on SIGTERM
 systemd       sd_notify with the standard library
 """

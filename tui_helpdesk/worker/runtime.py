@@ -8,7 +8,8 @@ sessions and the database work each get a core. `EmbeddedWorker` runs the same s
 background thread of the TUI, with the writer as a thread (no extra process per TUI).
 Both run the outbox sender (sender.py) in a thread of its own, so sending never waits on
 ingest's event loop nor slows it, and the inbound auth checker (auth_checker.py, F75) in
-threads of its own, which check SPF/DKIM/DMARC of stored mail after the commit.
+threads of its own, which check SPF/DKIM/DMARC of stored mail after the commit, and (on
+PostgreSQL) the search indexer (search_indexer.py), which fills new messages' search vectors.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
 from tui_helpdesk.smtp.tls import ServerTLS
 from tui_helpdesk.worker.auth_checker import AuthChecker, CheckerProcess
 from tui_helpdesk.worker.control import WorkerControl
+from tui_helpdesk.worker.search_indexer import SearchIndexer
 from tui_helpdesk.worker.sender import OutboxSender
 
 log = logging.getLogger(__name__)
@@ -159,6 +161,7 @@ class WorkerRuntime:
             if store_process
             else AuthChecker(settings, name=self.name)
         )
+        self.search_indexer = SearchIndexer(settings)  # PostgreSQL: vectors after the commit
 
     def _load_aliases(self) -> frozenset[str]:
         with self.db.read() as session:
@@ -188,6 +191,7 @@ class WorkerRuntime:
         self.address = f"{host}:{port}"
         self.sender.start()
         self.auth_checker.start()
+        self.search_indexer.start()
         heartbeat = asyncio.ensure_future(self._heartbeat_loop())
         try:
             on_listening(host, port)
@@ -212,12 +216,14 @@ class WorkerRuntime:
         drain = self.settings.smtp.drain_timeout_seconds
         sending = loop.run_in_executor(None, self.sender.stop, drain)
         checking = loop.run_in_executor(None, self.auth_checker.stop, AUTH_STOP_SECONDS)
+        indexing = loop.run_in_executor(None, self.search_indexer.stop, AUTH_STOP_SECONDS)
         await self._stop_writer(drain)
         if not await self.handler.wait_idle(drain):
             log.warning("some SMTP sessions were still waiting at shutdown")
         heartbeat.cancel()
         await sending
         await checking
+        await indexing
         await loop.run_in_executor(None, self._beat_safely)
         log.info("worker stopped: %d accepted, %d errors", *self._counts())
         if self.limits is not None and (self.limits.refused or self.limits.closed_idle):

@@ -7,6 +7,7 @@ filters     status, queue, mailbox, assignee, tag, before, after, has → SQL on
 fulltext    text terms → one FTS5 MATCH (SQLite) or tsquery (PostgreSQL) string, escaped
 snippets    the excerpt of the matching message shown under a result
 results     search(): runs it all, newest first, one page at a time by key
+indexer     PostgreSQL: the search vectors of new messages, filled after their commit
 
 Text terms match messages: a conversation is found when one of its messages holds every
 positive term (from: and to: look at its sender and recipients only), and none of its
