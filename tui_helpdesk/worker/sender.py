@@ -34,7 +34,7 @@ import httpx
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
-from tui_helpdesk.services import changes, outbox, webhooks
+from tui_helpdesk.services import outbox, webhooks
 from tui_helpdesk.services.outbox import ClaimedJob, JobResult
 from tui_helpdesk.smtp.client import (
     ClientOptions,
@@ -185,7 +185,7 @@ class OutboxSender:
         self.clock = clock
         self.rng = rng or random.Random()
         self.db: Database | None = None
-        self._recording: Any = None  # the pool's connection results are written on
+        self._recording: Any = None  # the DBAPI connection results are written on
         self._http: httpx.AsyncClient | None = None  # made for the first webhook job
         self._backlog = False  # the last claim was full: more jobs are due
         self.sent = self.failed = 0
@@ -429,31 +429,30 @@ class OutboxSender:
         return jobs
 
     def _write_results(self, results: list[JobResult]) -> None:
-        """One transaction on the sender's own DBAPI connection: a result follows every
+        """On the sender's own DBAPI connection, in autocommit mode: a result follows every
         message, and a session per result cost more than the statements (bench/outbox.py)."""
-        db = self._database()
         if self._recording is None:
-            self._recording = db.engine.raw_connection()
-        dbapi, dialect = self._recording.driver_connection, db.engine.dialect.name
+            self._recording = self._recording_connection()
         try:
-            if dialect == "sqlite":
-                dbapi.execute("BEGIN IMMEDIATE")
-            if outbox.write_results(
-                dbapi,
-                dialect,
-                self.settings,
-                results,
-                claimer=self.claimer,
-                now=self.clock(),
-                rng=self.rng,
-            ):
-                changes.notify_on(dbapi, dialect)  # fmt: skip
-            dbapi.commit()
+            outbox.commit_results(self._recording, self._database().engine.dialect.name,
+                                  self.settings, results, claimer=self.claimer,
+                                  now=self.clock(), rng=self.rng)  # fmt: skip
         except BaseException:
             recording, self._recording = self._recording, None
             with contextlib.suppress(Exception):
-                recording.invalidate()  # a connection in an unknown state is not reused
+                recording.close()  # a connection in an unknown state is not reused
             raise
+
+    def _recording_connection(self) -> Any:
+        """A connection of the pool's taken for good (it leaves in autocommit mode, which
+        nobody else expects)."""
+        pooled = self._database().engine.raw_connection()
+        dbapi = pooled.driver_connection
+        pooled.detach()
+        if not self._database().is_sqlite:  # SQLite's are in autocommit mode already
+            dbapi.rollback()
+            dbapi.autocommit = True
+        return dbapi
 
     def _renew(self) -> None:
         with self._database().write() as session:

@@ -16,8 +16,8 @@ from tui_helpdesk.services.outbox.queue import KINDS, enqueue
 from tui_helpdesk.services.outbox.results import (
     JobResult,
     backoff_seconds,
+    commit_results,
     record,
-    write_results,
 )
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "any_due",
     "backoff_seconds",
     "claim",
+    "commit_results",
     "delivery_states",
     "enqueue",
     "list_jobs",
@@ -34,5 +35,4 @@ __all__ = [
     "release",
     "renew",
     "retry_job",
-    "write_results",
 ]
