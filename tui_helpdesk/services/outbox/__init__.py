@@ -16,8 +16,8 @@ from tui_helpdesk.services.outbox.queue import KINDS, enqueue
 from tui_helpdesk.services.outbox.results import (
     JobResult,
     backoff_seconds,
-    commit_results,
     record,
+    result_statements,
 )
 
 __all__ = [
@@ -27,12 +27,12 @@ __all__ = [
     "any_due",
     "backoff_seconds",
     "claim",
-    "commit_results",
     "delivery_states",
     "enqueue",
     "list_jobs",
     "record",
     "release",
     "renew",
+    "result_statements",
     "retry_job",
 ]

@@ -18,6 +18,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -88,6 +89,7 @@ _RECORD_NOTIFY_SQL = (
     "WITH recorded AS (" + _RECORD_SQL + " RETURNING id)"
     " SELECT pg_notify({p}b_channel{s}, current_schema()) FROM recorded"
 )
+_NOTIFY_SQL = "SELECT pg_notify({p}b_channel{s}, current_schema())"
 _NARROW_SQL = (
     "UPDATE outbox_jobs SET rcpt_to = {json} WHERE id = {p}b_id{s} AND claimed_by = {p}b_claimer{s}"
 )
@@ -98,6 +100,7 @@ _STYLES = {
 }
 
 
+@cache
 def _sql(template: str, dialect: str) -> str:
     prefix, suffix, json_rcpts = _STYLES[dialect]
     return template.format(p=prefix, s=suffix, json=json_rcpts)
@@ -134,8 +137,10 @@ def record(
         changes.notify(session)
 
 
-def commit_results(
-    dbapi: Any,
+Statement = tuple[str, list[dict[str, Any]]]  # SQL in the driver's style, and its rows
+
+
+def result_statements(
     dialect: str,
     settings: Settings,
     results: Sequence[JobResult],
@@ -143,36 +148,31 @@ def commit_results(
     claimer: str,
     now: datetime,
     rng: random.Random | None = None,
-) -> None:
-    """Write and commit the outcome of every result on a DBAPI connection in autocommit mode
-    (the sender's group commit). A result alone is one statement, its own transaction: what a
-    sender with one connection per destination writes after every message, one round trip
-    instead of a BEGIN, the UPDATE and a COMMIT. Several go in one transaction. Open screens
-    are told when a conversation's view changed (on SQLite the change counter's trigger is)."""
+) -> list[Statement]:
+    """What records every result on a DBAPI connection in autocommit mode (the sender's group
+    commit), in order: each statement with the rows to run it for (none: run it once, bare).
+
+    A result alone is one statement, its own transaction: what a sender with one connection
+    per destination writes after every message, one round trip instead of BEGIN, the UPDATE
+    and COMMIT. Several go in one transaction. Open screens are told when a conversation's view
+    changed: on PostgreSQL by a NOTIFY in the same transaction (on SQLite the change counter's
+    trigger is)."""
     if not results:
-        return
+        return []
     rows, narrowed = _rows(dialect, settings, results, claimer=claimer, now=now, rng=rng)
     notify = dialect == "postgresql" and any(r.job.conversation_id is not None for r in results)
-    cursor = dbapi.cursor()
-    try:
-        if len(rows) == 1 and not narrowed:
-            if notify:
-                cursor.execute(_sql(_RECORD_NOTIFY_SQL, dialect),
-                               {**rows[0], "b_channel": changes.CHANNEL})  # fmt: skip
-            else:
-                cursor.execute(_sql(_RECORD_SQL, dialect), rows[0])
-            return
-        cursor.execute(_BEGIN[dialect])
-        try:
-            _execute(cursor, dialect, rows, narrowed)
-            if notify:
-                changes.notify_on(dbapi, dialect)
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        cursor.execute("COMMIT")
-    finally:
-        cursor.close()
+    channel = {"b_channel": changes.CHANNEL}
+    if len(rows) == 1 and not narrowed:
+        if notify:
+            return [(_sql(_RECORD_NOTIFY_SQL, dialect), [{**rows[0], **channel}])]
+        return [(_sql(_RECORD_SQL, dialect), rows)]
+    statements: list[Statement] = [(_BEGIN[dialect], [])]
+    if narrowed:  # before the status leaves `sending`; conditional on the claim all the same
+        statements.append((_sql(_NARROW_SQL, dialect), narrowed))
+    statements.append((_sql(_RECORD_SQL, dialect), rows))
+    if notify:
+        statements.append((_sql(_NOTIFY_SQL, dialect), [channel]))
+    return [*statements, ("COMMIT", [])]
 
 
 def _rows(
