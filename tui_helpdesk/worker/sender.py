@@ -102,8 +102,10 @@ class Recorder:
         return future
 
     async def wait(self, future: asyncio.Future[None]) -> None:
-        """Until the result behind `future` is committed; asks for that commit now."""
-        if not future.done():
+        """Until the result behind `future` is committed; asks for that commit now, unless it
+        is under way (PostgreSQL's are asynchronous: asking then would make the next commit
+        go at once, with whatever few results came meanwhile)."""
+        if any(pending is future for _, pending in self._pending):
             self._wanted = True
             self._wake.set()
         await asyncio.shield(future)
