@@ -289,7 +289,10 @@ class OutboxSender:
             return 0
         for job in jobs:
             self._held.add(job.id)
-            lane = self._lanes.setdefault(lane_key(job), Lane(lane_key(job)))
+            key = lane_key(job)
+            lane = self._lanes.get(key)
+            if lane is None:
+                lane = self._lanes[key] = Lane(key)
             lane.jobs.append(job)
         self._spawn()
         return len(jobs)
