@@ -166,8 +166,10 @@ def test_results_are_committed_together_once_every_worker_has_one_or_one_is_need
     commits: list[list[int]] = []
 
     async def scenario() -> None:
-        recorder = Recorder(lambda results: commits.append([r.job.id for r in results]),
-                            senders=lambda: 3)  # fmt: skip
+        async def write(results: list[JobResult]) -> None:
+            commits.append([r.job.id for r in results])
+
+        recorder = Recorder(write, senders=lambda: 3)
         running = asyncio.ensure_future(recorder.run())
         first, second = recorder.add(_result(1)), recorder.add(_result(2))
         await _turns()

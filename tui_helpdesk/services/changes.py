@@ -36,12 +36,6 @@ def notify(session: Session) -> None:
         session.execute(text("SELECT pg_notify(:channel, current_schema())"), {"channel": CHANNEL})
 
 
-def notify_on(dbapi: Any, dialect: str) -> None:
-    """notify() for a DBAPI connection in an open transaction (the outbox sender's hot path)."""
-    if dialect == "postgresql":
-        dbapi.execute("SELECT pg_notify(%s, current_schema())", (CHANNEL,))
-
-
 class ChangeWatcher:
     """Answers 'was anything committed since the last poll?' without reading any table."""
 

@@ -6,7 +6,9 @@ each in the lane of its destination (one relay or mailbox server, one webhook ho
 have up to outbox.connections_per_destination workers, all lanes together up to
 outbox.concurrency; a worker keeps its SMTP connection for the lane's next job. Results go
 to the recorder, which commits them together once a worker needs one committed or every
-worker has one waiting (group commit, see Recorder).
+worker has one waiting (group commit, see Recorder). On PostgreSQL it writes on an
+asynchronous connection: while the server commits one message's result, the worker goes on
+with the next message's MAIL and RCPT (see _Recording).
 
 The duplicate bound: before a worker starts DATA (or the POST) of its next job, the result of
 its previous one must be committed. So at any moment each worker has at most one job the
@@ -24,7 +26,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +36,7 @@ import httpx
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
-from tui_helpdesk.services import changes, outbox, webhooks
+from tui_helpdesk.services import outbox, webhooks
 from tui_helpdesk.services.outbox import ClaimedJob, JobResult
 from tui_helpdesk.smtp.client import (
     ClientOptions,
@@ -75,11 +77,14 @@ class Recorder:
     most one, by the duplicate bound). Until then the workers are still talking to their
     servers (MAIL, RCPT), and a commit made then would carry fewer results: measured with
     bench/outbox.py, no worker ever found its previous result uncommitted before DATA, so the
-    commits were as many as the results allowed, and each costs the loop's time.
+    commits were as many as the results allowed, and each costs the loop's time (all of a
+    SQLite commit, the Python part of a PostgreSQL one).
     """
 
     def __init__(
-        self, write: Callable[[list[JobResult]], None], senders: Callable[[], int] = lambda: 1
+        self,
+        write: Callable[[list[JobResult]], Awaitable[None]],
+        senders: Callable[[], int] = lambda: 1,
     ) -> None:
         self._write = write
         self._senders = senders
@@ -97,8 +102,10 @@ class Recorder:
         return future
 
     async def wait(self, future: asyncio.Future[None]) -> None:
-        """Until the result behind `future` is committed; asks for that commit now."""
-        if not future.done():
+        """Until the result behind `future` is committed; asks for that commit now, unless it
+        is under way (PostgreSQL's are asynchronous: asking then would make the next commit
+        go at once, with whatever few results came meanwhile)."""
+        if any(pending is future for _, pending in self._pending):
             self._wanted = True
             self._wake.set()
         await asyncio.shield(future)
@@ -123,7 +130,7 @@ class Recorder:
         results = [result for result, _ in batch]
         for delay in (*RECORD_RETRY_SECONDS, None):
             try:
-                self._write(results)  # on the loop's thread: see OutboxSender._db
+                await self._write(results)
                 break
             except Exception as exc:  # the database is away: keep the results, try again
                 if delay is None:
@@ -185,7 +192,7 @@ class OutboxSender:
         self.clock = clock
         self.rng = rng or random.Random()
         self.db: Database | None = None
-        self._recording: Any = None  # the pool's connection results are written on
+        self._recording: _Recording | None = None  # where results are written
         self._http: httpx.AsyncClient | None = None  # made for the first webhook job
         self._backlog = False  # the last claim was full: more jobs are due
         self.sent = self.failed = 0
@@ -282,7 +289,10 @@ class OutboxSender:
             return 0
         for job in jobs:
             self._held.add(job.id)
-            lane = self._lanes.setdefault(lane_key(job), Lane(lane_key(job)))
+            key = lane_key(job)
+            lane = self._lanes.get(key)
+            if lane is None:
+                lane = self._lanes[key] = Lane(key)
             lane.jobs.append(job)
         self._spawn()
         return len(jobs)
@@ -428,31 +438,22 @@ class OutboxSender:
         self._backlog = len(jobs) == limit
         return jobs
 
-    def _write_results(self, results: list[JobResult]) -> None:
-        """One transaction on the sender's own DBAPI connection: a result follows every
-        message, and a session per result cost more than the statements (bench/outbox.py)."""
+    async def _write_results(self, results: list[JobResult]) -> None:
+        """On the sender's own connection in autocommit mode: a result follows every message,
+        and a session per result cost more than the statements (bench/outbox.py)."""
         db = self._database()
-        if self._recording is None:
-            self._recording = db.engine.raw_connection()
-        dbapi, dialect = self._recording.driver_connection, db.engine.dialect.name
+        statements = outbox.result_statements(db.engine.dialect.name, self.settings, results,
+                                              claimer=self.claimer, now=self.clock(),
+                                              rng=self.rng)  # fmt: skip
         try:
-            if dialect == "sqlite":
-                dbapi.execute("BEGIN IMMEDIATE")
-            if outbox.write_results(
-                dbapi,
-                dialect,
-                self.settings,
-                results,
-                claimer=self.claimer,
-                now=self.clock(),
-                rng=self.rng,
-            ):
-                changes.notify_on(dbapi, dialect)  # fmt: skip
-            dbapi.commit()
+            if self._recording is None:
+                self._recording = await _Recording.open(db)
+            await self._recording.run(statements)
         except BaseException:
             recording, self._recording = self._recording, None
-            with contextlib.suppress(Exception):
-                recording.invalidate()  # a connection in an unknown state is not reused
+            if recording is not None:  # a connection in an unknown state is not reused
+                with contextlib.suppress(Exception):
+                    await recording.close()
             raise
 
     def _renew(self) -> None:
@@ -483,7 +484,7 @@ class OutboxSender:
         self.recorder.stop()
         await recording
         if self._recording is not None:
-            self._recording.close()
+            await self._recording.close()
             self._recording = None
         await self.pool.close_idle(everything=True)
         if self._http is not None:
@@ -500,3 +501,51 @@ class _Guard:
     async def wait(self) -> None:
         if self.previous is not None:
             await self.recorder.wait(self.previous)
+
+
+class _Recording:
+    """The connection results are written on, the sender's own, in autocommit mode.
+
+    SQLite: a connection of the pool's, taken out of it for good, written on from the loop's
+    thread (a short blocking write, as OutboxSender._db says). PostgreSQL: psycopg's
+    asynchronous connection, so that while the server writes the result of one message the
+    loop goes on with the next one's MAIL and RCPT; its commits, like the sender's engine's,
+    do not wait for the disk (see sender_database)."""
+
+    def __init__(self, dbapi: Any, asynchronous: bool) -> None:
+        self.dbapi = dbapi
+        self.asynchronous = asynchronous
+
+    @classmethod
+    async def open(cls, db: Database) -> _Recording:
+        if db.is_sqlite:  # its connections are in autocommit mode already (db.engine)
+            pooled = db.engine.raw_connection()
+            dbapi = pooled.driver_connection
+            pooled.detach()
+            return cls(dbapi, asynchronous=False)
+        import psycopg
+
+        args, kwargs = db.engine.dialect.create_connect_args(db.engine.url)
+        dbapi = await psycopg.AsyncConnection.connect(*args, **kwargs, autocommit=True)
+        await dbapi.execute("SET synchronous_commit TO off")
+        return cls(dbapi, asynchronous=True)
+
+    async def run(self, statements: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        """outbox.result_statements, in order (a failure leaves the connection to close(),
+        which ends an open transaction without it)."""
+        cursor = self.dbapi.cursor()
+        try:
+            for sql, rows in statements:
+                many = len(rows) > 1
+                call = cursor.executemany(sql, rows) if many else cursor.execute(sql, *rows)
+                if self.asynchronous:  # psycopg's AsyncCursor: the call is a coroutine
+                    await call
+        finally:
+            closed = cursor.close()
+            if self.asynchronous:
+                await closed
+
+    async def close(self) -> None:
+        closed = self.dbapi.close()
+        if self.asynchronous:
+            await closed

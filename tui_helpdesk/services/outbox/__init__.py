@@ -17,7 +17,7 @@ from tui_helpdesk.services.outbox.results import (
     JobResult,
     backoff_seconds,
     record,
-    write_results,
+    result_statements,
 )
 
 __all__ = [
@@ -33,6 +33,6 @@ __all__ = [
     "record",
     "release",
     "renew",
+    "result_statements",
     "retry_job",
-    "write_results",
 ]

@@ -18,6 +18,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -82,15 +83,24 @@ _RECORD_SQL = (
     " last_error = {p}b_error{s}, sent_at = {p}b_sent{s}, lease_until = NULL"
     " WHERE id = {p}b_id{s} AND claimed_by = {p}b_claimer{s} AND status = 'sending'"
 )
+# PostgreSQL, one result of a conversation: the NOTIFY open screens wait for, in the same
+# statement (and so the same transaction) as the result.
+_RECORD_NOTIFY_SQL = (
+    "WITH recorded AS (" + _RECORD_SQL + " RETURNING id)"
+    " SELECT pg_notify({p}b_channel{s}, current_schema()) FROM recorded"
+)
+_NOTIFY_SQL = "SELECT pg_notify({p}b_channel{s}, current_schema())"
 _NARROW_SQL = (
     "UPDATE outbox_jobs SET rcpt_to = {json} WHERE id = {p}b_id{s} AND claimed_by = {p}b_claimer{s}"
 )
+_BEGIN = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN"}
 _STYLES = {
     "sqlite": (":", "", ":b_rcpts"),
     "postgresql": ("%(", ")s", "CAST(%(b_rcpts)s AS json)"),
 }
 
 
+@cache
 def _sql(template: str, dialect: str) -> str:
     prefix, suffix, json_rcpts = _STYLES[dialect]
     return template.format(p=prefix, s=suffix, json=json_rcpts)
@@ -113,15 +123,24 @@ def record(
     rng: random.Random | None = None,
 ) -> None:
     """Write the outcome of every result in the session's transaction."""
+    if not results:
+        return
     connection = session.connection()
-    dbapi = connection.connection.dbapi_connection
-    if write_results(dbapi, connection.dialect.name, settings, results, claimer=claimer,
-                     now=now, rng=rng):  # fmt: skip
+    dialect = connection.dialect.name
+    rows, narrowed = _rows(dialect, settings, results, claimer=claimer, now=now, rng=rng)
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        _execute(cursor, dialect, rows, narrowed)
+    finally:
+        cursor.close()
+    if any(r.job.conversation_id is not None for r in results):
         changes.notify(session)
 
 
-def write_results(
-    dbapi: Any,
+Statement = tuple[str, list[dict[str, Any]]]  # SQL in the driver's style, and its rows
+
+
+def result_statements(
     dialect: str,
     settings: Settings,
     results: Sequence[JobResult],
@@ -129,12 +148,44 @@ def write_results(
     claimer: str,
     now: datetime,
     rng: random.Random | None = None,
-) -> bool:
-    """Write the outcome of every result on a DBAPI connection, inside the caller's open
-    transaction (the sender's group commit). True when a conversation's view changed: the
-    caller tells open screens (changes.notify; on SQLite the change counter's trigger did)."""
+) -> list[Statement]:
+    """What records every result on a DBAPI connection in autocommit mode (the sender's group
+    commit), in order: each statement with the rows to run it for (none: run it once, bare).
+
+    A result alone is one statement, its own transaction: what a sender with one connection
+    per destination writes after every message, one round trip instead of BEGIN, the UPDATE
+    and COMMIT. Several go in one transaction. Open screens are told when a conversation's view
+    changed: on PostgreSQL by a NOTIFY in the same transaction (on SQLite the change counter's
+    trigger is)."""
     if not results:
-        return False
+        return []
+    rows, narrowed = _rows(dialect, settings, results, claimer=claimer, now=now, rng=rng)
+    notify = dialect == "postgresql" and any(r.job.conversation_id is not None for r in results)
+    channel = {"b_channel": changes.CHANNEL}
+    if len(rows) == 1 and not narrowed:
+        if notify:
+            return [(_sql(_RECORD_NOTIFY_SQL, dialect), [{**rows[0], **channel}])]
+        return [(_sql(_RECORD_SQL, dialect), rows)]
+    statements: list[Statement] = [(_BEGIN[dialect], [])]
+    if narrowed:  # before the status leaves `sending`; conditional on the claim all the same
+        statements.append((_sql(_NARROW_SQL, dialect), narrowed))
+    statements.append((_sql(_RECORD_SQL, dialect), rows))
+    if notify:
+        statements.append((_sql(_NOTIFY_SQL, dialect), [channel]))
+    return [*statements, ("COMMIT", [])]
+
+
+def _rows(
+    dialect: str,
+    settings: Settings,
+    results: Sequence[JobResult],
+    *,
+    claimer: str,
+    now: datetime,
+    rng: random.Random | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The parameters of _RECORD_SQL for each result, and of _NARROW_SQL for those sent to
+    some recipients only."""
     rng = rng or random.Random()
     stored = {now: _stored_time(now, dialect), None: None}  # most results are sent now
     rows = []
@@ -151,11 +202,12 @@ def write_results(
         for r in results
         if r.outcome == "sent" and r.retry_rcpts
     ]
-    cursor = dbapi.cursor()
-    try:
-        if narrowed:  # before the status leaves `sending`; conditional on the claim all the same
-            cursor.executemany(_sql(_NARROW_SQL, dialect), narrowed)
-        cursor.executemany(_sql(_RECORD_SQL, dialect), rows)
-    finally:
-        cursor.close()
-    return any(r.job.conversation_id is not None for r in results)
+    return rows, narrowed
+
+
+def _execute(
+    cursor: Any, dialect: str, rows: list[dict[str, Any]], narrowed: list[dict[str, Any]]
+) -> None:
+    if narrowed:  # before the status leaves `sending`; conditional on the claim all the same
+        cursor.executemany(_sql(_NARROW_SQL, dialect), narrowed)
+    cursor.executemany(_sql(_RECORD_SQL, dialect), rows)
