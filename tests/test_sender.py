@@ -199,3 +199,27 @@ def _result(job_id: int) -> JobResult:
 async def _turns() -> None:
     for _ in range(5):  # let the recorder's task run, if it has anything to do
         await asyncio.sleep(0)
+
+
+def test_a_sent_reply_tells_open_screens(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """The result of a conversation's job is a change the TUI sees (PostgreSQL: the NOTIFY
+    in the statement that records it; SQLite: the change counter's trigger)."""
+    from test_changes import _poll_until
+
+    from tui_helpdesk.services import changes
+
+    desk = make_desk(db, settings)
+    with db.write() as session:
+        autoresponder.configure(session, desk.org.admin, "support@acme.test", enabled=True,
+                                body="We got your mail.")  # fmt: skip
+    deliver(db, settings, build_mail(), desk.support.alias, at=T0)
+    watcher = changes.ChangeWatcher(db)
+    try:
+        watcher.poll()  # the ingest's own change
+        assert not watcher.poll()
+        with CaptureServer() as server, running_sender(sending_settings(settings, server.port),
+                                                       clock=Clock()):  # fmt: skip
+            wait_for(lambda: statuses(db) == {"sent": 1}, what="the auto-reply sent")
+        assert _poll_until(watcher)
+    finally:
+        watcher.close()
