@@ -146,7 +146,7 @@ async def test_a_start_with_the_cache_shows_the_same_inbox_then_connects(
     async with first.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: loaded(first) and any(tmp_path.glob("start-*.json")))
         normal = list_lines(first)
-    assert not first.data._quick_used
+    assert not first.data.started_from_cache
 
     second = build(quick_settings, "bob@acme.test", start_cache=tmp_path)
     drawn: list[tuple[bool, list[str]]] = []  # when the quick rows were drawn: connected, rows
@@ -171,7 +171,7 @@ async def test_a_start_with_the_cache_shows_the_same_inbox_then_connects(
 
             changes.notify(session)
         await wait_for(pilot, lambda: "Arrived after the start" in "\n".join(list_lines(second)))
-    assert second.data._quick_used
+    assert second.data.started_from_cache
 
 
 async def test_a_user_deactivated_since_the_cache_is_refused(
@@ -187,4 +187,4 @@ async def test_a_user_deactivated_since_the_cache_is_refused(
         await wait_for(pilot, lambda: app.return_code is not None)
     assert app.return_code == 6
     assert app.refusal is not None and "inactive" in app.refusal.message
-    assert not app.data._quick_used
+    assert not app.data.started_from_cache

@@ -36,7 +36,7 @@ def start_cache() -> Path:
     """Where the TUI keeps its start-up cache (tui/quick_start.py): the user's cache folder."""
     from platformdirs import user_cache_path
 
-    return user_cache_path("tui-helpdesk")
+    return user_cache_path("tui-helpdesk", appauthor=False)
 
 
 def _who(cx: Cx, as_email: str | None) -> tuple[str, str] | None:

@@ -98,7 +98,7 @@ class HelpdeskData:
         self._start_cache = start_cache
         self._who = who or (("email", actor_email) if actor_email else None)
         self._quick: QuickStart | None = None  # read by quick_start, until a reload shows it
-        self._quick_used = False
+        self.started_from_cache = False  # quick_start drew the first rows
         self._drawn = threading.Event()  # `connect` waits for quick rows to be drawn
         self._drawn.set()
         self.page_size = max(10, settings.tui.page_size)
@@ -142,7 +142,7 @@ class HelpdeskData:
         if found is None or found.view != ALL_OPEN.kind:
             return False
         self.actor, self.timezone, self._quick = found.actor, found.timezone, found
-        self._quick_used = True
+        self.started_from_cache = True
         self._drawn.clear()
         return True
 
@@ -157,7 +157,7 @@ class HelpdeskData:
     def remember_start(self) -> None:
         """Write the start-up cache for the next start (after a normal one: a start that used
         the cache would write what it read). Never fails the app: the cache is an extra."""
-        if self._start_cache is None or self._who is None or self._quick_used:
+        if self._start_cache is None or self._who is None or self.started_from_cache:
             return
         try:
             self._remember_start(self._start_cache, self._who)
@@ -234,13 +234,13 @@ class HelpdeskData:
         self, list_filter: ListFilter, *, cursor_id: int | None, first_row: int, rows: int
     ) -> Reload:
         """Count, find the cursor's conversation, and read the pages that will be on screen."""
-        from tui_helpdesk.services.conversations import listing
-
         if list_filter.query:
             return self._search_reload(list_filter.query, cursor_id)
         view = list_filter.view
         if cursor_id is None and first_row == 0:
             return self._top_without_count(view, rows)
+        from tui_helpdesk.services.conversations import listing
+
         with self._database().read() as session:
             total = self._total(session, view)
             keys: dict[int, ListKey] = {}
