@@ -142,6 +142,10 @@ async def test_a_start_with_the_cache_shows_the_same_inbox_then_connects(
     """The first start writes the cache; the next draws the same rows from it, then connects
     (the worker starts, live refresh works) and reads everything again."""
     ids = seed(db)
+    with db.write() as session:  # text from mail is made safe on this path too
+        add_conversation(session, org_id=ids.org, mailbox_id=ids.mailboxes["support"],
+                         queue_id=ids.queues["Support"], subject="Pay \x1b[31mnow\u202e",
+                         sender="evil@customer.test", at=NOW)  # fmt: skip
     first = build(quick_settings, "bob@acme.test", start_cache=tmp_path)
     async with first.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: loaded(first) and any(tmp_path.glob("start-*.json")))
@@ -160,6 +164,7 @@ async def test_a_start_with_the_cache_shows_the_same_inbox_then_connects(
     async with second.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: bool(drawn))
         assert drawn == [(False, normal)]  # drawn before the database layer was opened
+        assert "Pay" in normal[1] and "\x1b" not in normal[1] and "\u202e" not in normal[1]
         await wait_for(pilot, lambda: loaded(second))
         assert list_lines(second) == normal
         await wait_for(pilot, lambda: second.data.connected)
@@ -188,3 +193,19 @@ async def test_a_user_deactivated_since_the_cache_is_refused(
     assert app.return_code == 6
     assert app.refusal is not None and "inactive" in app.refusal.message
     assert not app.data.started_from_cache
+
+
+def test_the_cli_lets_the_cache_find_only_the_mapped_os_login(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--as is checked against the database owner by the database layer, and over SSH the key
+    decides: only the OS login, looked up as resolve_email looks it up, goes through the cache."""
+    from tui_helpdesk.cli import identity, run
+    from tui_helpdesk.cli.context import Cx
+
+    monkeypatch.setattr(identity, "os_login", lambda uid=None: "ada")
+    assert run._who(Cx(None, uid=1000), None) == ("os_user", "ada")
+    assert run._who(Cx(None, uid=1000), "bob@acme.test") is None
+    assert run._who(Cx(None, uid=1000, ssh_key_id=7), None) is None
+    monkeypatch.setattr(identity, "os_login", lambda uid=None: None)
+    assert run._who(Cx(None, uid=1000), None) is None
