@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,11 @@ from tui_helpdesk.tui.screens.inbox import InboxScreen
 
 if TYPE_CHECKING:
     from tui_helpdesk.tui.quick_start import Who
+
+
+# How long the connecting thread waits for the first rows to be drawn before it starts the
+# embedded worker and writes the start-up cache anyway (a list that failed to load, say).
+FIRST_ROWS_WAIT_SECONDS = 2.0
 
 
 def utc_now() -> datetime:
@@ -72,6 +78,7 @@ class HelpdeskApp(App[int]):
         self.refusal: HelpdeskError | None = None  # why the app ended before it could start
         self.now = now
         self._after_connect: list[Callable[[], None]] = []
+        self._rows_drawn = threading.Event()  # the inbox's first rows are on screen
         self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
 
     def on_mount(self) -> None:
@@ -93,12 +100,14 @@ class HelpdeskApp(App[int]):
 
         With a start-up cache the screens first show who acts and the first rows, read
         without the database layer (HelpdeskData.quick_start); `connect` waits until they
-        are drawn, and the screens read everything again once it is done."""
+        are drawn, and the screens read everything again once it is done. The worker starts,
+        and the cache is written, once the first rows are on screen."""
         try:
             if self.data.quick_start():
                 self.call_from_thread(self._tell_screens, Connected)
             self.data.connect()
             self.post_message(Connected())
+            self._rows_drawn.wait(FIRST_ROWS_WAIT_SECONDS)
             if self._start_worker is not None:
                 address = self._start_worker()
                 self.call_from_thread(self._worker_started, address)
@@ -108,10 +117,14 @@ class HelpdeskApp(App[int]):
             self.call_from_thread(self.exit, None, error.exit_code)
 
     def on_inbox_loaded(self, _message: InboxLoaded) -> None:
-        """The inbox's rows (bubbled up from its screen): once they are drawn, the database
-        layer may be imported."""
-        if self.data.drawing_first_rows:
-            self.call_after_refresh(self.data.first_rows_drawn)
+        """The inbox's rows (bubbled up from its screen): what waits for them goes on once
+        they are drawn."""
+        if not self._rows_drawn.is_set():
+            self.call_after_refresh(self._first_rows_drawn)
+
+    def _first_rows_drawn(self) -> None:
+        self._rows_drawn.set()
+        self.data.first_rows_drawn()
 
     @property
     def worker_expected(self) -> bool:

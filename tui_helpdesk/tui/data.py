@@ -146,10 +146,6 @@ class HelpdeskData:
         self._drawn.clear()
         return True
 
-    @property
-    def drawing_first_rows(self) -> bool:
-        return not self._drawn.is_set()
-
     def first_rows_drawn(self) -> None:
         """The quick rows are on screen: `connect` may import the database layer now."""
         self._drawn.set()
