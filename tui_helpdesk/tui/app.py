@@ -78,6 +78,7 @@ class HelpdeskApp(App[int]):
         self.refusal: HelpdeskError | None = None  # why the app ended before it could start
         self.now = now
         self._after_connect: list[Callable[[], None]] = []
+        self._first_frame = threading.Event()  # the first frame is on screen
         self._rows_drawn = threading.Event()  # the inbox's first rows are on screen
         self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
 
@@ -88,8 +89,11 @@ class HelpdeskApp(App[int]):
         for problem in problems:
             self.notify(clean(problem), title="Keymap", severity="warning", markup=False)
         self.push_screen(InboxScreen())
-        # The database layer is imported after the first frame, off the event loop.
-        self.call_after_refresh(self._connect)
+        # Off the event loop, at once: the start-up cache is read beside the first frame (its
+        # driver waits on the disk or the network, not on the interpreter); the database
+        # layer is imported after that frame.
+        self.call_after_refresh(self._first_frame.set)
+        self._connect()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="connect")
     def _connect(self) -> None:
@@ -105,6 +109,7 @@ class HelpdeskApp(App[int]):
         try:
             if self.data.quick_start():
                 self.call_from_thread(self._tell_screens, Connected)
+            self._first_frame.wait(FIRST_ROWS_WAIT_SECONDS)
             self.data.connect()
             self.post_message(Connected())
             self._rows_drawn.wait(FIRST_ROWS_WAIT_SECONDS)
