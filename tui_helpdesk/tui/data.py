@@ -158,7 +158,7 @@ class HelpdeskData:
         try:
             self._remember_start(self._start_cache, self._who)
         except Exception as error:
-            log.warning("start-up cache not written: %s", error)
+            log.info("start-up cache not written: %s", error)
 
     def _remember_start(self, directory: Path, who: Who) -> None:
         from tui_helpdesk.services import prepared
