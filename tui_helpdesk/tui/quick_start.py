@@ -17,6 +17,7 @@ is private to the user.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -48,8 +49,11 @@ class QuickStart:
     more: bool  # rows follow the page
 
 
+@functools.cache
 def code_state() -> str:
-    """The package's code (as the warm command server compares it), as one short string."""
+    """The package's code (as the warm command server compares it), as one short string: as
+    it was when this process first asked, at its start (`read`), so a cache written later
+    names the code that compiled it, not an upgrade installed meanwhile."""
     from tui_helpdesk import code_state as state
 
     return hashlib.sha256(repr(state.code_state()).encode("utf-8", "surrogateescape")).hexdigest()
@@ -87,8 +91,9 @@ def read(directory: Path, url: str, who: Who, *, page_size: int) -> QuickStart |
     """The actor and first page from the cached statements, or None: no cache, a stale one,
     an unknown, inactive or changed user, or any error (the normal start then decides)."""
     try:
+        code = code_state()
         recipe = json.loads(cache_file(directory, url, who).read_text(encoding="utf-8"))
-        if not _current(recipe, who, page_size):
+        if not _current(recipe, who, page_size, code):
             return None
         return _run(recipe, url, page_size)
     except Exception as error:  # the normal start is the authority
@@ -96,12 +101,12 @@ def read(directory: Path, url: str, who: Who, *, page_size: int) -> QuickStart |
         return None
 
 
-def _current(recipe: dict[str, Any], who: Who, page_size: int) -> bool:
+def _current(recipe: dict[str, Any], who: Who, page_size: int, code: str) -> bool:
     return (
         recipe.get("version") == VERSION
         and recipe.get("who") == list(who)
         and recipe.get("limit") == page_size
-        and recipe.get("code") == code_state()
+        and recipe.get("code") == code
     )
 
 
