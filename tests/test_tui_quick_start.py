@@ -14,7 +14,7 @@ from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Mailbox, MailboxGrant, User
 from tui_helpdesk.records import ConversationView
-from tui_helpdesk.services import prepared, users
+from tui_helpdesk.services import changes, prepared, users
 from tui_helpdesk.services.conversations import listing
 from tui_helpdesk.tui import quick_start
 from tui_helpdesk.tui.data import ALL_OPEN, HelpdeskData
@@ -136,6 +136,7 @@ def test_changed_code_is_not_trusted(
     assert not data.quick_start()
 
 
+@pytest.mark.both_backends  # live refresh differs: PostgreSQL's LISTEN/NOTIFY
 async def test_a_start_with_the_cache_shows_the_same_inbox_then_connects(
     db: Database, quick_settings: Settings, tmp_path: Path
 ) -> None:
@@ -172,8 +173,6 @@ async def test_a_start_with_the_cache_shows_the_same_inbox_then_connects(
             add_conversation(session, org_id=ids.org, mailbox_id=ids.mailboxes["support"],
                              queue_id=ids.queues["Support"], subject="Arrived after the start",
                              sender="new@customer.test", at=NOW)  # fmt: skip
-            from tui_helpdesk.services import changes
-
             changes.notify(session)
         await wait_for(pilot, lambda: "Arrived after the start" in "\n".join(list_lines(second)))
     assert second.data.started_from_cache
