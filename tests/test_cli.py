@@ -307,7 +307,7 @@ def test_tui_starts_with_resolved_actor_and_embedded_worker(
 ) -> None:
     calls: list[tuple[str, Any]] = []
 
-    def run_tui(settings: Any, *, resolve: Any, start_worker: Any = None) -> int:
+    def run_tui(settings: Any, *, resolve: Any, start_worker: Any = None, **_cache: Any) -> int:
         """As the app does after its first frame: who acts, then the embedded worker."""
         actor_email = resolve()
         worker_address = None if start_worker is None else start_worker()

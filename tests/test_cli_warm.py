@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tui_helpdesk import launch, warm
+from tui_helpdesk.code_state import code_fingerprint
 
 CLI = [sys.executable, "-m", "tui_helpdesk"]
 AS = ["--as", "ada@acme.test"]
@@ -177,13 +178,13 @@ def test_the_server_notices_changed_code(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     module = tmp_path / "pkg" / "a.py"
     module.write_text("x = 1\n")
-    before = warm.code_fingerprint([str(tmp_path)])
-    assert warm.code_fingerprint([str(tmp_path)]) == before
+    before = code_fingerprint([str(tmp_path)])
+    assert code_fingerprint([str(tmp_path)]) == before
     module.write_text("x = 22\n")
-    assert warm.code_fingerprint([str(tmp_path)]) != before
-    after = warm.code_fingerprint([str(tmp_path)])
+    assert code_fingerprint([str(tmp_path)]) != before
+    after = code_fingerprint([str(tmp_path)])
     (tmp_path / "pkg" / "b.py").write_text("")
-    assert warm.code_fingerprint([str(tmp_path)]) != after
+    assert code_fingerprint([str(tmp_path)]) != after
 
 
 def test_which_command_lines_go_to_the_server() -> None:
@@ -239,7 +240,7 @@ def test_a_stopping_server_leaves_a_newer_servers_socket_alone(tmp_path: Path) -
     old = warm.bind(path)
     assert old is not None
     assert warm.bind(path) is None  # the lock: one server per path
-    server = warm.Server(path, old, (warm.code_fingerprint([str(tmp_path)]), 0))
+    server = warm.Server(path, old, (code_fingerprint([str(tmp_path)]), 0))
     os.unlink(path)  # as a newer server does before it binds
     with socket.socket(socket.AF_UNIX) as newer:
         newer.bind(path)

@@ -28,13 +28,13 @@ import signal
 import socket
 import struct
 import sys
-import sysconfig
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_helpdesk.launch import FORWARDED_SIGNALS, HEADER, IDLE_SECONDS, package_dir
+from tui_helpdesk.code_state import CodeState, code_state
+from tui_helpdesk.launch import FORWARDED_SIGNALS, HEADER, IDLE_SECONDS
 
 MAX_REQUEST = 8 * 1024 * 1024
 PRELOAD = (
@@ -43,42 +43,6 @@ PRELOAD = (
     "tui_helpdesk.mail",
     "tui_helpdesk.cli",
 )
-
-
-def code_fingerprint(folders: list[str]) -> tuple[tuple[str, int, int], ...]:
-    """(path, mtime, size) of every .py file under the folders, and the folders themselves."""
-    seen: list[tuple[str, int, int]] = []
-    stack = list(folders)
-    while stack:
-        folder = stack.pop()
-        try:
-            status = os.stat(folder)
-            seen.append((folder, status.st_mtime_ns, 0))
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name == "__pycache__":
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.name.endswith(".py"):
-                status = entry.stat()
-                seen.append((entry.path, status.st_mtime_ns, status.st_size))
-    return tuple(sorted(seen))
-
-
-CodeState = tuple[tuple[tuple[str, int, int], ...], int]
-
-
-def code_state() -> CodeState:
-    """What the server's imports came from: every .py file of the package, and the
-    site-packages folder itself (installing or upgrading a package changes its mtime)."""
-    try:
-        site_packages = os.stat(sysconfig.get_paths()["purelib"]).st_mtime_ns
-    except OSError:
-        site_packages = 0
-    return code_fingerprint([package_dir()]), site_packages
 
 
 def preload() -> None:

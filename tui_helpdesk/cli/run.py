@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
 
+from tui_helpdesk.cli import identity
 from tui_helpdesk.cli.context import AS_KEY, Cx, common
 from tui_helpdesk.cli.terminal import over_ssh, ssh_environment
 from tui_helpdesk.errors import HelpdeskError
@@ -28,6 +30,23 @@ def worker(ctx: click.Context, cx: Cx, smtp_host: str | None, smtp_port: int | N
     from tui_helpdesk.worker.runtime import run_worker
 
     ctx.exit(run_worker(settings))
+
+
+def start_cache() -> Path:
+    """Where the TUI keeps its start-up cache (tui/quick_start.py): the user's cache folder."""
+    from platformdirs import user_cache_path
+
+    return user_cache_path("tui-helpdesk", appauthor=False)
+
+
+def _who(cx: Cx, as_email: str | None) -> tuple[str, str] | None:
+    """How the start-up cache may look up who acts: by the OS login, as `resolve_email` does
+    without --as. Not with --as (whether it is honoured is decided by the database layer) or
+    over SSH (the key decides)."""
+    if as_email or cx.ssh_key_id is not None:
+        return None
+    login = identity.os_login(cx.uid)
+    return None if login is None else ("os_user", login)
 
 
 def start_tui(cx: Cx, *, no_worker: bool, ssh: bool = False) -> int:
@@ -64,6 +83,8 @@ def start_tui(cx: Cx, *, no_worker: bool, ssh: bool = False) -> int:
             settings,
             resolve=lambda: cx.resolve_email(as_email),
             start_worker=None if no_worker else start_worker,
+            start_cache=start_cache(),
+            who=_who(cx, as_email),
         )
     finally:
         for worker in embedded:

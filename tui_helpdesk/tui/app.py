@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -18,11 +21,19 @@ from tui_helpdesk.tui.commands import HelpdeskCommands, PaletteCommand
 from tui_helpdesk.tui.data import HelpdeskData
 from tui_helpdesk.tui.host import Clock
 from tui_helpdesk.tui.keymap import load_keymap
-from tui_helpdesk.tui.messages import Connected, DataChanged
+from tui_helpdesk.tui.messages import Connected, DataChanged, InboxLoaded
 from tui_helpdesk.tui.modals.help import HelpScreen
 from tui_helpdesk.tui.refresh import GROUP as POLL_GROUP
 from tui_helpdesk.tui.refresh import ChangePoller
 from tui_helpdesk.tui.screens.inbox import InboxScreen
+
+if TYPE_CHECKING:
+    from tui_helpdesk.tui.quick_start import Who
+
+
+# How long the connecting thread waits for the first rows to be drawn before it starts the
+# embedded worker and writes the start-up cache anyway (a list that failed to load, say).
+FIRST_ROWS_WAIT_SECONDS = 2.0
 
 
 def utc_now() -> datetime:
@@ -67,6 +78,8 @@ class HelpdeskApp(App[int]):
         self.refusal: HelpdeskError | None = None  # why the app ended before it could start
         self.now = now
         self._after_connect: list[Callable[[], None]] = []
+        self._first_frame = threading.Event()  # the first frame is on screen
+        self._rows_drawn = threading.Event()  # the inbox's first rows are on screen
         self.poller = ChangePoller(self, data.watcher, data.settings.tui.refresh_interval_seconds)
 
     def on_mount(self) -> None:
@@ -76,24 +89,47 @@ class HelpdeskApp(App[int]):
         for problem in problems:
             self.notify(clean(problem), title="Keymap", severity="warning", markup=False)
         self.push_screen(InboxScreen())
-        # The database layer is imported after the first frame, off the event loop.
-        self.call_after_refresh(self._connect)
+        # Off the event loop, at once: the start-up cache is read beside the first frame (its
+        # driver waits on the disk or the network, not on the interpreter); the database
+        # layer is imported after that frame.
+        self.call_after_refresh(self._first_frame.set)
+        self._connect()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="connect")
     def _connect(self) -> None:
         """Import the services, open the database, resolve the acting user, then start the
         embedded worker. A refused or unknown user, or a worker that cannot listen, ends the
         app with the exit code the CLI gives that error; run_tui then raises it, so the CLI
-        reports it as it reports every error."""
+        reports it as it reports every error.
+
+        With a start-up cache the screens first show who acts and the first rows, read
+        without the database layer (HelpdeskData.quick_start); `connect` waits until they
+        are drawn, and the screens read everything again once it is done. The worker starts,
+        and the cache is written, once the first rows are on screen."""
         try:
+            if self.data.quick_start():
+                self.call_from_thread(self._tell_screens, Connected)
+            self._first_frame.wait(FIRST_ROWS_WAIT_SECONDS)
             self.data.connect()
             self.post_message(Connected())
+            self._rows_drawn.wait(FIRST_ROWS_WAIT_SECONDS)
             if self._start_worker is not None:
                 address = self._start_worker()
                 self.call_from_thread(self._worker_started, address)
+            self.data.remember_start()
         except HelpdeskError as error:
             self.refusal = error
             self.call_from_thread(self.exit, None, error.exit_code)
+
+    def on_inbox_loaded(self, _message: InboxLoaded) -> None:
+        """The inbox's rows (bubbled up from its screen): what waits for them goes on once
+        they are drawn."""
+        if not self._rows_drawn.is_set():
+            self.call_after_refresh(self._first_rows_drawn)
+
+    def _first_rows_drawn(self) -> None:
+        self._rows_drawn.set()
+        self.data.first_rows_drawn()
 
     @property
     def worker_expected(self) -> bool:
@@ -111,9 +147,17 @@ class HelpdeskApp(App[int]):
         for action in self._after_connect:
             action()
         self._after_connect.clear()
+        self._tell_screens(Connected)
+
+    def _tell_screens(self, message: type[Connected] | type[DataChanged]) -> None:
+        """Every screen on the stack that handles `message` gets one of its own.
+
+        Textual's own default screen under ours is left alone: a message to it marks it for
+        a repaint, which redraws the whole terminal over an SSH link for nothing."""
+        handler = "on_connected" if message is Connected else "on_data_changed"
         for screen in self.screen_stack:
-            if hasattr(screen, "on_connected"):
-                screen.post_message(Connected())
+            if hasattr(screen, handler):
+                screen.post_message(message())
 
     def on_unmount(self) -> None:
         self.poller.stop()
@@ -126,13 +170,8 @@ class HelpdeskApp(App[int]):
         self.push_screen(ConversationScreen(conversation_id))
 
     def on_data_changed(self, _message: DataChanged) -> None:
-        """Every screen on the stack that shows data reloads it (the inbox under a thread too).
-
-        Textual's own default screen under ours is left alone: a message to it marks it for
-        a repaint, which redraws the whole terminal over an SSH link for nothing."""
-        for screen in self.screen_stack:
-            if hasattr(screen, "on_data_changed"):
-                screen.post_message(DataChanged())
+        """Every screen on the stack that shows data reloads it (the inbox under a thread too)."""
+        self._tell_screens(DataChanged)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place background failures are shown; also re-arms the change poll."""
@@ -204,14 +243,17 @@ def make_app(
     worker_address: tuple[str, int] | None = None,
     start_worker: Callable[[], tuple[str, int]] | None = None,
     now: Clock | None = None,
+    start_cache: Path | None = None,
+    who: Who | None = None,
 ) -> HelpdeskApp:
     """Build the app on the database of `settings`, acting as `actor_email` (or as whom
-    `resolve` finds, in the connecting thread).
+    `resolve` finds, in the connecting thread; `who` says how, when the start-up cache in
+    the folder `start_cache` may look them up the same way: see HelpdeskData).
 
     Nothing is read here: the app connects after its first frame, and exits with the error's
     exit code (the error in `app.refusal`) when the user is unknown or refused.
     """
-    data = HelpdeskData(settings, actor_email, resolve=resolve)
+    data = HelpdeskData(settings, actor_email, resolve=resolve, start_cache=start_cache, who=who)
     return HelpdeskApp(
         data, worker_address=worker_address, start_worker=start_worker, now=now or utc_now
     )
@@ -222,13 +264,19 @@ def run_tui(
     *,
     resolve: Callable[[], str],
     start_worker: Callable[[], tuple[str, int]] | None = None,
+    start_cache: Path | None = None,
+    who: Who | None = None,
 ) -> int:
     """Run the TUI in this terminal until the user quits; returns the exit code.
 
     The first frame comes before anything heavy: `resolve` (who acts) and `start_worker`
-    (the embedded SMTP worker) run in a thread after it.
+    (the embedded SMTP worker) run in a thread after it; with a start-up cache the first rows
+    come before them too.
     """
-    app = make_app(settings, None, resolve=resolve, start_worker=start_worker)
+    app = make_app(
+        settings, None, resolve=resolve, start_worker=start_worker, start_cache=start_cache,
+        who=who,
+    )  # fmt: skip
     app.run()
     if app.refusal is not None:
         raise app.refusal

@@ -3,7 +3,9 @@
 Nothing of the database layer is imported with this module: SQLAlchemy, the models and the
 services (~0.45 s of CPU) are imported by `connect`, in the first worker thread that reads,
 after the inbox's first frame is drawn. Services only some screens use (search, threads,
-mailboxes) are imported when first used.
+mailboxes) are imported when first used. With a start-up cache (tui/quick_start.py), who acts
+and the first rows are read before that, with the plain driver, and `connect` waits until
+they are drawn.
 
 Every method runs in a worker thread (never on the event loop) and opens its own session,
 so no session outlives a call or lives in a widget.
@@ -17,9 +19,11 @@ nearest known key or end.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tui_helpdesk.config import Settings
@@ -35,8 +39,13 @@ from tui_helpdesk.tui.messages import InboxPage
 
 if TYPE_CHECKING:
     from tui_helpdesk.services.changes import ChangeWatcher
+    from tui_helpdesk.tui.quick_start import QuickStart, Who
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# How long `connect` waits for quick rows to be drawn before it imports the database layer
+# anyway (the import holds the GIL: drawing beside it would take twice as long).
+DRAW_WAIT_SECONDS = 1.0
 
 
 ALL_OPEN = ConversationView("open", "All open")
@@ -74,12 +83,24 @@ class HelpdeskData:
         actor_email: str | None,
         *,
         resolve: Callable[[], str] | None = None,
+        start_cache: Path | None = None,
+        who: Who | None = None,
     ) -> None:
         """`actor_email`, or `resolve` to find it (the CLI's identity check: --as, the OS
-        login or the SSH key) in the connecting thread, after the first frame."""
+        login or the SSH key) in the connecting thread, after the first frame.
+
+        `start_cache` is the folder of the start-up cache (None: none is used or written);
+        `who` says how `resolve` finds the actor when the cache may find them the same way
+        (by email, or by OS login), None when it may not (an SSH key, --as)."""
         self.settings = settings
         self.actor_email = actor_email or ""
         self._resolve = resolve
+        self._start_cache = start_cache
+        self._who = who or (("email", actor_email) if actor_email else None)
+        self._quick: QuickStart | None = None  # read by quick_start, until a reload shows it
+        self.started_from_cache = False  # quick_start drew the first rows
+        self._drawn = threading.Event()  # `connect` waits for quick rows to be drawn
+        self._drawn.set()
         self.page_size = max(10, settings.tui.page_size)
         self._db: Any = None  # the Database, once connected
         self._connect_lock = threading.Lock()
@@ -100,10 +121,67 @@ class HelpdeskData:
 
         Raises NotFound / PermissionDenied (services.users.resolve_actor): the app then exits
         with the message."""
+        self._drawn.wait(DRAW_WAIT_SECONDS)
         with self._connect_lock:
             if self._db is None:
                 self._open()
         return self.actor
+
+    def quick_start(self) -> bool:
+        """Who acts and the first page of the default view, from the start-up cache with the
+        plain driver, before `connect`; False when the cache cannot tell (the start then goes
+        the normal way). True: `actor` and `timezone` are set, the next reload of the default
+        view shows the page, and `connect` waits until `first_rows_drawn` (or a second)."""
+        if self._start_cache is None or self._who is None or self.connected:
+            return False
+        from tui_helpdesk.tui import quick_start
+
+        found = quick_start.read(
+            self._start_cache, self.settings.database.url, self._who, page_size=self.page_size
+        )
+        if found is None or found.view != ALL_OPEN.kind:
+            return False
+        self.actor, self.timezone, self._quick = found.actor, found.timezone, found
+        self.started_from_cache = True
+        self._drawn.clear()
+        return True
+
+    def first_rows_drawn(self) -> None:
+        """The quick rows are on screen: `connect` may import the database layer now."""
+        self._drawn.set()
+
+    def remember_start(self) -> None:
+        """Write the start-up cache for the next start (after a normal one: a start that used
+        the cache would write what it read). Never fails the app: the cache is an extra."""
+        if self._start_cache is None or self._who is None or self.started_from_cache:
+            return
+        try:
+            self._remember_start(self._start_cache, self._who)
+        except Exception as error:
+            log.info("start-up cache not written: %s", error)
+
+    def _remember_start(self, directory: Path, who: Who) -> None:
+        from tui_helpdesk.services import prepared
+        from tui_helpdesk.tui import quick_start
+
+        db = self._database()
+        kind, value = who
+        if (kind == "email" and value.strip().lower() != self.actor.email) or (
+            kind == "os_user" and value != self.actor.os_user
+        ):
+            return  # found another way than `who` says: the cache would not find them
+        where = prepared.connection(db, quick_start.libpq_uri(self.settings.database.url))
+        if where is None:
+            return
+        with db.read() as session:
+            recipe = prepared.start_statements(
+                session, self.actor, ALL_OPEN, limit=self.page_size, who=who
+            )
+        recipe |= where | {
+            "revision": db.schema_revision(), "view": ALL_OPEN.kind, "limit": self.page_size,
+            "timeout": self.settings.database.busy_timeout_ms / 1000,
+        }  # fmt: skip
+        quick_start.save(directory, self.settings.database.url, who, recipe)
 
     def _open(self) -> None:
         from tui_helpdesk.services import users
@@ -152,13 +230,13 @@ class HelpdeskData:
         self, list_filter: ListFilter, *, cursor_id: int | None, first_row: int, rows: int
     ) -> Reload:
         """Count, find the cursor's conversation, and read the pages that will be on screen."""
-        from tui_helpdesk.services.conversations import listing
-
         if list_filter.query:
             return self._search_reload(list_filter.query, cursor_id)
         view = list_filter.view
         if cursor_id is None and first_row == 0:
             return self._top_without_count(view, rows)
+        from tui_helpdesk.services.conversations import listing
+
         with self._database().read() as session:
             total = self._total(session, view)
             keys: dict[int, ListKey] = {}
@@ -183,6 +261,9 @@ class HelpdeskData:
     def _top_without_count(self, view: ConversationView, rows: int) -> Reload:
         """The first rows of a list shown before it is counted (a start, another view): the
         count (~70 ms on 100k rows) follows with `count`, the screen does not wait for it."""
+        quick = self._quick_page(view, rows)
+        if quick is not None:
+            return quick
         keys: dict[int, ListKey] = {}
         pages: list[InboxPage] = []
         with self._database().read() as session:
@@ -198,6 +279,22 @@ class HelpdeskData:
         read = sum(len(page.rows) for page in pages)
         more = bool(pages) and len(pages[-1].rows) == self.page_size
         return Reload(total=read + more, pages=pages, cursor_index=None, counted=False)
+
+    def _quick_page(self, view: ConversationView, rows: int) -> Reload | None:
+        """The page quick_start read, once, when it is what the reload asks for (the top of
+        the default view, and no more rows than a page)."""
+        quick, self._quick = self._quick, None
+        if quick is None:
+            return None
+        if self.connected or view != ALL_OPEN or (rows > self.page_size and quick.more):
+            self._drawn.set()  # not shown: nothing to wait for
+            return None
+        page = InboxPage(offset=0, rows=quick.rows)
+        with self._keys_lock:
+            self._keys, self._total_rows = _edges(page), None
+            self._serial += 1
+        return Reload(total=len(quick.rows) + quick.more, pages=[page], cursor_index=None,
+                      counted=False)  # fmt: skip
 
     def count(self, list_filter: ListFilter) -> int:
         """How many rows the list holds now (after a reload that did not count)."""

@@ -56,15 +56,25 @@ def _check(limit: int) -> int:
     return limit
 
 
-def _read(
-    session: Session, actor: UserRecord, where: Where, *, newest_first: bool, limit: int
-) -> list[ConversationRecord]:
-    query = (
+def page_query(actor: UserRecord, where: Where, *, newest_first: bool, limit: int) -> Any:
+    """The statement of one page: the rows of `where` the actor may see, in list order."""
+    return (
         rows.row_query(actor)
         .where(visible(actor), *where)
         .order_by(*(_NEWEST_FIRST if newest_first else _OLDEST_FIRST))
         .limit(limit)
     )
+
+
+def first_page_query(actor: UserRecord, view: ConversationView, *, limit: int) -> Any:
+    """The statement `first_page` runs (limit + 1 rows: the last says whether more follow)."""
+    return page_query(actor, views.conditions(actor, view), newest_first=True, limit=limit + 1)
+
+
+def _read(
+    session: Session, actor: UserRecord, where: Where, *, newest_first: bool, limit: int
+) -> list[ConversationRecord]:
+    query = page_query(actor, where, newest_first=newest_first, limit=limit)
     found = [rows.to_record(row) for row in session.execute(query)]
     return found if newest_first else found[::-1]
 

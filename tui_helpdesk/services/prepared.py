@@ -1,0 +1,95 @@
+"""The statements a TUI start runs first, compiled to the driver's own SQL text.
+
+The TUI draws its first inbox rows before SQLAlchemy is imported (~0.5 s of CPU): it runs
+these statements with the plain DB-API driver (tui/quick_start.py). They are compiled here,
+by SQLAlchemy, from the very statements the services run (users.find's lookup, listing's first
+page), so the rows drawn are the rows the services would read. Values are bound parameters,
+kept beside the text in the driver's parameter style.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from tui_helpdesk.db.engine import Database, sqlite_path
+from tui_helpdesk.db.models import Organisation, User
+from tui_helpdesk.records import ConversationView, UserRecord
+from tui_helpdesk.services.conversations import listing
+
+# The identity row: UserRecord's fields in this order, then the organisation's timezone.
+USER_COLUMNS = ("id", "organisation_id", "email", "name", "first_name", "last_name", "role",
+                "availability", "active", "os_user", "created_at", "timezone")  # fmt: skip
+PLAIN = (str, int, float, bool, type(None))
+
+
+class NotPlain(ValueError):
+    """A statement binds a value the driver would need SQLAlchemy's type processing for."""
+
+
+def actor_shape(actor: UserRecord) -> dict[str, Any]:
+    """What of the acting user the compiled page depends on (visibility and read marks)."""
+    return {"id": actor.id, "organisation_id": actor.organisation_id,
+            "admin": actor.is_admin, "active": actor.active}  # fmt: skip
+
+
+def identity_query(kind: str, value: str) -> Any:
+    """The acting user as services.users.resolve_actor finds them: by email (normalised as
+    users.find does) or by the OS login mapped to them, with their organisation's timezone."""
+    columns = [getattr(User, name) for name in USER_COLUMNS]
+    query = select(*columns, Organisation.timezone).join(
+        Organisation, Organisation.id == User.organisation_id
+    )
+    if kind == "email":
+        return query.where(User.email == value.strip().lower())
+    if kind == "os_user":
+        return query.where(User.os_user == value)
+    raise ValueError(f"unknown identity kind {kind!r}")
+
+
+def compiled(statement: Any, dialect: Dialect) -> dict[str, Any]:
+    """The SQL text SQLAlchemy sends for `statement` and its parameters, as the driver takes
+    them: a list for positional styles (SQLite's ?), a dict for named ones (psycopg's)."""
+    done = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    values = done.params
+    if any(not isinstance(value, PLAIN) for value in values.values()):
+        raise NotPlain(f"a parameter needs type processing: {values!r}")
+    if done.positional:
+        return {"sql": done.string, "params": [values[name] for name in done.positiontup]}
+    return {"sql": done.string, "params": values}
+
+
+def start_statements(
+    session: Session, actor: UserRecord, view: ConversationView, *, limit: int, who: tuple[str, str]
+) -> dict[str, Any]:
+    """The identity lookup for `who` and the first page of `view` for `actor`, compiled for
+    the session's database, with what they were compiled for."""
+    dialect = session.get_bind().dialect
+    return {
+        "dialect": dialect.name,
+        "identity": compiled(identity_query(*who), dialect),
+        "actor": actor_shape(actor),
+        "page": compiled(listing.first_page_query(actor, view, limit=limit), dialect),
+    }
+
+
+def connection(db: Database, libpq_uri: str | None) -> dict[str, Any] | None:
+    """How the plain driver reaches the database as the engine does, or None when it would
+    not be the same: SQLite's file (in-memory and URI databases have none); for PostgreSQL
+    nothing is stored (the password stays in the settings), but `libpq_uri`, the URL as
+    psycopg will read it then, must give the connection arguments SQLAlchemy gives."""
+    url = db.engine.url
+    if db.is_sqlite:
+        path = sqlite_path(db.url)
+        return None if path is None else {"path": str(path)}
+    if libpq_uri is None or url.get_backend_name() != "postgresql":
+        return None
+    from psycopg.conninfo import conninfo_to_dict
+
+    args, kwargs = db.engine.dialect.create_connect_args(url)
+    # What becomes the connection string; the dialect also passes its adapters ("context").
+    given = {k: str(v) for k, v in kwargs.items() if isinstance(v, str | int)}
+    return {} if not args and conninfo_to_dict(libpq_uri) == given else None

@@ -1,0 +1,198 @@
+"""The first inbox rows before SQLAlchemy is imported: the start-up cache (issue 9, point 9).
+
+Importing SQLAlchemy, the models and the services costs ~0.5 s of CPU, more than everything
+else the first inbox frame needs. So a normal start, once its database is open, keeps in a
+cache file the two statements a start reads first (who acts, the first page of the default
+view) as SQLAlchemy compiled them for that database (services/prepared.py). The next start
+runs them with the plain DB-API driver (sqlite3, psycopg), draws the rows, and only then
+imports the database layer, which reads everything again.
+
+The cache is only used when nothing it depends on changed: the package's code (every .py file
+and site-packages, as the warm command server compares them), the schema revision, the
+database and who acts, what of the acting user the page was compiled for (id, organisation,
+admin, active), the page size and the view. Anything else, or any error, and the start goes
+the normal way. The file holds no password (PostgreSQL URLs are rebuilt from the settings) and
+is private to the user.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui_helpdesk.records import ConversationRecord, UserRecord
+
+VERSION = 1
+TAG_SEPARATOR = "\x1f"  # services/conversations/rows.py joins a row's tags with it
+log = logging.getLogger(__name__)
+
+Who = tuple[str, str]  # ("email", address) or ("os_user", login): how the actor is looked up
+
+
+@dataclass(frozen=True)
+class QuickStart:
+    """Who acts and the first rows of `view`, read without the database layer."""
+
+    actor: UserRecord
+    timezone: str
+    view: str
+    rows: tuple[ConversationRecord, ...]
+    more: bool  # rows follow the page
+
+
+@functools.cache
+def code_state() -> str:
+    """The package's code (as the warm command server compares it), as one short string: as
+    it was when this process first asked, at its start (`read`), so a cache written later
+    names the code that compiled it, not an upgrade installed meanwhile."""
+    from tui_helpdesk import code_state as state
+
+    return hashlib.sha256(repr(state.code_state()).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def cache_file(directory: Path, url: str, who: Who) -> Path:
+    """One file per database and acting user; the name hides both (a URL holds a password)."""
+    key = "\0".join((url, *who))
+    return directory / f"start-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def libpq_uri(url: str) -> str | None:
+    """A SQLAlchemy PostgreSQL URL as libpq reads it (psycopg.connect); None otherwise."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.partition("+")[0] not in {"postgresql", "postgres"}:
+        return None
+    return f"postgresql://{rest}"
+
+
+def save(directory: Path, url: str, who: Who, recipe: dict[str, Any]) -> None:
+    """Write the cache atomically, readable by this user only."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    body = json.dumps({"version": VERSION, "code": code_state(), "who": list(who), **recipe})
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".start-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(body)
+        os.replace(temporary, cache_file(directory, url, who))
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read(directory: Path, url: str, who: Who, *, page_size: int) -> QuickStart | None:
+    """The actor and first page from the cached statements, or None: no cache, a stale one,
+    an unknown, inactive or changed user, or any error (the normal start then decides)."""
+    try:
+        code = code_state()
+        recipe = json.loads(cache_file(directory, url, who).read_text(encoding="utf-8"))
+        if not _current(recipe, who, page_size, code):
+            return None
+        return _run(recipe, url, page_size)
+    except Exception as error:  # the normal start is the authority
+        log.debug("no quick start: %s", error)
+        return None
+
+
+def _current(recipe: dict[str, Any], who: Who, page_size: int, code: str) -> bool:
+    return (
+        recipe.get("version") == VERSION
+        and recipe.get("who") == list(who)
+        and recipe.get("limit") == page_size
+        and recipe.get("code") == code
+    )
+
+
+def _run(recipe: dict[str, Any], url: str, page_size: int) -> QuickStart | None:
+    with closing(_connect(recipe, url)) as connection:
+        cursor = connection.cursor()
+        if recipe["dialect"] == "sqlite":
+            cursor.execute("BEGIN")  # one snapshot for the three reads
+        cursor.execute("SELECT version_num FROM alembic_version")
+        if cursor.fetchone() != (recipe["revision"],):
+            return None
+        found = _fetch(cursor, recipe["identity"])
+        if len(found) != 1:
+            return None
+        actor, organisation_zone = _user(found[0])
+        if not actor.active or _shape(actor) != recipe["actor"]:
+            return None
+        rows = [_conversation(row) for row in _fetch(cursor, recipe["page"])]
+        connection.rollback()
+    return QuickStart(
+        actor=actor,
+        timezone=actor.timezone or organisation_zone or "UTC",
+        view=recipe["view"],
+        rows=tuple(rows[:page_size]),
+        more=len(rows) > page_size,
+    )
+
+
+def _connect(recipe: dict[str, Any], url: str) -> Any:
+    if recipe["dialect"] == "sqlite":
+        import sqlite3
+
+        # mode=rw: a database file that went away is not created empty.
+        target = f"file:{Path(recipe['path']).as_posix()}?mode=rw"
+        connection = sqlite3.connect(target, uri=True, timeout=recipe["timeout"])
+        connection.isolation_level = None  # as the engine does: BEGIN is ours
+        return connection
+    uri = libpq_uri(url)
+    if recipe["dialect"] != "postgresql" or uri is None:
+        raise ValueError(f"no quick start for {recipe['dialect']}")
+    import psycopg
+
+    return psycopg.connect(uri)
+
+
+def _fetch(cursor: Any, statement: dict[str, Any]) -> list[tuple[Any, ...]]:
+    params = statement["params"]
+    cursor.execute(statement["sql"], tuple(params) if isinstance(params, list) else params)
+    return cursor.fetchall()
+
+
+def _shape(actor: UserRecord) -> dict[str, Any]:
+    """services.prepared.actor_shape, on the record read here."""
+    return {"id": actor.id, "organisation_id": actor.organisation_id,
+            "admin": actor.is_admin, "active": actor.active}  # fmt: skip
+
+
+def _utc(value: Any) -> datetime | None:
+    """db.models.UTCDateTime's reading: SQLite gives naive UTC text, PostgreSQL aware values."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _user(row: tuple[Any, ...]) -> tuple[UserRecord, str | None]:
+    (ident, organisation_id, email, name, first_name, last_name, role, availability, active,
+     os_user, created_at, timezone, organisation_zone) = row  # fmt: skip
+    actor = UserRecord(
+        id=ident, organisation_id=organisation_id, email=email, name=name,
+        first_name=first_name, last_name=last_name, role=role, availability=availability,
+        active=bool(active), os_user=os_user, created_at=_utc(created_at), timezone=timezone,
+    )  # fmt: skip
+    return actor, organisation_zone
+
+
+def _conversation(row: tuple[Any, ...]) -> ConversationRecord:
+    """services.conversations.rows.to_record, on a driver row."""
+    (ident, subject, status, priority, message_count, previous, created_at, last_message_at,
+     mailbox, queue, contact, contact_name, assignee, tags, is_unread, flagged) = row  # fmt: skip
+    return ConversationRecord(
+        id=ident, subject=subject, status=status, priority=priority, mailbox=mailbox,
+        queue=queue, contact=contact, contact_name=contact_name or "", assignee=assignee,
+        tags=tuple(sorted(tags.split(TAG_SEPARATOR))) if tags else (),
+        message_count=message_count, previous_conversation_id=previous,
+        created_at=_utc(created_at), last_message_at=_utc(last_message_at),
+        unread=bool(is_unread), flagged=flagged or "",
+    )  # fmt: skip
