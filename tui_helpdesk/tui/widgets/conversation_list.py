@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+from math import ceil
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -20,6 +21,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 
 from tui_helpdesk.records import ConversationRecord
@@ -30,6 +32,7 @@ from tui_helpdesk.tui.widgets.safe_text import safe_text
 MAX_CACHED_PAGES = 50
 MAX_CLEANED = 5000  # rows whose cleaned text is kept (a few screens' worth is what matters)
 HEADER_ROWS = 1
+SCROLL_BAR_STEPS = len(ScrollBarRender.VERTICAL_BARS)
 PREFETCH_SCREENS = 2  # a held page down finds the next screen read
 
 
@@ -91,6 +94,19 @@ def fit(text: str, width: int, *, right: bool = False) -> str:
         return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
     pad = " " * (width - size)
     return pad + text if right else text + pad
+
+
+def _thumb(bar: ScrollBar, position: float) -> tuple[int, ...] | None:
+    """Where a vertical scroll bar draws its thumb for `position`, in eighths of a cell (the
+    steps of its glyphs), as ScrollBarRender.render_bar works it out; None: no thumb."""
+    size = bar.size.height
+    virtual = ceil(bar.window_virtual_size)
+    window = ceil(bar.window_size) if bar.window_size < bar.window_virtual_size else 0
+    if not (window and size and virtual and size != virtual) or virtual == window:
+        return None
+    thumb = max(1, window / (virtual / size))
+    start = int((size - thumb) * (position / (virtual - window)) * SCROLL_BAR_STEPS)
+    return size, virtual, window, start
 
 
 class ConversationList(ScrollView, can_focus=True):
@@ -499,7 +515,17 @@ class ConversationList(ScrollView, can_focus=True):
         self._drawn.clear()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
+        """ScrollView's, but the scroll bar is drawn again only when its thumb moves: over
+        100,000 rows a page moves it a hundredth of a cell, and drawing it cost a tenth of a
+        page down."""
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            if _thumb(bar, new_value) == _thumb(bar, bar.position):
+                bar.set_reactive(ScrollBar.position, new_value)
+            else:
+                bar.position = new_value
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
         if self.loaded:
             self._want_around_view()
 
