@@ -27,13 +27,13 @@ from textual.strip import Strip
 from tui_helpdesk.records import ConversationRecord
 from tui_helpdesk.tui.format import age
 from tui_helpdesk.tui.messages import InboxPage
-from tui_helpdesk.tui.widgets.safe_text import safe_text
+from tui_helpdesk.tui.widgets.safe_text import safe_line
 
 MAX_CACHED_PAGES = 50
 MAX_CLEANED = 5000  # rows whose cleaned text is kept (a few screens' worth is what matters)
 HEADER_ROWS = 1
 SCROLL_BAR_STEPS = len(ScrollBarRender.VERTICAL_BARS)
-PREFETCH_SCREENS = 2  # a held page down finds the next screen read
+PREFETCH_SCREENS = 3  # a held page down (back to back) finds its next screens read
 
 
 def column_widths(width: int) -> list[tuple[str, int]]:
@@ -487,7 +487,7 @@ class ConversationList(ScrollView, can_focus=True):
         if len(self._cleaned) > MAX_CLEANED:
             self._cleaned.clear()
         raw = row_cells(row, self._now())
-        cells = {name: safe_text(value, one_line=True).plain for name, value in raw.items()
+        cells = {name: safe_line(value) for name, value in raw.items()
                  if name not in ("Age", "Mark")}  # fmt: skip
         self._cleaned[row.id] = (row, cells)
         return cells
