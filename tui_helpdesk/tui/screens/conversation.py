@@ -134,6 +134,7 @@ class ConversationScreen(Screen[None]):
         return host(self)
 
     def compose(self) -> ComposeResult:
+        self.load()  # the read runs while the screen is built and first drawn
         # Two lines from the start, as the title will have: its update is no layout pass.
         yield Static(Text(f"Conversation #{self.conversation_id}\n…", end=""),
                      id="conversation-title")  # fmt: skip
@@ -143,7 +144,6 @@ class ConversationScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(ThreadView).focus()
-        self.load()
 
     def commands(self) -> list[PaletteCommand]:
         found = [
