@@ -31,6 +31,7 @@ from tui_helpdesk.tui.widgets.safe_text import safe_line
 
 MAX_CACHED_PAGES = 50
 MAX_CLEANED = 5000  # rows whose cleaned text is kept (a few screens' worth is what matters)
+MAX_DRAWN = 600  # rows whose drawn line is kept (~20 screens; a line holds a dozen objects)
 HEADER_ROWS = 1
 SCROLL_BAR_STEPS = len(ScrollBarRender.VERTICAL_BARS)
 PREFETCH_SCREENS = 3  # a held page down (back to back) finds its next screens read
@@ -395,7 +396,7 @@ class ConversationList(ScrollView, can_focus=True):
         if drawn is not None and drawn[0] is row and drawn[1] == state:
             return drawn[2]
         strip = self._row_strip(row, columns, width, *state)
-        if len(self._drawn) > MAX_CLEANED:
+        if len(self._drawn) > MAX_DRAWN:
             self._drawn.clear()
         self._drawn[row.id] = (row, state, strip)
         return strip
