@@ -100,7 +100,10 @@ def seed(url: str, *, conversations: int = 100_000, messages: int = 1_000_000) -
             _write_postgresql(db, rows)
         seconds = time.perf_counter() - started
         started = time.perf_counter()
-        _upgrade(db)
+        if db.is_sqlite:
+            _upgrade_sqlite(db)
+        else:
+            _upgrade(db)
         backfill = time.perf_counter() - started
         if not db.is_sqlite:
             # The bench's own tables only: a database-wide ANALYZE locks other schemas' tables
@@ -132,6 +135,27 @@ def _upgrade(db: Database, attempts: int = 3) -> None:
         except OperationalError as error:
             if "deadlock" not in str(error) or attempt == attempts:
                 raise
+
+
+def _upgrade_sqlite(db: Database) -> None:
+    """To head on one connection with the loading pragmas: the search migration's backfill
+    writes an index of ~300 MB in one transaction, and through the WAL with SQLite's default
+    2 MB page cache it took twice as long as the index building itself (55 s for 1M messages
+    on a loaded machine). The same statements, so the same index."""
+    from alembic import command
+
+    from tui_helpdesk.db.engine import alembic_config
+
+    db.engine.dispose()  # this connection alone: SQLite leaves WAL mode only then
+    with db.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        for pragma in LOADING_PRAGMAS:
+            raw.execute(pragma)
+        with connection.begin():
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        raw.execute("PRAGMA journal_mode=WAL")
 
 
 def _downgrade(db: Database, revision: str) -> None:
@@ -306,6 +330,12 @@ BULK_TABLES = ("contacts", "conversations", "messages", "conversation_tags", "at
                "conversation_reads")  # fmt: skip
 
 
+# No journal while loading: in WAL mode every page was written twice (to the WAL, then by the
+# checkpoint); a failed seed is thrown away anyway. Index builds sort in memory.
+LOADING_PRAGMAS = ("PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF",
+                   "PRAGMA cache_size=-200000", "PRAGMA temp_store=MEMORY")  # fmt: skip
+
+
 def _write_sqlite(db: Database, rows: _Rows) -> None:
     """One transaction, without the tables' indexes and triggers (recreated after: sorting once
     is far cheaper than a million random index inserts)."""
@@ -313,12 +343,8 @@ def _write_sqlite(db: Database, rows: _Rows) -> None:
     raw = db.engine.raw_connection()
     try:
         connection = raw.driver_connection
-        # No journal while loading: in WAL mode every page was written twice (to the WAL,
-        # then by the checkpoint); a failed seed is thrown away anyway.
-        connection.execute("PRAGMA journal_mode=OFF")
-        connection.execute("PRAGMA synchronous=OFF")
-        connection.execute("PRAGMA cache_size=-200000")
-        connection.execute("PRAGMA temp_store=MEMORY")  # index builds sort in memory
+        for pragma in LOADING_PRAGMAS:
+            connection.execute(pragma)
         connection.execute("PRAGMA foreign_keys=OFF")  # the rows are made consistent
         tables = ", ".join(f"'{t}'" for t in BULK_TABLES)
         schema = connection.execute(
@@ -330,8 +356,8 @@ def _write_sqlite(db: Database, rows: _Rows) -> None:
             connection.execute(f"DROP {kind} {name}")
         connection.execute("INSERT INTO blobs (sha256, size, data) VALUES (?, 20, ?)",
                            (ATTACHMENT_SHA, b"x" * 20))  # fmt: skip
-        _insert_all(rows, lambda table, columns, values: _sqlite_insert(
-            connection, table, columns, values))  # fmt: skip
+        _insert_all(rows, lambda table, columns, values, constants: _sqlite_insert(
+            connection, table, columns, values, constants))  # fmt: skip
         for _, _, sql in schema:
             connection.execute(sql)
         connection.execute("COMMIT")
@@ -341,25 +367,39 @@ def _write_sqlite(db: Database, rows: _Rows) -> None:
         raw.close()
 
 
-def _insert_all(rows: _Rows, insert: Callable[[str, str, Iterable[Any]], None]) -> None:
+Insert = Callable[[str, str, Iterable[Any], dict[str, str] | None], None]
+
+
+def _insert_all(rows: _Rows, insert: Insert) -> None:
+    """insert(table, columns, rows, constants): `constants` are column values shared by
+    every row."""
     insert("contacts", "id, organisation_id, email, name, bounce_reason, created_at, updated_at",
-           rows.contact_rows())  # fmt: skip
+           rows.contact_rows(), None)  # fmt: skip
     conversations, messages, tags = rows.conversation_and_message_rows()
-    insert("conversations", CONVERSATION_COLUMNS, (c[:15] for c in conversations))
-    defaults = tuple(MESSAGE_DEFAULTS.values())
-    insert("messages", MESSAGE_COLUMNS + ", " + ", ".join(MESSAGE_DEFAULTS),
-           (m + defaults for m in messages))  # fmt: skip
-    insert("conversation_tags", "conversation_id, tag", tags)
+    insert("conversations", CONVERSATION_COLUMNS, (c[:15] for c in conversations), None)
+    insert("messages", MESSAGE_COLUMNS, messages, MESSAGE_DEFAULTS)
+    insert("conversation_tags", "conversation_id, tag", tags, None)
     insert("attachments", "id, message_id, filename, content_type, size, sha256, disposition, "
-           "content_id", ((*a, "attachment", "") for a in rows.attachment_rows()))  # fmt: skip
+           "content_id", ((*a, "attachment", "") for a in rows.attachment_rows()),
+           None)  # fmt: skip
     read_at = rows.stamp(datetime.now(UTC))
     insert("conversation_reads", "user_id, conversation_id, last_read_message_at, read_at",
-           ((*r, read_at) for r in rows.read_rows(conversations)))  # fmt: skip
+           ((*r, read_at) for r in rows.read_rows(conversations)), None)  # fmt: skip
 
 
-def _sqlite_insert(connection: Any, table: str, columns: str, rows: Iterable[Any]) -> None:
+def _sqlite_insert(
+    connection: Any, table: str, columns: str, rows: Iterable[Any], constants: dict[str, str] | None
+) -> None:
+    """Constants go in the statement as literals: a million rows bind 12 values fewer each."""
     marks = ", ".join("?" for _ in columns.split(","))
+    if constants:
+        columns += ", " + ", ".join(constants)
+        marks += ", " + ", ".join(_literal(value) for value in constants.values())
     connection.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _write_postgresql(db: Database, rows: _Rows) -> None:
@@ -381,7 +421,8 @@ def _write_postgresql(db: Database, rows: _Rows) -> None:
             # No foreign-key trigger per row (the rows are made consistent), as SQLite's
             # foreign_keys=OFF: two lookups for each of a million messages were half the COPY.
             cursor.execute("SET LOCAL session_replication_role = replica")
-            _insert_all(rows, lambda table, columns, values: _copy(cursor, table, columns, values))
+            _insert_all(rows, lambda table, columns, values, constants: _copy(
+                cursor, table, columns, values, constants))  # fmt: skip
             cursor.execute("SET LOCAL session_replication_role = DEFAULT")
             for table in ("contacts", "conversations", "messages", "attachments"):
                 cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -394,7 +435,13 @@ def _write_postgresql(db: Database, rows: _Rows) -> None:
         raw.close()
 
 
-def _copy(cursor: Any, table: str, columns: str, rows: Iterable[Any]) -> None:
+def _copy(
+    cursor: Any, table: str, columns: str, rows: Iterable[Any], constants: dict[str, str] | None
+) -> None:
+    if constants:
+        columns += ", " + ", ".join(constants)
+        extra = tuple(constants.values())
+        rows = (row + extra for row in rows)
     with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)

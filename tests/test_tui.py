@@ -427,6 +427,14 @@ async def test_a_large_inbox_reads_only_the_pages_it_shows(db: Database, setting
         assert listed.cursor_row.subject == "Cannot log in"  # type: ignore[union-attr]
         assert list_lines(app)[-2].startswith("Bulk 19999")
         assert len(listed._pages) <= 4
+        # The scroll bar keeps the position even when a move does not redraw it (its thumb
+        # moves a fraction of a cell per page), and its thumb is drawn at the bottom.
+        bar = listed.vertical_scrollbar
+        assert bar.position == listed.scroll_y
+        await pilot.press("pageup", "pageup")
+        assert bar.position == listed.scroll_y < listed.max_scroll_y
+        lines = [list(strip) for strip in bar.render_lines(Region(0, 0, *bar.size))]
+        assert lines[-1] != lines[0] == lines[1]  # the track above, the thumb at the bottom
 
 
 async def test_open_is_disabled_while_no_row_is_under_the_cursor(

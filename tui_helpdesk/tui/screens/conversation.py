@@ -134,14 +134,16 @@ class ConversationScreen(Screen[None]):
         return host(self)
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Conversation #{self.conversation_id}"), id="conversation-title")
+        self.load()  # the read runs while the screen is built and first drawn
+        # Two lines from the start, as the title will have: its update is no layout pass.
+        yield Static(Text(f"Conversation #{self.conversation_id}\n…", end=""),
+                     id="conversation-title")  # fmt: skip
         yield Static("", id="sender-warning", classes="sender-warning")
         yield ThreadView(id="thread")
         yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(ThreadView).focus()
-        self.load()
 
     def commands(self) -> list[PaletteCommand]:
         found = [
@@ -191,12 +193,15 @@ class ConversationScreen(Screen[None]):
         self.on_conversation_loaded(ConversationLoaded(message.detail))
 
     def _show_warnings(self, found: list[SenderWarningRecord]) -> None:
-        self.warnings = found
+        """The banner changes (a layout pass: it takes or gives back lines) only when the
+        warnings do; most threads have none, from the first load on."""
+        before, self.warnings = self.warnings, found
+        self.query_one(ThreadView).flags = {w.message_id: w.level for w in found}
+        if found == before:
+            return
         banner = self.query_one("#sender-warning", Static)
         banner.set_class(False, "spoof", "lookalike")
         lead = strongest(found)
-        thread_view = self.query_one(ThreadView)
-        thread_view.flags = {w.message_id: w.level for w in found}
         if lead is None:
             banner.update("")
             return
@@ -205,12 +210,19 @@ class ConversationScreen(Screen[None]):
 
     def on_conversation_loaded(self, message: ConversationLoaded) -> None:
         previous, self.detail = self.detail, message.detail
-        self.query_one("#conversation-title", Static).update(
-            title_text(message.detail.conversation)
-        )
+        self._set_title(title_text(message.detail.conversation))
         if previous is not None and previous.messages == message.detail.messages:
             return
         self.query_one(ThreadView).show(message.detail.messages)
+
+    def _set_title(self, text: Text) -> None:
+        """A layout pass only when the title's height changes (it has two lines from the
+        start; a narrow terminal may wrap a third): else the thread below stays put."""
+        title = self.query_one("#conversation-title", Static)
+        title.update(text, layout=False)
+        width = title.content_region.width
+        if not width or title.visual.get_height(title.styles, width) != title.content_region.height:
+            title.refresh(layout=True)
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.query_one(ThreadView).show_text(safe_text(message.text, "bold red"))

@@ -302,7 +302,8 @@ class InboxScreen(Screen[None]):
 
     def on_page_loaded(self, message: PageLoaded) -> None:
         self.conversation_list.add_page(message.generation, message.page)
-        self._update_status()
+        if self.list_filter.query is not None:
+            self._update_status()  # a search's count grows as its pages come; a view's not
 
     failure: str | None = None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+from math import ceil
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -20,17 +21,20 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 
 from tui_helpdesk.records import ConversationRecord
 from tui_helpdesk.tui.format import age
 from tui_helpdesk.tui.messages import InboxPage
-from tui_helpdesk.tui.widgets.safe_text import safe_text
+from tui_helpdesk.tui.widgets.safe_text import safe_line
 
 MAX_CACHED_PAGES = 50
 MAX_CLEANED = 5000  # rows whose cleaned text is kept (a few screens' worth is what matters)
+MAX_DRAWN = 600  # rows whose drawn line is kept (~20 screens; a line holds a dozen objects)
 HEADER_ROWS = 1
-PREFETCH_SCREENS = 1
+SCROLL_BAR_STEPS = len(ScrollBarRender.VERTICAL_BARS)
+PREFETCH_SCREENS = 3  # a held page down (back to back) finds its next screens read
 
 
 def column_widths(width: int) -> list[tuple[str, int]]:
@@ -91,6 +95,19 @@ def fit(text: str, width: int, *, right: bool = False) -> str:
         return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
     pad = " " * (width - size)
     return pad + text if right else text + pad
+
+
+def _thumb(bar: ScrollBar, position: float) -> tuple[int, ...] | None:
+    """Where a vertical scroll bar draws its thumb for `position`, in eighths of a cell (the
+    steps of its glyphs), as ScrollBarRender.render_bar works it out; None: no thumb."""
+    size = bar.size.height
+    virtual = ceil(bar.window_virtual_size)
+    window = ceil(bar.window_size) if bar.window_size < bar.window_virtual_size else 0
+    if not (window and size and virtual and size != virtual) or virtual == window:
+        return None
+    thumb = max(1, window / (virtual / size))
+    start = int((size - thumb) * (position / (virtual - window)) * SCROLL_BAR_STEPS)
+    return size, virtual, window, start
 
 
 class ConversationList(ScrollView, can_focus=True):
@@ -223,7 +240,12 @@ class ConversationList(ScrollView, can_focus=True):
         self.snippets: dict[int, str] = {}  # search: conversation id -> matching excerpt
         self._could_open = False
         self._cleaned: dict[int, tuple[ConversationRecord, dict[str, str]]] = {}
+        # row id -> (the row, (on the cursor, marked, age), its line at _columns_width)
+        self._drawn: dict[int, tuple[ConversationRecord, tuple[bool, bool, str], Strip]] = {}
+        self._columns_width = -1
+        self._columns: list[tuple[str, int]] = []
         self._style_cache: dict[str, Style] | None = None
+        self._on_cursor: dict[Style, Style] | None = None
         self._read_ahead_due = False
 
     # -- data in -------------------------------------------------------------------------
@@ -347,13 +369,14 @@ class ConversationList(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         """Line 0 is the column header; line y > 0 shows row scroll_y + y - 1.
 
-        Rows are drawn as segments straight from text cleaned once per row (not through a
-        Rich Text per line): a page down redraws every visible row."""
+        A row's line is kept (per width, cursor, mark and age) and its columns are fitted once
+        per row and width: a page down draws ~30 new rows and a move of the cursor two."""
         width = self.scrollable_content_region.width
         styles = self._styles()
+        columns = self._columns_for(width)
         if y == 0:
-            names = {name: HEADINGS.get(name, name) for name, _ in column_widths(width)}
-            return self._cells_strip(names, width, {}, styles["header"], styles["header"])
+            names = {name: HEADINGS.get(name, name) for name, _ in columns}
+            return self._cells_strip(names, columns, width, {}, styles["header"])
         index = self.first_visible_row + y - HEADER_ROWS
         base = styles["base"]
         if index >= self.total:
@@ -368,9 +391,28 @@ class ConversationList(ScrollView, can_focus=True):
             if index == self.cursor:
                 return line.apply_style(styles["cursor"]).crop_extend(0, width, styles["cursor"])
             return line.crop_extend(0, width, base)
-        mark = ("*" if row.id in self.marked else " ") + ("●" if row.unread else " ")
-        cells = {**self._clean_cells(row), "Age": age(row.last_message_at, self._now()),
-                 "Mark": mark}  # fmt: skip
+        state = (index == self.cursor, row.id in self.marked, age(row.last_message_at, self._now()))
+        drawn = self._drawn.get(row.id)
+        if drawn is not None and drawn[0] is row and drawn[1] == state:
+            return drawn[2]
+        strip = self._row_strip(row, columns, width, *state)
+        if len(self._drawn) > MAX_DRAWN:
+            self._drawn.clear()
+        self._drawn[row.id] = (row, state, strip)
+        return strip
+
+    def _row_strip(
+        self,
+        row: ConversationRecord,
+        columns: list[tuple[str, int]],
+        width: int,
+        on_cursor: bool,
+        marked: bool,
+        row_age: str,
+    ) -> Strip:
+        styles = self._styles()
+        cells = {**self._clean_cells(row), "Age": row_age,
+                 "Mark": ("*" if marked else " ") + ("●" if row.unread else " ")}  # fmt: skip
         column_styles = {"Contact": styles["sender"], "Mailbox": styles["muted"],
                          "Assignee": styles["muted"], "Tags": styles["muted"],
                          "Age": styles["muted"], "Mark": styles["marked"]}  # fmt: skip
@@ -380,28 +422,62 @@ class ConversationList(ScrollView, can_focus=True):
             column_styles["Subject"] = styles[row.flagged]
         if row.priority in ("high", "urgent"):
             column_styles["Priority"] = styles["urgent"]
-        if index == self.cursor:
-            cursor = styles["cursor"]
-            column_styles = {name: style + cursor for name, style in column_styles.items()}
-            return self._cells_strip(cells, width, column_styles, cursor, cursor)
-        return self._cells_strip(cells, width, column_styles, base, base)
+        if on_cursor:
+            on = self._cursor_styles()
+            column_styles = {name: on[style] for name, style in column_styles.items()}
+            return self._cells_strip(cells, columns, width, column_styles, styles["cursor"])
+        return self._cells_strip(cells, columns, width, column_styles, styles["base"])
 
+    def _cursor_styles(self) -> dict[Style, Style]:
+        """Each column style with the cursor's over it (adding styles is not free)."""
+        if self._on_cursor is None:
+            cursor = self._styles()["cursor"]
+            self._on_cursor = {style: style + cursor for style in self._styles().values()}
+        return self._on_cursor
+
+    def _columns_for(self, width: int) -> list[tuple[str, int]]:
+        if width != self._columns_width:
+            self._columns_width, self._columns = width, column_widths(width)
+            self._drawn.clear()
+        return self._columns
+
+    @staticmethod
     def _cells_strip(
-        self,
         cells: dict[str, str],
+        columns: list[tuple[str, int]],
         width: int,
         column_styles: dict[str, Style],
         plain: Style,
-        fill: Style,
     ) -> Strip:
-        segments = []
-        columns = column_widths(width)
+        """One segment per run of cells in the same style (a column and the gap after it
+        share one when the column is plain): fewer segments to crop, filter and write."""
+        segments: list[Segment] = []
+        text, style = "", plain
+        last = len(columns) - 1
         for position, (name, column_width) in enumerate(columns):
-            text = fit(cells.get(name, ""), column_width, right=name == "Age")
-            segments.append(Segment(text, column_styles.get(name, plain)))
-            if position < len(columns) - 1:
-                segments.append(Segment(" ", plain))
-        return Strip(segments).crop_extend(0, width, fill)
+            cell = fit(cells.get(name, ""), column_width, right=name == "Age")
+            cell_style = column_styles.get(name, plain)
+            if cell_style is not style:
+                if text:
+                    segments.append(Segment(text, style))
+                text, style = "", cell_style
+            text += cell
+            if position < last:
+                if style is not plain:
+                    segments.append(Segment(text, style))
+                    text, style = "", plain
+                text += " "
+        used = sum(size for _, size in columns) + last
+        if used < width:
+            if style is not plain:
+                segments.append(Segment(text, style))
+                text, style = "", plain
+            text += " " * (width - used)
+        if text:
+            segments.append(Segment(text, style))
+        if used > width:
+            return Strip(segments).crop_extend(0, width, plain)
+        return Strip(segments, width)
 
     def _clean_cells(self, row: ConversationRecord) -> dict[str, str]:
         """The row's text cleaned for the screen (control characters, bidi overrides, one
@@ -412,7 +488,7 @@ class ConversationList(ScrollView, can_focus=True):
         if len(self._cleaned) > MAX_CLEANED:
             self._cleaned.clear()
         raw = row_cells(row, self._now())
-        cells = {name: safe_text(value, one_line=True).plain for name, value in raw.items()
+        cells = {name: safe_line(value) for name, value in raw.items()
                  if name not in ("Age", "Mark")}  # fmt: skip
         self._cleaned[row.id] = (row, cells)
         return cells
@@ -436,9 +512,21 @@ class ConversationList(ScrollView, can_focus=True):
         """Focus changes the cursor's colours (and a theme everything): draw with new ones."""
         super().notify_style_update()
         self._style_cache = None
+        self._on_cursor = None
+        self._drawn.clear()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
+        """ScrollView's, but the scroll bar is drawn again only when its thumb moves: over
+        100,000 rows a page moves it a hundredth of a cell, and drawing it cost a tenth of a
+        page down."""
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            if _thumb(bar, new_value) == _thumb(bar, bar.position):
+                bar.set_reactive(ScrollBar.position, new_value)
+            else:
+                bar.position = new_value
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
         if self.loaded:
             self._want_around_view()
 

@@ -22,7 +22,11 @@ def safe_text(value: str | None, style: str | Style = "", *, one_line: bool = Fa
     one_line is for fields shown on one line (subject, sender, file name): a folded header
     reads as one line, so any run of whitespace becomes one space.
     """
-    text = clean(value, one_line=one_line)
-    if one_line:
-        text = _WHITESPACE_RUN.sub(" ", text).strip()
+    text = safe_line(value) if one_line else clean(value)
     return Text(text, style=style, end="")
+
+
+def safe_line(value: str | None) -> str:
+    """The cleaned value as one line of plain text (for a widget that draws segments itself,
+    as the conversation list does: no Text made and thrown away per cell)."""
+    return _WHITESPACE_RUN.sub(" ", clean(value, one_line=True)).strip()

@@ -59,7 +59,7 @@ class ThreadView(ScrollView, can_focus=True):
         self._flags: dict[int, str] = {}  # message id → "spoof" | "lookalike" (F75)
         self.folded = True  # quoted history and signatures folded
         self.placeholder: Text | None = Text("Loading…", style="italic")
-        self._lines: list[Strip] = []
+        self._placeholder_lines: list[Strip] = []
         self._kinds: list[tuple[int, bool]] = []  # per line: (message index, is summary)
         self._starts: list[int] = []  # first line of each message
         self._cache: dict[tuple[int, int, bool, bool], list[Strip]] = {}
@@ -144,22 +144,31 @@ class ThreadView(ScrollView, can_focus=True):
     # --- layout and drawing ----------------------------------------------------------------
 
     def _layout(self) -> None:
+        """Where each message's lines start. A closed message is two lines (its summary and
+        a gap), so only open ones are rendered here; summaries are drawn when on screen."""
         width = self.scrollable_content_region.width
         self._width = width
         if width <= 0:  # not laid out yet: on_resize lays the thread out once it has a size
             return
         width = max(10, width)
-        self._lines, self._kinds, self._starts = [], [], []
+        self._placeholder_lines, self._kinds, self._starts = [], [], []
         if self.placeholder is not None:
-            self._lines = self._render(self.placeholder, width)
-            self._kinds = [(-1, False)] * len(self._lines)
+            self._placeholder_lines = self._render(self.placeholder, width)
+            self._kinds = [(-1, False)] * len(self._placeholder_lines)
         for index, message in enumerate(self.messages):
-            self._starts.append(len(self._lines))
-            lines = self._message_lines(message, width)
-            self._lines.extend(lines)
-            self._kinds.extend((index, n == 0) for n in range(len(lines)))
-        self.virtual_size = Size(width, len(self._lines))
+            self._starts.append(len(self._kinds))
+            count = len(self._message_lines(message, width)) if message.id in self.opened else 2
+            self._kinds.extend((index, n == 0) for n in range(count))
+        self.virtual_size = Size(width, len(self._kinds))
         self.refresh()
+
+    def _line(self, index: int) -> Strip:
+        """Line `index` of the thread (rendering its message's lines if not done yet)."""
+        message_index, _summary = self._kinds[index]
+        if message_index < 0:
+            return self._placeholder_lines[index]
+        lines = self._message_lines(self.messages[message_index], max(10, self._width))
+        return lines[index - self._starts[message_index]]
 
     def _message_lines(self, message: MessageRecord, width: int) -> list[Strip]:
         opened = message.id in self.opened
@@ -199,9 +208,9 @@ class ThreadView(ScrollView, can_focus=True):
         index = scroll_y + y
         width = self.scrollable_content_region.width
         base = self._style("base")
-        if index >= len(self._lines):
+        if index >= len(self._kinds):
             return Strip.blank(width, base)
-        strip = self._lines[index]
+        strip = self._line(index)
         message_index, summary = self._kinds[index]
         if summary:
             style = self._summary_style(message_index)
@@ -245,7 +254,7 @@ class ThreadView(ScrollView, can_focus=True):
             return
         index = min(self.cursor, len(self._starts) - 1)
         top = self._starts[index]
-        end = self._starts[index + 1] if index + 1 < len(self._starts) else len(self._lines)
+        end = self._starts[index + 1] if index + 1 < len(self._starts) else len(self._kinds)
         height = self.scrollable_content_region.height or 1
         if top < self.scroll_y or end - top > height:
             self.scroll_to(y=top, animate=False)
@@ -271,4 +280,4 @@ class ThreadView(ScrollView, can_focus=True):
 
     def lines_text(self) -> str:
         """Every line of the thread as plain text (what a reader sees, scrolled or not)."""
-        return "\n".join(strip.text.rstrip() for strip in self._lines)
+        return "\n".join(self._line(index).text.rstrip() for index in range(len(self._kinds)))
