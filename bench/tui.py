@@ -203,6 +203,10 @@ def child_tui(
                 thread_screen = app.screen
                 send_key(app, "escape")
                 await _until(pilot, lambda: not thread_screen.is_attached)
+                # Back in a settled inbox before the next open's clock starts: the inbox's
+                # redraw and refresh after the escape are not part of opening a thread.
+                await _until(pilot, lambda: isinstance(app.screen, InboxScreen) and settled())
+                await pilot.pause()
 
             opened: list[tuple[float, float]] = []
             times, cpu = [], []
