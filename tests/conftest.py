@@ -53,6 +53,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         screen = SCREEN_TESTS.search(str(metafunc.definition.path)) is not None
         if screen and metafunc.definition.get_closest_marker("both_backends") is None:
             chosen = chosen[:1]
+        if metafunc.definition.get_closest_marker("postgresql_only") is not None:
+            chosen = [b for b in chosen if b == "postgresql"]  # none without a PostgreSQL URL
         metafunc.parametrize("backend", chosen, scope="session")
 
 

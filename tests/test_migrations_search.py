@@ -3,10 +3,12 @@ mail stored before the upgrade is found after it; downgrading and upgrading agai
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -78,35 +80,34 @@ def test_mail_stored_before_the_upgrade_is_found_after_it(empty_url: str) -> Non
         db.dispose()
 
 
-def test_downgrade_and_upgrade_again(empty_url: str) -> None:
+@contextlib.contextmanager
+def _down_and_up(empty_url: str, subject: str, revision: str) -> Iterator[tuple[Database, Any]]:
+    """One mail stored at head, the schema taken down to `revision` and up again."""
     settings = _settings(empty_url)
     db = Database(empty_url)
     try:
         db.migrate()
         desk = make_desk(db, settings)
-        deliver(db, settings, build_mail(subject="Kept through it all"), desk.support.alias)
-        _downgrade(db, "20261122_0001")
+        deliver(db, settings, build_mail(subject=subject), desk.support.alias)
+        _downgrade(db, revision)
         db.migrate()
-        assert _subjects(db, desk, "kept") == ["Kept through it all"]
+        yield db, desk
     finally:
         db.dispose()
+
+
+def test_downgrade_and_upgrade_again(empty_url: str) -> None:
+    with _down_and_up(empty_url, "Kept through it all", "20261122_0001") as (db, desk):
+        assert _subjects(db, desk, "kept") == ["Kept through it all"]
 
 
 def test_vectors_survive_the_move_to_filling_them_after_the_commit(empty_url: str) -> None:
     """PostgreSQL: 20261207_search_deferred keeps the generated column's values (DROP
     EXPRESSION) and its downgrade computes them again; SQLite is unchanged by it."""
-    settings = _settings(empty_url)
-    db = Database(empty_url)
-    try:
-        db.migrate()
-        desk = make_desk(db, settings)
-        deliver(db, settings, build_mail(subject="Printer on fire"), desk.support.alias)
-        _downgrade(db, "20261206_worker_recent")  # the column generated again, filled
-        db.migrate()
+    # down to the revision before it: the column generated again, filled
+    with _down_and_up(empty_url, "Printer on fire", "20261206_worker_recent") as (db, desk):
         if db.engine.dialect.name == "postgresql":
             with db.read() as session:
                 empty = session.scalar(text("SELECT count(*) FROM messages WHERE search IS NULL"))
             assert empty == 0
         assert _subjects(db, desk, "printer") == ["Printer on fire"]
-    finally:
-        db.dispose()

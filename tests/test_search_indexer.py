@@ -19,11 +19,13 @@ from tui_helpdesk.services.search.fulltext import pg_vector
 from tui_helpdesk.services.search.results import search
 from tui_helpdesk.worker.search_indexer import SearchIndexer
 
+# SQLite has no indexer: its FTS5 index is kept by triggers in the same transaction
+# (tests/test_search.py covers it).
+pytestmark = pytest.mark.postgresql_only
+
 
 @pytest.fixture
-def desk(backend: str, db: Database, settings: Settings) -> Desk:
-    if backend != "postgresql":
-        pytest.skip("SQLite's FTS5 index is kept by triggers, in the same transaction")
+def desk(db: Database, settings: Settings) -> Desk:
     return make_desk(db, settings)
 
 
