@@ -56,7 +56,9 @@ class CaptureServer:
 
     `answers` are replies given to DATA before any mail is accepted ("451 4.3.0 busy"),
     `pause` a wait per DATA (to catch a sender mid-batch), `tls`, `implicit_tls` and
-    `logins` (user → password) turn on STARTTLS (required), SMTPS and AUTH.
+    `logins` (user → password) turn on STARTTLS (required), SMTPS and AUTH. It offers
+    PIPELINING, as Postfix does, so the sender writes MAIL, RCPT and DATA at once (aiosmtpd
+    reads them in turn); `pipelining=False` makes the sender go command by command.
     """
 
     answers: list[str] = field(default_factory=list)
@@ -64,6 +66,7 @@ class CaptureServer:
     tls: ssl.SSLContext | None = None
     implicit_tls: bool = False
     logins: dict[str, str] | None = None
+    pipelining: bool = True
     received: list[Received] = field(default_factory=list)
     port: int = 0
 
@@ -71,6 +74,14 @@ class CaptureServer:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.pause:

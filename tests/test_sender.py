@@ -28,11 +28,14 @@ from tui_helpdesk.services.outbox import JobResult
 from tui_helpdesk.worker.sender import Recorder
 
 
-def test_queued_jobs_leave_byte_for_byte_over_one_reused_connection(db, settings) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "stepwise"])
+def test_queued_jobs_leave_byte_for_byte_over_one_reused_connection(
+    db, settings, pipelining
+) -> None:  # type: ignore[no-untyped-def]
     desk = make_desk(db, settings)
     made = queue_replies(db, desk.org.admin, "support@acme.test", 20, size=2048)
     with (
-        CaptureServer() as server,
+        CaptureServer(pipelining=pipelining) as server,
         running_sender(sending_settings(settings, server.port), clock=Clock()) as sender,
     ):
         wait_for(lambda: statuses(db) == {"sent": 20}, what="20 jobs sent")
