@@ -117,10 +117,13 @@ def envelope_address(address: str, encoding: str) -> bytes:
 def data_body(raw: bytes) -> bytes:
     """What follows a 354: CRLF line ends, each line's leading period doubled, the final dot
     (RFC 5321 4.5.2), as aiosmtplib's `data` sends it."""
-    body = LINE_ENDINGS.sub(b"\r\n", raw)
+    crlf = raw.count(b"\r\n")  # mail we made has CRLF line ends only: no rewriting then
+    body = raw if raw.count(b"\r") == crlf == raw.count(b"\n") else LINE_ENDINGS.sub(b"\r\n", raw)
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
-    return LEADING_PERIOD.sub(b"..", body) + b".\r\n"
+    if body.startswith(b".") or b"\n." in body:
+        body = LEADING_PERIOD.sub(b"..", body)
+    return body + b".\r\n"
 
 
 Reply = tuple[int, str]

@@ -110,7 +110,7 @@ def _stored_time(value: datetime | None, dialect: str) -> datetime | str | None:
     """A time as the UTCDateTime column stores it (SQLite: naive UTC text, SQLAlchemy's form)."""
     if value is None or dialect != "sqlite":
         return value
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def record(
