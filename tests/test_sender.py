@@ -226,3 +226,19 @@ def test_a_sent_reply_tells_open_screens(db, settings) -> None:  # type: ignore[
         assert _poll_until(watcher)
     finally:
         watcher.close()
+
+
+@pytest.mark.postgresql_only
+def test_lease_renewals_amid_group_commits_never_stall_the_sender(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL a group of results is a transaction that stays open across the sender
+    loop's turns; a lease renewal that blocked the loop while waiting for one of its rows
+    would wait for ever (the results are written by that loop). Renewals every few
+    milliseconds, four connections' results committed together: every job still goes."""
+    desk = make_desk(db, settings)
+    queue_replies(db, desk.org.admin, "support@acme.test", 300)
+    with CaptureServer() as server:
+        sending = sending_settings(settings, server.port, connections_per_destination=4,
+                                   lease_seconds=0.03)  # fmt: skip
+        with running_sender(sending) as sender:
+            wait_for(lambda: statuses(db) == {"sent": 300}, timeout=60, what="300 jobs sent")
+            assert sender.recorder.commits < sender.recorder.recorded  # results were grouped

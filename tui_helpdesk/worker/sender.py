@@ -270,7 +270,10 @@ class OutboxSender:
             if len(self._held) <= batch // 2:
                 claimed = await self._claim(batch - len(self._held))
             if time.monotonic() - renewed >= renew_every:
-                await self._db(self._renew)
+                try:
+                    await self._db(self._renew, list(self._held))
+                except Exception as exc:  # the database is away: the next turn tries again
+                    log.warning("renewing the leases of outbox jobs failed: %s", exc)
                 renewed = time.monotonic()
             await self.pool.close_idle()
             if claimed == 0 or len(self._held) > batch // 2:
@@ -282,16 +285,8 @@ class OutboxSender:
                 await _first(*waits)
 
     async def _claim(self, limit: int) -> int:
-        """On SQLite the claim is a short blocking write on the loop's thread (see _db). On
-        PostgreSQL it is mostly waiting for the server's replies (four round trips), which a
-        thread of its own does while the loop goes on sending: measured with
-        bench/outbox.py at one connection, 1,733 and 1,657 jobs/s against 1,632 and 1,666 with
-        the claim on the loop's thread."""
         try:
-            if self._database().is_sqlite:
-                jobs = await self._db(self._claim_jobs, limit)
-            else:
-                jobs = await asyncio.to_thread(self._claim_jobs, limit)
+            jobs = await self._db(self._claim_jobs, limit)
         except Exception as exc:
             log.warning("claiming outbox jobs failed: %s", exc)
             return 0
@@ -429,14 +424,22 @@ class OutboxSender:
         return self.db
 
     async def _db(self, call: Callable[..., Any], *args: Any) -> Any:
-        """Database work runs on the sender's own loop thread, between sends (but for the
-        claim on PostgreSQL, see _claim).
+        """The feeder's database work (claims, leases, giving jobs back), between sends.
 
-        Measured (bench/outbox.py): handing it to a thread made the loop wait for the GIL
-        behind SQLAlchemy's Python work, halving throughput; a short blocking transaction
-        costs the sender less, and ingest runs on another loop anyway.
+        SQLite: on the loop's own thread. Measured (bench/outbox.py): handing it to a thread
+        made the loop wait for the GIL behind SQLAlchemy's Python work, halving throughput;
+        a short blocking transaction costs the sender less.
+
+        PostgreSQL: on a thread, for two reasons. The work is mostly waiting for the
+        server's replies, which the loop spends sending instead (bench/outbox.py, one
+        connection: 1,733 and 1,657 jobs/s against 1,632 and 1,666). And the results are
+        written by this loop (_Recording): a group of them is a transaction open across the
+        loop's turns, holding its rows' locks, so a blocking statement on the loop's thread
+        that waits for one of those locks (a lease renewal) would wait for ever.
         """
-        return call(*args)
+        if self._database().is_sqlite:
+            return call(*args)
+        return await asyncio.to_thread(call, *args)
 
     def _claim_jobs(self, limit: int) -> list[ClaimedJob]:
         """An idle sender reads first and takes the write lock only when a job is due; behind
@@ -469,10 +472,9 @@ class OutboxSender:
                     await recording.close()
             raise
 
-    def _renew(self) -> None:
+    def _renew(self, ids: list[int]) -> None:
         with self._database().write() as session:
-            outbox.renew(session, self.settings, claimer=self.claimer, ids=list(self._held),
-                         now=self.clock())  # fmt: skip
+            outbox.renew(session, self.settings, claimer=self.claimer, ids=ids, now=self.clock())
 
     def _release(self, ids: list[int]) -> None:
         with self._database().write() as session:

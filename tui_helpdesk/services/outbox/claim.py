@@ -228,13 +228,21 @@ def _claimed(job: Row[Any], server: Row[Any] | None, settings: Settings) -> Clai
 def renew(
     session: Session, settings: Settings, *, claimer: str, ids: Sequence[int], now: datetime
 ) -> None:
-    """Extend the lease of the jobs the claimer still holds, so nobody takes them over."""
+    """Extend the lease of the jobs the claimer still holds, so nobody takes them over.
+
+    On PostgreSQL rows locked by someone else are left alone (SKIP LOCKED): the one writer
+    that locks a held job is the claimer's own sender recording its result, which ends the
+    lease anyway, and waiting for it could deadlock with that group of results (they lock
+    their rows in another order)."""
     if not ids:
         return
     jobs = OutboxJob.__table__.c
+    held = and_(jobs.id.in_(list(ids)), jobs.claimed_by == claimer, jobs.status == "sending")
+    if session.get_bind().dialect.name != "sqlite":
+        held = jobs.id.in_(select(jobs.id).where(held).with_for_update(skip_locked=True))
     session.execute(
         update(OutboxJob.__table__)
-        .where(jobs.id.in_(list(ids)), jobs.claimed_by == claimer, jobs.status == "sending")
+        .where(held)
         .values(lease_until=now + timedelta(seconds=settings.outbox.lease_seconds))
     )
 
