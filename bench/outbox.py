@@ -29,7 +29,7 @@ from sqlalchemy import func, select, update
 
 from tui_helpdesk.config import load_settings
 from tui_helpdesk.db.engine import Database
-from tui_helpdesk.db.models import OutboxJob
+from tui_helpdesk.db.models import OutboxBody, OutboxJob
 from tui_helpdesk.services import domains, mailboxes, organisations, outbox, users
 from tui_helpdesk.smtp.protocol import new_event_loop
 from tui_helpdesk.worker.sender import OutboxSender
@@ -155,7 +155,7 @@ def measure(args: argparse.Namespace, sink: Server, label: str, rows: list[list[
             prepare(db)
             queued = queue(db, args.jobs, args.size)
             with db.read() as session:
-                raws = list(session.scalars(select(OutboxJob.raw).order_by(OutboxJob.id)))
+                raws = list(session.scalars(select(OutboxBody.raw).order_by(OutboxBody.job_id)))
             backend = "sqlite" if db.is_sqlite else "postgresql"
             for connections in [int(c) for c in args.connections.split(",")]:
                 settings = settings_for(db_url, sink.port, connections)

@@ -26,10 +26,18 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    column_property,
+    deferred,
+    mapped_column,
+    relationship,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -474,7 +482,10 @@ class OutboxJob(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     mail_from: Mapped[str] = mapped_column(String(320), default="")
     rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
-    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))  # a webhook job: the JSON body
+    # The bytes to send (a webhook job: its JSON body) live in outbox_bodies, written once:
+    # claims and results rewrite this row twice per job, and SQLite copies a row whole at
+    # each update, its triggers' OLD and NEW too. Read as `raw` (deferred), set as `body`.
+    body: Mapped[OutboxBody] = relationship(cascade="all, delete-orphan", uselist=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -489,6 +500,23 @@ class OutboxJob(Timestamped, Base):
     url: Mapped[str] = mapped_column(Text, default="")
     event: Mapped[str] = mapped_column(String(64), default="")
     delivery_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class OutboxBody(Base):
+    """The bytes of an outbox job, apart from the job's row (see OutboxJob.body)."""
+
+    __tablename__ = "outbox_bodies"
+    job_id: Mapped[int] = mapped_column(ForeignKey("outbox_jobs.id"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+OutboxJob.raw = column_property(
+    select(OutboxBody.raw)
+    .where(OutboxBody.job_id == OutboxJob.id)
+    .correlate_except(OutboxBody)
+    .scalar_subquery(),
+    deferred=True,
+)
 
 
 class MailboxTransport(Timestamped, Base):

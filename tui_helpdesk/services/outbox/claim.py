@@ -38,7 +38,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from tui_helpdesk.config import Settings
-from tui_helpdesk.db.models import Mailbox, MailboxTransport, MailboxWebhook, OutboxJob
+from tui_helpdesk.db.models import (
+    Mailbox,
+    MailboxTransport,
+    MailboxWebhook,
+    OutboxBody,
+    OutboxJob,
+)
 
 WAITING = ("queued", "retrying")
 
@@ -96,8 +102,9 @@ def claim(
     """Take up to `limit` due jobs for `claimer` (oldest due first) until now + the lease.
 
     One statement picks, marks and returns the jobs, a second reads where their mailboxes
-    send: a sender claims between messages, on its loop's thread, so what a claim costs is
-    paid by every job (bench/outbox.py)."""
+    send, a third their bytes (kept apart in outbox_bodies, so that marking a job rewrites a
+    small row): a sender claims between messages, on its loop's thread, so what a claim
+    costs is paid by every job (bench/outbox.py)."""
     lease_until = now + timedelta(seconds=settings.outbox.lease_seconds)
     statement = _claim_statement(session.get_bind().dialect.name)
     params = {"now": now, "limit": limit, "claimer": claimer, "lease_until": lease_until}
@@ -106,7 +113,9 @@ def claim(
         return []
     rows.sort(key=lambda row: (row.next_attempt_at, row.id))  # RETURNING keeps no order
     servers = _servers(session, {row.mailbox_id for row in rows})
-    return [_claimed(row, servers.get(row.mailbox_id), settings) for row in rows]
+    bodies = _bodies(session, [row.id for row in rows])
+    return [_claimed(row, bodies.get(row.id), servers.get(row.mailbox_id), settings)
+            for row in rows]  # fmt: skip
 
 
 @cache
@@ -174,7 +183,7 @@ def _oldest_due_sqlite(
 _JOBS = OutboxJob.__table__.c
 _CLAIMED = (
     _JOBS.id, _JOBS.kind, _JOBS.conversation_id, _JOBS.attempts, _JOBS.queued_at,
-    _JOBS.next_attempt_at, _JOBS.raw, _JOBS.mail_from, _JOBS.rcpt_to, _JOBS.url, _JOBS.event,
+    _JOBS.next_attempt_at, _JOBS.mail_from, _JOBS.rcpt_to, _JOBS.url, _JOBS.event,
     _JOBS.delivery_id, _JOBS.mailbox_id,
 )  # fmt: skip
 
@@ -201,7 +210,15 @@ def _servers(session: Session, mailbox_ids: set[int | None]) -> dict[int, Row[An
     return {row.id: row for row in rows}
 
 
-def _claimed(job: Row[Any], server: Row[Any] | None, settings: Settings) -> ClaimedJob:
+def _bodies(session: Session, ids: list[int]) -> dict[int, bytes]:
+    bodies = OutboxBody.__table__.c
+    rows = session.execute(select(bodies.job_id, bodies.raw).where(bodies.job_id.in_(ids)))
+    return {job_id: raw for job_id, raw in rows}
+
+
+def _claimed(
+    job: Row[Any], raw: bytes | None, server: Row[Any] | None, settings: Settings
+) -> ClaimedJob:
     own = server is not None and server.host is not None
     relay = settings.outbound
     return ClaimedJob(
@@ -210,7 +227,7 @@ def _claimed(job: Row[Any], server: Row[Any] | None, settings: Settings) -> Clai
         conversation_id=job.conversation_id,
         attempts=job.attempts,
         queued_at=job.queued_at,
-        raw=job.raw or b"",
+        raw=raw or b"",
         mail_from=job.mail_from,
         rcpt_to=tuple(job.rcpt_to or ()),
         host=server.host if own else relay.relay_host,

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.models import Mailbox, OutboxJob
+from tui_helpdesk.db.models import Mailbox, OutboxBody, OutboxJob
 
 KINDS = ("reply", "forward", "new", "auto_reply", "notice", "verification", "test", "webhook")
 
@@ -47,7 +47,7 @@ def enqueue(
         status="queued",
         mail_from=mail_from,
         rcpt_to=list(rcpt_to),
-        raw=raw,
+        body=OutboxBody(raw=raw),
         next_attempt_at=not_before,
         queued_at=not_before,
         url=url,
