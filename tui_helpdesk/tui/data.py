@@ -5,7 +5,8 @@ services (~0.45 s of CPU) are imported by `connect`, in the first worker thread 
 after the inbox's first frame is drawn. Services only some screens use (search, threads,
 mailboxes) are imported when first used. With a start-up cache (tui/quick_start.py), who acts
 and the first rows are read before that, with the plain driver, and `connect` waits until
-they are drawn.
+they are drawn; every read connects before it imports the services it calls, so no thread
+(the sidebar's counts, say) imports the database layer while those rows are being drawn.
 
 Every method runs in a worker thread (never on the event loop) and opens its own session,
 so no session outlives a call or lives in a widget.
@@ -235,9 +236,10 @@ class HelpdeskData:
         view = list_filter.view
         if cursor_id is None and first_row == 0:
             return self._top_without_count(view, rows)
+        db = self._database()
         from tui_helpdesk.services.conversations import listing
 
-        with self._database().read() as session:
+        with db.read() as session:
             total = self._total(session, view)
             keys: dict[int, ListKey] = {}
             cursor_index = None
@@ -363,9 +365,10 @@ class HelpdeskData:
     # -- search results: pages follow one another by cursor, the count grows as they come --
 
     def _search_reload(self, query: str, cursor_id: int | None) -> Reload:
+        db = self._database()
         from tui_helpdesk.services.search.results import search
 
-        with self._database().read() as session:
+        with db.read() as session:
             found = search(session, self.actor, query, limit=self.page_size)
         rows = tuple(hit.conversation for hit in found.hits)
         snippets = {hit.conversation.id: hit.snippet for hit in found.hits if hit.snippet}
@@ -381,9 +384,10 @@ class HelpdeskData:
             after = self._search_cursors.get(offset)
         if after is None:
             return InboxPage(offset=offset, rows=())
+        db = self._database()
         from tui_helpdesk.services.search.results import search
 
-        with self._database().read() as session:
+        with db.read() as session:
             found = search(session, self.actor, query, limit=self.page_size, after=after)
         rows = tuple(hit.conversation for hit in found.hits)
         if found.next is not None:
@@ -394,23 +398,26 @@ class HelpdeskData:
 
     def sidebar(self) -> list[ViewCount]:
         """The sidebar's views with their (capped) counts."""
+        db = self._database()
         from tui_helpdesk.services.conversations import views
 
-        with self._database().read() as session:
+        with db.read() as session:
             return views.sidebar(session, self.actor)
 
     def conversation(self, conversation_id: int) -> ConversationDetail:
+        db = self._database()
         from tui_helpdesk.services.conversations import thread
 
-        with self._database().read() as session:
+        with db.read() as session:
             return thread.get_conversation(session, self.actor, conversation_id)
 
     def test_recipient(self) -> str | None:
         """The alias of the first mailbox that receives (active or pending verification):
         where a test message can be sent."""
+        db = self._database()
         from tui_helpdesk.services import mailboxes
 
-        with self._database().read() as session:
+        with db.read() as session:
             found = mailboxes.list_mailboxes(session, self.actor)
         receiving = [m for m in found if m.status in ("active", "pending")]
         return receiving[0].alias if receiving else None
@@ -432,9 +439,9 @@ class HelpdeskData:
 
     def watcher(self) -> ChangeWatcher:
         """The watcher made at start (once), then new ones (after a close)."""
+        db = self._database()
         from tui_helpdesk.services.changes import ChangeWatcher
 
-        db = self._database()
         made, self._watcher = self._watcher, None
         return made if made is not None else ChangeWatcher(db)
 
