@@ -91,8 +91,9 @@ class HelpdeskData:
         login or the SSH key) in the connecting thread, after the first frame.
 
         `start_cache` is the folder of the start-up cache (None: none is used or written);
-        `who` says how `resolve` finds the actor when the cache may find them the same way
-        (by email, or by OS login), None when it may not (an SSH key, --as)."""
+        `who` says how `resolve` finds the actor, for the cache to find them the same way (by
+        an --as email that is honoured, the OS login, the SSH key), None when it may not (an
+        --as that `resolve` will refuse)."""
         self.settings = settings
         self.actor_email = actor_email or ""
         self._resolve = resolve
@@ -162,19 +163,17 @@ class HelpdeskData:
             log.info("start-up cache not written: %s", error)
 
     def _remember_start(self, directory: Path, who: Who) -> None:
+        from tui_helpdesk import database_url
         from tui_helpdesk.services import prepared
         from tui_helpdesk.tui import quick_start
 
         db = self._database()
-        kind, value = who
-        if (kind == "email" and value.strip().lower() != self.actor.email) or (
-            kind == "os_user" and value != self.actor.os_user
-        ):
-            return  # found another way than `who` says: the cache would not find them
-        where = prepared.connection(db, quick_start.libpq_uri(self.settings.database.url))
+        where = prepared.connection(db, database_url.libpq_uri(self.settings.database.url))
         if where is None:
             return
         with db.read() as session:
+            if not prepared.finds(session, who, self.actor):
+                return  # found another way than `who` says: the cache would not find them
             recipe = prepared.start_statements(
                 session, self.actor, ALL_OPEN, limit=self.page_size, who=who
             )
