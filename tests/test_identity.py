@@ -15,9 +15,14 @@ from pathlib import Path
 
 import pytest
 from factories import add_user, make_org
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from tui_helpdesk import database_url
 from tui_helpdesk.cli.identity import Owner, database_owner, may_act_as_anyone, os_login
-from tui_helpdesk.config import load_settings
+from tui_helpdesk.config import Settings, load_settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.services import users
 
@@ -60,6 +65,76 @@ def test_owner_of_a_postgresql_database_is_the_owner_of_the_config_file(tmp_path
     assert owner.uid == config.stat().st_uid and "config file" in owner.what
     from_environment = database_owner(load_settings(environ={"TUI_HELPDESK_DATABASE_URL": url}))
     assert from_environment.uid is None  # whoever runs it brought the credentials
+
+
+def owner_as_sqlalchemy_reads_it(settings: Settings) -> Owner:
+    """database_owner as it was before it read the URL without SQLAlchemy (make_url)."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return Owner(None, "an in-memory database")
+        path = Path(database)
+        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+        return Owner(existing.stat().st_uid, f"the database file {path}")
+    if settings.source:
+        return Owner(Path(settings.source).stat().st_uid, f"the config file {settings.source}")
+    return Owner(None, "a database URL from the environment")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///helpdesk.sqlite3", "sqlite:///desk/helpdesk.sqlite3",  # relative to the cwd
+        "sqlite:///{tmp}/helpdesk.sqlite3", "sqlite+pysqlite:///{tmp}/helpdesk.sqlite3",
+        "sqlite:///{tmp}/not/made/yet.sqlite3", "sqlite:///{tmp}/my%20desk.sqlite3",
+        "sqlite:///{tmp}/helpdesk.sqlite3?timeout=5", "sqlite://", "sqlite:///:memory:",
+        "sqlite:///file:desk?mode=memory&uri=true", "postgresql+psycopg://hd:pw@127.0.0.1/hd",
+        "postgresql://hd@127.0.0.1:5433/hd?sslmode=disable", "postgres://hd@[::1]/hd",
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("where", ["config file", "environment"])
+def test_the_owner_read_without_sqlalchemy_is_the_owner_sqlalchemy_reads(
+    url: str, where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--as is decided before the database layer is imported (the TUI's start-up cache), so
+    the URL is read without it: the owner is the same for every form of URL."""
+    monkeypatch.chdir(tmp_path)
+    url = url.replace("{tmp}", str(tmp_path / "abs"))
+    for made in (tmp_path / "desk", tmp_path / "abs"):
+        made.mkdir()
+        (made / "helpdesk.sqlite3").write_bytes(b"")
+        if os.geteuid() == 0:
+            os.chown(made / "helpdesk.sqlite3", NOBODY, -1)  # not the folder's owner
+    (tmp_path / "abs" / "my desk.sqlite3").write_bytes(b"")
+    if where == "config file":
+        config = tmp_path / "helpdesk.toml"
+        config.write_text(f"[database]\nurl = {json.dumps(url)}\n")
+        settings = load_settings(config, environ={})
+    else:
+        settings = load_settings(environ={"TUI_HELPDESK_DATABASE_URL": url})
+    assert database_owner(settings) == owner_as_sqlalchemy_reads_it(settings)
+
+
+@given(
+    scheme=st.sampled_from(["sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg",
+                            "postgres", "mysql+x", "sqlite_x", "sq lite", ""]),
+    rest=st.text(alphabet="/:@?=&%[]ab. 2\\", max_size=24),
+)  # fmt: skip
+def test_the_url_is_split_as_sqlalchemy_splits_it(scheme: str, rest: str) -> None:
+    """Any text: where make_url reads a URL, the light reading reads the same backend and
+    SQLite file (where it reads none, the database layer refuses the URL anyway)."""
+    url = f"{scheme}://{rest}"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return
+    assert database_url.backend(url) == parsed.get_backend_name()
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        assert database_url.sqlite_file(url) is None
+    else:
+        assert database_url.sqlite_file(url) == Path(database)
 
 
 def test_who_may_act_as_anyone() -> None:

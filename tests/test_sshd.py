@@ -31,6 +31,7 @@ import pytest
 from test_cli import ADA, Cli
 
 from tui_helpdesk.cli.identity import os_login
+from tui_helpdesk.tui import quick_start
 
 SSHD = Path("/usr/sbin/sshd")
 MakeKey = Callable[..., Path]
@@ -41,6 +42,7 @@ class Sshd:
     port: int
     config: Path  # the helpdesk's config file the AuthorizedKeysCommand and sessions read
     log: Path
+    cache: Path  # the sessions' XDG_CACHE_HOME
 
     def ssh(self, key: Path, *command: str, tty: bool = False) -> list[str]:
         return [
@@ -66,8 +68,13 @@ def _sshd_config(folder: Path, port: int, config: Path) -> Path:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)],
                    check=True)  # fmt: skip
     # The warm command server (tui_helpdesk.launch) stays off: tests leave no process behind.
-    command = (f"/usr/bin/env TUI_HELPDESK_CLI_SERVER=off {sys.executable} -m tui_helpdesk"
-               f" --config {config} ssh authorized-keys %u %k %t")  # fmt: skip
+    # sshd hands its commands none of our environment: the code under test (PYTHONPATH, when
+    # it points elsewhere than the installed package) is named for them, and the sessions keep
+    # their start-up cache in the test's folder, not in the account's home.
+    code = [f"PYTHONPATH={os.environ['PYTHONPATH']}"] if os.environ.get("PYTHONPATH") else []
+    command = (f"/usr/bin/env TUI_HELPDESK_CLI_SERVER=off {' '.join(code)} {sys.executable}"
+               f" -m tui_helpdesk --config {config} ssh authorized-keys %u %k %t")  # fmt: skip
+    session_environment = " ".join([f"XDG_CACHE_HOME={folder / 'cache'}", *code])
     path = folder / "sshd_config"
     path.write_text(
         "\n".join([
@@ -76,7 +83,8 @@ def _sshd_config(folder: Path, port: int, config: Path) -> Path:
             "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "PubkeyAuthentication yes", "AuthorizedKeysFile none",
             f"AuthorizedKeysCommand {command}", f"AuthorizedKeysCommandUser {os_login()}",
-            "PermitRootLogin prohibit-password", "LogLevel VERBOSE", "",
+            "PermitRootLogin prohibit-password", f"SetEnv {session_environment}",
+            "LogLevel VERBOSE", "",
         ])
     )  # fmt: skip
     return path
@@ -114,7 +122,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
                                    stdout=sink, stderr=sink)  # fmt: skip
     try:
         _wait_for_banner(port, process, log)
-        yield Sshd(port, config, log)
+        yield Sshd(port, config, log, folder / "cache")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
@@ -181,18 +189,27 @@ def test_a_removed_key_or_deactivated_user_is_refused_at_once(
 
 
 def test_the_tui_comes_up_as_the_keys_user_with_ssh_settings(
-    sshd: Sshd, desk: Cli, make_key: MakeKey
+    sshd: Sshd, desk: Cli, make_key: MakeKey, tmp_path: Path
 ) -> None:
     bob_key = make_key()
-    desk("user", "add-key", "bob@acme.test", str(bob_key), *ADA)
+    key_id = desk.json("user", "add-key", "bob@acme.test", str(bob_key), *ADA)["id"]
+    cached = quick_start.cache_file(sshd.cache / "tui-helpdesk",
+                                    f"sqlite:///{tmp_path / 'helpdesk.sqlite3'}",
+                                    ("ssh_key", str(key_id)))  # fmt: skip
     # The identity line shows the address at once and the name once the TUI has connected.
-    screen = _tui_session(sshd.ssh(bob_key, tty=True), until=b"Bob Builder")
+    screen = _tui_session(sshd.ssh(bob_key, tty=True), until=b"Bob Builder", then=cached.exists)
     assert b"Bob Builder" in screen and b"bob@acme.test" in screen
     assert b"\x1b[38;5;" in screen and b"\x1b[38;2;" not in screen  # 256 colours over SSH
+    # The first session wrote the start-up cache for the key; the next one starts from it.
+    again = _tui_session(sshd.ssh(bob_key, tty=True), until=b"Bob Builder")
+    assert b"bob@acme.test" in again
 
 
-def _tui_session(command: list[str], *, until: bytes) -> bytes:
-    """Run `ssh -tt` in a 120x36 pseudo-terminal; read until `until` shows, then press q."""
+def _tui_session(
+    command: list[str], *, until: bytes, then: Callable[[], bool] = lambda: True
+) -> bytes:
+    """Run `ssh -tt` in a 120x36 pseudo-terminal; read until `until` shows and `then()` holds,
+    then press q."""
     leader, follower = pty.openpty()
     ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
     env = dict(os.environ, TERM="xterm-256color")
@@ -203,6 +220,11 @@ def _tui_session(command: list[str], *, until: bytes) -> bytes:
     seen = b""
     try:
         seen = _read_until(leader, until, seen)
+        deadline = time.monotonic() + 30
+        while not then():
+            assert time.monotonic() < deadline, "the session never got to the expected state"
+            if select.select([leader], [], [], 0.1)[0]:
+                seen += os.read(leader, 65536)
         os.write(leader, b"q")
         # Keep reading, as a terminal does: the app's last frames must not fill the pty's buffer
         # and block ssh (and the app) before it can exit.

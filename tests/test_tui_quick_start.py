@@ -10,6 +10,7 @@ from sqlalchemy import text
 from test_tui import SIZE, build, list_lines, loaded, wait_for
 from test_tui_data import NOW, Seed, actor, add_conversation, seed
 
+from tui_helpdesk import database_url
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Mailbox, MailboxGrant, User
@@ -90,7 +91,7 @@ def test_the_mine_view_compiles_and_reads_the_same(
     seed(db)
     email, who = "cy@acme.test", ("email", "cy@acme.test")
     acting = actor(db, email)
-    where = prepared.connection(db, quick_start.libpq_uri(quick_settings.database.url))
+    where = prepared.connection(db, database_url.libpq_uri(quick_settings.database.url))
     assert where is not None
     with db.read() as session:
         recipe = prepared.start_statements(session, acting, MINE, limit=PAGE, who=who)
@@ -192,19 +193,3 @@ async def test_a_user_deactivated_since_the_cache_is_refused(
     assert app.return_code == 6
     assert app.refusal is not None and "inactive" in app.refusal.message
     assert not app.data.started_from_cache
-
-
-def test_the_cli_lets_the_cache_find_only_the_mapped_os_login(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """--as is checked against the database owner by the database layer, and over SSH the key
-    decides: only the OS login, looked up as resolve_email looks it up, goes through the cache."""
-    from tui_helpdesk.cli import identity, run
-    from tui_helpdesk.cli.context import Cx
-
-    monkeypatch.setattr(identity, "os_login", lambda uid=None: "ada")
-    assert run._who(Cx(None, uid=1000), None) == ("os_user", "ada")
-    assert run._who(Cx(None, uid=1000), "bob@acme.test") is None
-    assert run._who(Cx(None, uid=1000, ssh_key_id=7), None) is None
-    monkeypatch.setattr(identity, "os_login", lambda uid=None: None)
-    assert run._who(Cx(None, uid=1000), None) is None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tui_helpdesk import database_url
 from tui_helpdesk.cli.context import Cx, HelpdeskGroup, common, emit, safe_url, wants_json
 from tui_helpdesk.cli.output import key_values
 from tui_helpdesk.errors import Invalid
@@ -130,9 +131,7 @@ def _database(cx: Cx) -> Database:
 
 
 def _sqlite_file(cx: Cx) -> Path | None:
-    from tui_helpdesk.db.engine import sqlite_path
-
-    return sqlite_path(cx.settings().database.url)
+    return database_url.sqlite_file(cx.settings().database.url)
 
 
 def _print_tool(action: str, words: list[str]) -> None:

@@ -25,6 +25,7 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui_helpdesk import database_url
 from tui_helpdesk.config import Settings
 
 
@@ -49,13 +50,12 @@ class Owner:
 
 
 def database_owner(settings: Settings) -> Owner:
-    from sqlalchemy.engine import make_url
-
-    from tui_helpdesk.db.engine import sqlite_path
-
+    """Who owns the database of `settings`, read from the URL without SQLAlchemy
+    (database_url.py): a TUI start decides with it, before the database layer is imported,
+    whether its start-up cache may look up an --as user (cli/run.py)."""
     url = settings.database.url
-    if make_url(url).get_backend_name() == "sqlite":
-        path = sqlite_path(url)
+    if database_url.backend(url) == "sqlite":
+        path = database_url.sqlite_file(url)
         if path is None:
             return Owner(None, "an in-memory database")
         existing = next(p for p in (path, *path.absolute().parents) if p.exists())

@@ -40,18 +40,33 @@ def start_cache() -> Path:
 
 
 def _who(cx: Cx, as_email: str | None) -> tuple[str, str] | None:
-    """How the start-up cache may look up who acts: by the OS login, as `resolve_email` does
-    without --as. Not with --as (whether it is honoured is decided by the database layer) or
-    over SSH (the key decides)."""
-    if as_email or cx.ssh_key_id is not None:
-        return None
+    """How the start-up cache looks up who acts, as `resolve_email` will: by the SSH key over
+    `ssh-session`, by --as when it is honoured, else by the OS login. None when the cache must
+    not look (--as refused: to a non-owner, or over SSH; an OS account without a login name),
+    so that the normal start refuses, with its message, before any row is shown.
+
+    Decided without the database layer: the owner check is identity.database_owner itself."""
+    if cx.ssh_key_id is not None:
+        return None if as_email else ("ssh_key", str(cx.ssh_key_id))
+    if as_email:
+        return ("email", as_email.strip().lower()) if _may_act_as_anyone(cx) else None
     login = identity.os_login(cx.uid)
     return None if login is None else ("os_user", login)
 
 
+def _may_act_as_anyone(cx: Cx) -> bool:
+    """--as will be honoured (a file that cannot be read: the normal start tells why)."""
+    try:
+        owner = identity.database_owner(cx.settings())
+    except (OSError, ValueError):
+        return False
+    return identity.may_act_as_anyone(owner, cx.uid)
+
+
 def start_tui(cx: Cx, *, no_worker: bool, ssh: bool = False) -> int:
     """Start the TUI; who acts is resolved, and the embedded worker started, after its first
-    frame (in a thread of the app), with the same checks and messages as every command.
+    frame (in a thread of the app), with the same checks and messages as every command. With
+    a start-up cache for who acts (`_who`), the first rows come before that.
 
     Over SSH (`ssh-session`, or SSH_* in the environment) the terminal settings of [tui] are
     put in the environment first: Textual reads them when it is imported (cli/terminal.py).

@@ -65,11 +65,10 @@ def ssh_session(ctx: click.Context, key_id: int) -> None:
     """Run by sshd for each agent key: the TUI, or one CLI command, as the key's user."""
     outer = ctx.find_object(Cx)
     cx = Cx(outer.config_path if outer else None, ssh_key_id=key_id)
-    with cx.session() as (_session, actor):
-        assert actor is not None  # a removed key or an inactive user raised PermissionDenied
     argv = remote_argv(os.environ.get("SSH_ORIGINAL_COMMAND", ""))
     if not argv:
         ctx.exit(_tui(cx))
+    _key_user(cx)
     root = ctx.find_root().command
     try:
         root.main(args=argv, prog_name="tui-helpdesk", obj=cx)
@@ -77,7 +76,19 @@ def ssh_session(ctx: click.Context, key_id: int) -> None:
         ctx.exit(done.code if isinstance(done.code, int) else 1)
 
 
+def _key_user(cx: Cx) -> None:
+    """Refuse a removed key or an inactive user (PermissionDenied) before anything runs."""
+    with cx.session() as (_session, actor):
+        assert actor is not None
+
+
 def _tui(cx: Cx) -> int:
+    """The TUI as the key's user. The key is resolved in the app's connecting thread, as every
+    TUI start resolves who acts (a removed key or an inactive user ends the app with the same
+    message and exit code), so the start-up cache can draw the first rows before the database
+    layer is imported; the cache finds the user by the key, and not at all for a removed key
+    or an inactive user."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _key_user(cx)  # a refused key hears that first, as with a command
         raise click.ClickException("the helpdesk needs a terminal: connect with `ssh -t`")
     return run.start_tui(cx, no_worker=True, ssh=True)

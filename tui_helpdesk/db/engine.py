@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tui_helpdesk import database_url
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -30,16 +32,6 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite URL; None for PostgreSQL, in-memory and URI databases."""
-    if not is_sqlite(url):
-        return None
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
-
-
 def make_engine(url: str, *, busy_timeout_ms: int = 10_000, synchronous: str = "FULL") -> Engine:
     """`synchronous` is SQLite's pragma; on PostgreSQL OFF or NORMAL mean that commits do not
     wait for the WAL flush (synchronous_commit off: only a crash of the server itself can lose
@@ -56,7 +48,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000, synchronous: str = "
                 dbapi_connection.commit()
 
         return engine
-    path = sqlite_path(url)
+    path = database_url.sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})

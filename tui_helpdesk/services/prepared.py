@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from tui_helpdesk.db.engine import Database, sqlite_path
-from tui_helpdesk.db.models import Organisation, User
+from tui_helpdesk import database_url
+from tui_helpdesk.db.engine import Database
+from tui_helpdesk.db.models import Organisation, User, UserKey
 from tui_helpdesk.records import ConversationView, UserRecord
 from tui_helpdesk.services.conversations import listing
 
@@ -37,8 +38,10 @@ def actor_shape(actor: UserRecord) -> dict[str, Any]:
 
 
 def identity_query(kind: str, value: str) -> Any:
-    """The acting user as services.users.resolve_actor finds them: by email (normalised as
-    users.find does) or by the OS login mapped to them, with their organisation's timezone."""
+    """The acting user as the CLI's identity check finds them, with their organisation's
+    timezone: by email (normalised as users.find does) or by the OS login mapped to them, as
+    services.users.resolve_actor does; by the id of the SSH key they logged in with, as
+    services.ssh_keys.user_for_key does. Whether they are active is the reader's to check."""
     columns = [getattr(User, name) for name in USER_COLUMNS]
     query = select(*columns, Organisation.timezone).join(
         Organisation, Organisation.id == User.organisation_id
@@ -47,7 +50,16 @@ def identity_query(kind: str, value: str) -> Any:
         return query.where(User.email == value.strip().lower())
     if kind == "os_user":
         return query.where(User.os_user == value)
+    if kind == "ssh_key":
+        return query.join(UserKey, UserKey.user_id == User.id).where(UserKey.id == int(value))
     raise ValueError(f"unknown identity kind {kind!r}")
+
+
+def finds(session: Session, who: tuple[str, str], actor: UserRecord) -> bool:
+    """Whether the lookup for `who` finds `actor`, and only them: a cache written for `who`
+    must find at the next start the user this start resolved."""
+    found = session.execute(identity_query(*who)).all()
+    return len(found) == 1 and found[0].id == actor.id
 
 
 def compiled(statement: Any, dialect: Dialect) -> dict[str, Any]:
@@ -83,7 +95,7 @@ def connection(db: Database, libpq_uri: str | None) -> dict[str, Any] | None:
     psycopg will read it then, must give the connection arguments SQLAlchemy gives."""
     url = db.engine.url
     if db.is_sqlite:
-        path = sqlite_path(db.url)
+        path = database_url.sqlite_file(db.url)
         return None if path is None else {"path": str(path)}
     if libpq_uri is None or url.get_backend_name() != "postgresql":
         return None

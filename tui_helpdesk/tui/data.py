@@ -5,7 +5,8 @@ services (~0.45 s of CPU) are imported by `connect`, in the first worker thread 
 after the inbox's first frame is drawn. Services only some screens use (search, threads,
 mailboxes) are imported when first used. With a start-up cache (tui/quick_start.py), who acts
 and the first rows are read before that, with the plain driver, and `connect` waits until
-they are drawn.
+they are drawn; every read connects before it imports the services it calls, so no thread
+(the sidebar's counts, say) imports the database layer while those rows are being drawn.
 
 Every method runs in a worker thread (never on the event loop) and opens its own session,
 so no session outlives a call or lives in a widget.
@@ -90,8 +91,9 @@ class HelpdeskData:
         login or the SSH key) in the connecting thread, after the first frame.
 
         `start_cache` is the folder of the start-up cache (None: none is used or written);
-        `who` says how `resolve` finds the actor when the cache may find them the same way
-        (by email, or by OS login), None when it may not (an SSH key, --as)."""
+        `who` says how `resolve` finds the actor, for the cache to find them the same way (by
+        an --as email that is honoured, the OS login, the SSH key), None when it may not (an
+        --as that `resolve` will refuse)."""
         self.settings = settings
         self.actor_email = actor_email or ""
         self._resolve = resolve
@@ -161,19 +163,17 @@ class HelpdeskData:
             log.info("start-up cache not written: %s", error)
 
     def _remember_start(self, directory: Path, who: Who) -> None:
+        from tui_helpdesk import database_url
         from tui_helpdesk.services import prepared
         from tui_helpdesk.tui import quick_start
 
         db = self._database()
-        kind, value = who
-        if (kind == "email" and value.strip().lower() != self.actor.email) or (
-            kind == "os_user" and value != self.actor.os_user
-        ):
-            return  # found another way than `who` says: the cache would not find them
-        where = prepared.connection(db, quick_start.libpq_uri(self.settings.database.url))
+        where = prepared.connection(db, database_url.libpq_uri(self.settings.database.url))
         if where is None:
             return
         with db.read() as session:
+            if not prepared.finds(session, who, self.actor):
+                return  # found another way than `who` says: the cache would not find them
             recipe = prepared.start_statements(
                 session, self.actor, ALL_OPEN, limit=self.page_size, who=who
             )
@@ -235,9 +235,10 @@ class HelpdeskData:
         view = list_filter.view
         if cursor_id is None and first_row == 0:
             return self._top_without_count(view, rows)
+        db = self._database()
         from tui_helpdesk.services.conversations import listing
 
-        with self._database().read() as session:
+        with db.read() as session:
             total = self._total(session, view)
             keys: dict[int, ListKey] = {}
             cursor_index = None
@@ -363,9 +364,10 @@ class HelpdeskData:
     # -- search results: pages follow one another by cursor, the count grows as they come --
 
     def _search_reload(self, query: str, cursor_id: int | None) -> Reload:
+        db = self._database()
         from tui_helpdesk.services.search.results import search
 
-        with self._database().read() as session:
+        with db.read() as session:
             found = search(session, self.actor, query, limit=self.page_size)
         rows = tuple(hit.conversation for hit in found.hits)
         snippets = {hit.conversation.id: hit.snippet for hit in found.hits if hit.snippet}
@@ -381,9 +383,10 @@ class HelpdeskData:
             after = self._search_cursors.get(offset)
         if after is None:
             return InboxPage(offset=offset, rows=())
+        db = self._database()
         from tui_helpdesk.services.search.results import search
 
-        with self._database().read() as session:
+        with db.read() as session:
             found = search(session, self.actor, query, limit=self.page_size, after=after)
         rows = tuple(hit.conversation for hit in found.hits)
         if found.next is not None:
@@ -394,23 +397,26 @@ class HelpdeskData:
 
     def sidebar(self) -> list[ViewCount]:
         """The sidebar's views with their (capped) counts."""
+        db = self._database()
         from tui_helpdesk.services.conversations import views
 
-        with self._database().read() as session:
+        with db.read() as session:
             return views.sidebar(session, self.actor)
 
     def conversation(self, conversation_id: int) -> ConversationDetail:
+        db = self._database()
         from tui_helpdesk.services.conversations import thread
 
-        with self._database().read() as session:
+        with db.read() as session:
             return thread.get_conversation(session, self.actor, conversation_id)
 
     def test_recipient(self) -> str | None:
         """The alias of the first mailbox that receives (active or pending verification):
         where a test message can be sent."""
+        db = self._database()
         from tui_helpdesk.services import mailboxes
 
-        with self._database().read() as session:
+        with db.read() as session:
             found = mailboxes.list_mailboxes(session, self.actor)
         receiving = [m for m in found if m.status in ("active", "pending")]
         return receiving[0].alias if receiving else None
@@ -432,9 +438,9 @@ class HelpdeskData:
 
     def watcher(self) -> ChangeWatcher:
         """The watcher made at start (once), then new ones (after a close)."""
+        db = self._database()
         from tui_helpdesk.services.changes import ChangeWatcher
 
-        db = self._database()
         made, self._watcher = self._watcher, None
         return made if made is not None else ChangeWatcher(db)
 

@@ -13,6 +13,11 @@ database and who acts, what of the acting user the page was compiled for (id, or
 admin, active), the page size and the view. Anything else, or any error, and the start goes
 the normal way. The file holds no password (PostgreSQL URLs are rebuilt from the settings) and
 is private to the user.
+
+Who acts is looked up again at every start, in the database, the way the CLI's identity check
+looks them up (`Who`: an --as email the CLI honours, the OS login, the SSH key): an unknown
+user, a removed key or an inactive user gets no rows here, and the normal start then refuses
+with its message. Whether --as is honoured at all is decided before (cli/run.py `_who`).
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tui_helpdesk import database_url
 from tui_helpdesk.records import ConversationRecord, UserRecord
 
 VERSION = 1
 TAG_SEPARATOR = "\x1f"  # services/conversations/rows.py joins a row's tags with it
 log = logging.getLogger(__name__)
 
-Who = tuple[str, str]  # ("email", address) or ("os_user", login): how the actor is looked up
+# How the actor is looked up, as the CLI's identity check finds them: ("email", address) for
+# an --as that is honoured, ("os_user", login), or ("ssh_key", key id) for `ssh-session`.
+Who = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -63,14 +71,6 @@ def cache_file(directory: Path, url: str, who: Who) -> Path:
     """One file per database and acting user; the name hides both (a URL holds a password)."""
     key = "\0".join((url, *who))
     return directory / f"start-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
-
-
-def libpq_uri(url: str) -> str | None:
-    """A SQLAlchemy PostgreSQL URL as libpq reads it (psycopg.connect); None otherwise."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.partition("+")[0] not in {"postgresql", "postgres"}:
-        return None
-    return f"postgresql://{rest}"
 
 
 def save(directory: Path, url: str, who: Who, recipe: dict[str, Any]) -> None:
@@ -144,7 +144,7 @@ def _connect(recipe: dict[str, Any], url: str) -> Any:
         connection = sqlite3.connect(target, uri=True, timeout=recipe["timeout"])
         connection.isolation_level = None  # as the engine does: BEGIN is ours
         return connection
-    uri = libpq_uri(url)
+    uri = database_url.libpq_uri(url)
     if recipe["dialect"] != "postgresql" or uri is None:
         raise ValueError(f"no quick start for {recipe['dialect']}")
     import psycopg
