@@ -242,3 +242,43 @@ def test_lease_renewals_amid_group_commits_never_stall_the_sender(db, settings) 
         with running_sender(sending) as sender:
             wait_for(lambda: statuses(db) == {"sent": 300}, timeout=60, what="300 jobs sent")
             assert sender.recorder.commits < sender.recorder.recorded  # results were grouped
+
+
+async def test_workers_that_end_together_leave_no_claimed_job_without_a_worker(settings) -> None:  # type: ignore[no-untyped-def]
+    """Eight workers of a lane wait for one commit, jobs for the lane are claimed meanwhile
+    (no room for more workers), then the commit wakes all eight and they end in the same turn
+    of the loop: their successors must start (bench/outbox.py once stalled here, every
+    claimed job waiting in a lane that no worker served)."""
+    from tui_helpdesk.worker.sender import Lane, OutboxSender
+
+    sender = OutboxSender(settings.replace(outbox={"concurrency": 8,
+                                                   "connections_per_destination": 8}),
+                          name="test")  # fmt: skip
+    sender._stop = asyncio.Event()
+    commit = asyncio.Event()
+    started: list[int] = []
+
+    async def work(lane: Lane) -> None:  # _work's shape: send what the lane holds, then
+        started.append(len(started))  # wait for the last result's commit before leaving
+        try:
+            while lane.jobs:
+                lane.jobs.popleft()
+                await asyncio.sleep(0)
+        finally:
+            await commit.wait()
+            lane.workers -= 1
+
+    sender._work = work  # type: ignore[method-assign]
+    lane = sender._lanes[("smtp", "relay")] = Lane(("smtp", "relay"))
+    lane.jobs.extend(range(8))
+    sender._spawn()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(started) == 8 and not lane.jobs
+    lane.jobs.extend(range(8, 60))  # a claim lands: every place is taken
+    sender._spawn()
+    assert len(started) == 8
+    commit.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(started) > 8 and not lane.jobs

@@ -301,7 +301,10 @@ class OutboxSender:
         return len(jobs)
 
     def _spawn(self) -> None:
-        """Start workers for lanes with waiting jobs, within both concurrency limits."""
+        """Start workers for lanes with waiting jobs, within both concurrency limits (not
+        once stopping: what is left is given back)."""
+        if self._stop is not None and self._stop.is_set():
+            return
         per_lane = self.settings.outbox.connections_per_destination
         for lane in list(self._lanes.values()):
             while lane.jobs and lane.workers < min(per_lane, len(lane.jobs) + lane.workers):
@@ -310,9 +313,17 @@ class OutboxSender:
                 lane.workers += 1
                 task = asyncio.ensure_future(self._work(lane))
                 self._workers.add(task)
-                task.add_done_callback(self._workers.discard)
+                task.add_done_callback(self._worker_done)
             if not lane.jobs and not lane.workers:
                 del self._lanes[lane.key]
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        """A worker ended: its place is free for a lane with jobs. Only here, after it left
+        `_workers`: workers that end in the same turn of the loop (one commit wakes them all)
+        each found the others still counted, and none started the next, which left claimed
+        jobs waiting with no worker (seen in bench/outbox.py at 8 connections)."""
+        self._workers.discard(task)
+        self._spawn()
 
     async def _work(self, lane: Lane) -> None:
         """Send the lane's jobs one after the other over one connection."""
@@ -344,8 +355,7 @@ class OutboxSender:
                 self.pool.release(connection)
             if previous is not None:  # the bound holds across this worker and the next
                 await self.recorder.wait(previous)
-            lane.workers -= 1
-            self._spawn()
+            lane.workers -= 1  # its successor is started by _worker_done
 
     def _finished(self, result: JobResult) -> asyncio.Future[None]:
         if result.outcome == "sent":
