@@ -127,6 +127,19 @@ def data_body(raw: bytes) -> bytes:
 
 
 Reply = tuple[int, str]
+Outcome = tuple[aiosmtplib.SMTPResponse, dict[str, Reply]]  # the end of DATA, refused rcpts
+
+
+@dataclass(frozen=True)
+class _Transaction:
+    """One message as Connection.send was given it, with its MAIL encoding and options."""
+
+    mail_from: str
+    rcpt_to: Sequence[str]
+    raw: bytes
+    before_data: Callable[[], Awaitable[None]] | None
+    encoding: str
+    options: list[str]
 
 
 def _envelope_refusal(
@@ -242,8 +255,9 @@ class Connection:
         encoding, options = self._mail_options(mail_from, rcpt_to, raw)
         transaction = self._pipelined if self.pipelining else self._stepwise
         try:
-            response, refused = await transaction(mail_from, rcpt_to, raw, before_data,
-                                                  encoding, options)  # fmt: skip
+            response, refused = await transaction(
+                _Transaction(mail_from, rcpt_to, raw, before_data, encoding, options)
+            )
         except aiosmtplib.SMTPResponseException as exc:
             lost = exc.code == 421
             if not lost:
@@ -263,42 +277,27 @@ class Connection:
             temporarily_refused=tuple(r for r, (code, _) in refused.items() if code < 500),
         )
 
-    async def _stepwise(
-        self,
-        mail_from: str,
-        rcpt_to: Sequence[str],
-        raw: bytes,
-        before_data: Callable[[], Awaitable[None]] | None,
-        encoding: str,
-        options: list[str],
-    ) -> tuple[aiosmtplib.SMTPResponse, dict[str, tuple[int, str]]]:
+    async def _stepwise(self, t: _Transaction) -> Outcome:
         """Command by command, each waiting for its reply (a server without PIPELINING)."""
         smtp = self.smtp
-        await smtp.mail(mail_from, options=options, encoding=encoding)
-        refused = await self._recipients(rcpt_to, encoding)
-        if before_data is not None:
-            await before_data()
-        return await smtp.data(raw), refused
+        await smtp.mail(t.mail_from, options=t.options, encoding=t.encoding)
+        refused = await self._recipients(t.rcpt_to, t.encoding)
+        if t.before_data is not None:
+            await t.before_data()
+        return await smtp.data(t.raw), refused
 
-    async def _pipelined(
-        self,
-        mail_from: str,
-        rcpt_to: Sequence[str],
-        raw: bytes,
-        before_data: Callable[[], Awaitable[None]] | None,
-        encoding: str,
-        options: list[str],
-    ) -> tuple[aiosmtplib.SMTPResponse, dict[str, tuple[int, str]]]:
+    async def _pipelined(self, t: _Transaction) -> Outcome:
         """MAIL, RCPT… and DATA in one write; after the 354 (and `before_data`) the message
         (RFC 2920). A refusal of the envelope is raised once every reply of the group was read
         (the connection stays in step); anything else that goes wrong closes the connection,
         which also drops a message whose end the server never saw."""
-        mail = [b"MAIL FROM:" + envelope_address(mail_from, encoding),
-                *(option.encode("ascii") for option in options)]  # fmt: skip
+        rcpt_to, before_data = t.rcpt_to, t.before_data
+        mail = [b"MAIL FROM:" + envelope_address(t.mail_from, t.encoding),
+                *(option.encode("ascii") for option in t.options)]  # fmt: skip
         group = [b" ".join(mail)]
-        group += [b"RCPT TO:" + envelope_address(rcpt, encoding) for rcpt in rcpt_to]
+        group += [b"RCPT TO:" + envelope_address(rcpt, t.encoding) for rcpt in rcpt_to]
         group.append(b"DATA")
-        body = data_body(raw)
+        body = data_body(t.raw)
         timeout = self.smtp.timeout
         refusal: aiosmtplib.SMTPResponseException | None = None
         code, text = 0, ""
