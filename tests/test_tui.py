@@ -258,7 +258,7 @@ async def test_the_open_conversation_shows_a_new_reply(db: Database, tui_setting
                 body="It is out now.",
             )
             changes.notify(session)
-        await wait_for(pilot, lambda: "It is out now." in thread_text(app), seconds=2.0)
+        await wait_for(pilot, lambda: "It is out now." in thread_text(app))
         assert thread_messages(app) == 2
 
 
