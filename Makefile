@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tui-helpdesk init --demo
+	$(BIN)/tui-helpdesk init --demo --as $${TUI_HELPDESK_AS:-ada@acme.test}
 	$(BIN)/tui-helpdesk --as $${TUI_HELPDESK_AS:-ada@acme.test}
 
 # Four processes on the two cores: much of the suite waits on sockets, subprocesses and the

@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,9 @@ from tui_helpdesk.db.models import Base
 # Commands the tests run as subprocesses run in their own process: the warm command server
 # (tui_helpdesk.launch) is tested on its own in test_cli_warm.py, which turns it back on.
 os.environ["TUI_HELPDESK_CLI_SERVER"] = "off"
+# What commands keep in the user's cache folder (the TUI's start-up cache, which `init`,
+# `db upgrade` and the worker write too) goes to a folder of this run, not the runner's home.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hd-test-cache-")
 
 PG_ENV = "TUI_HELPDESK_TEST_PG_URL"
 PG_EXAMPLE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

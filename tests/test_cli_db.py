@@ -195,3 +195,16 @@ def test_init_still_creates_and_is_idempotent(tmp_path: Path) -> None:
     assert run.json("init")["migrated"] is True
     assert json.loads(run("db", "status", "--json").stdout)["state"] == "current"
     run("init")
+
+
+def test_init_writes_the_start_up_cache_of_whom_it_acts_as(tmp_path: Path) -> None:
+    """`make run` runs `init --demo --as ada@acme.test`, then the TUI as Ada: its first start
+    draws her rows from the cache that init wrote (no earlier start needed)."""
+    from tui_helpdesk import start_cache
+    from tui_helpdesk.tui import quick_start
+
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    Cli(url)("init", "--demo", "--as", "ada@acme.test")
+    found = quick_start.read(start_cache.default_directory(), url, ("email", "ada@acme.test"),
+                             page_size=50)  # fmt: skip
+    assert found is not None and found.actor.email == "ada@acme.test" and found.rows

@@ -132,7 +132,7 @@ def test_changed_code_is_not_trusted(
 ) -> None:
     seed(db)
     normal_start(quick_settings, tmp_path, "bob@acme.test")
-    monkeypatch.setattr(quick_start, "code_state", lambda: "other code")
+    _stale_code(monkeypatch)
     data = HelpdeskData(quick_settings, "bob@acme.test", start_cache=tmp_path)
     assert not data.quick_start()
 
@@ -193,3 +193,61 @@ async def test_a_user_deactivated_since_the_cache_is_refused(
     assert app.return_code == 6
     assert app.refusal is not None and "inactive" in app.refusal.message
     assert not app.data.started_from_cache
+
+
+def _stale_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another version of the code from now on (an upgrade installed)."""
+    from tui_helpdesk import start_cache
+
+    monkeypatch.setattr(start_cache, "code_state", lambda: "code after the upgrade")
+
+
+@pytest.mark.both_backends
+def test_an_upgrade_refreshes_every_cache_so_the_first_start_after_it_is_quick(
+    db: Database, quick_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`init`, `db upgrade` and the worker write again the caches an upgrade made stale: each
+    user's first start after it reads the same rows as the services, from the cache."""
+    seed(db)
+    url = quick_settings.database.url
+    for email in ("bob@acme.test", "dee@acme.test"):
+        normal_start(quick_settings, tmp_path, email)
+    _stale_code(monkeypatch)
+    assert quick_start.read(tmp_path, url, ("email", "bob@acme.test"), page_size=PAGE) is None
+    assert prepared.refresh(db, quick_settings, tmp_path) == 2
+    assert prepared.refresh(db, quick_settings, tmp_path) == 0  # current now: left alone
+    for email in ("bob@acme.test", "dee@acme.test"):
+        found = quick_start.read(tmp_path, url, ("email", email), page_size=PAGE)
+        assert found is not None
+        assert (found.actor, found.timezone, found.rows, found.more) == services_view(
+            db, email, ALL_OPEN
+        )
+
+
+def test_a_refresh_drops_the_cache_of_a_user_who_may_no_longer_start(
+    db: Database, quick_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(db)
+    url, who = quick_settings.database.url, ("email", "bob@acme.test")
+    normal_start(quick_settings, tmp_path, "bob@acme.test")
+    with db.write() as session:
+        session.query(User).filter_by(email="bob@acme.test").update({"active": False})
+    _stale_code(monkeypatch)
+    assert prepared.refresh(db, quick_settings, tmp_path) == 0
+    assert not quick_start.cache_file(tmp_path, url, who).exists()
+
+
+def test_a_refresh_writes_the_cache_of_whom_the_command_acts_as_and_no_other_database(
+    db: Database, quick_settings: Settings, tmp_path: Path
+) -> None:
+    """`also`: the user `init --as` or `db upgrade` acts as gets a cache before any start;
+    a cache of another database in the same folder is not touched."""
+    seed(db)
+    other = quick_start.cache_file(tmp_path, "sqlite:////elsewhere.db", ("email", "x@y.test"))
+    tmp_path.mkdir(exist_ok=True)
+    other.write_text('{"version": 1, "who": ["email", "x@y.test"], "code": "old"}')
+    who = ("email", "cy@acme.test")
+    assert prepared.refresh(db, quick_settings, tmp_path, also=[who, ("os_user", "nobody")]) == 1
+    found = quick_start.read(tmp_path, quick_settings.database.url, who, page_size=PAGE)
+    assert found is not None and found.actor.email == "cy@acme.test"
+    assert other.read_text().endswith('"code": "old"}')

@@ -185,6 +185,10 @@ class ConversationView:
     mailbox_id: int | None = None
 
 
+# The view a TUI starts in (and its start-up cache holds the first page of).
+ALL_OPEN = ConversationView("open", "All open")
+
+
 @dataclass(frozen=True)
 class ViewCount:
     """`count` conversations in the view; `more` when it holds more than were counted."""

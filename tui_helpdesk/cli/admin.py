@@ -41,6 +41,9 @@ def init(cx: Cx, demo: bool, demo_if_empty: bool) -> None:
         from tui_helpdesk.services.demo import load_demo
 
         result["demo"] = load_demo(db, cx.settings())
+    from tui_helpdesk.cli.run import warm_start_cache
+
+    warm_start_cache(cx, db)
     emit(result, _init_text)
 
 

@@ -53,6 +53,9 @@ def db_upgrade(cx: Cx) -> None:
 
     database = _database(cx)
     before, after = upgrade(database)
+    from tui_helpdesk.cli.run import warm_start_cache
+
+    warm_start_cache(cx, database)
     emit({"database": safe_url(database.url), "from": before.current, "to": after.current,
           "upgraded": before.current != after.current}, _upgrade_text)  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from tui_helpdesk.cli import identity
 from tui_helpdesk.cli.context import AS_KEY, Cx, common
 from tui_helpdesk.cli.terminal import over_ssh, ssh_environment
 from tui_helpdesk.errors import HelpdeskError
+
+log = logging.getLogger(__name__)
 
 pass_cx = click.make_pass_decorator(Cx)
 
@@ -34,9 +37,24 @@ def worker(ctx: click.Context, cx: Cx, smtp_host: str | None, smtp_port: int | N
 
 def start_cache() -> Path:
     """Where the TUI keeps its start-up cache (tui/quick_start.py): the user's cache folder."""
-    from platformdirs import user_cache_path
+    from tui_helpdesk import start_cache as cache_files
 
-    return user_cache_path("tui-helpdesk", appauthor=False)
+    return cache_files.default_directory()
+
+
+def warm_start_cache(cx: Cx, db: Any) -> int:
+    """After `init` or `db upgrade`: the start-up caches of this database in the user's cache
+    folder written again for this code and schema, with the one of whom this command acts as
+    (their TUI start looks them up the same way), so that the first start after an install or
+    upgrade draws its rows as quickly as the next ones. Never fails the command."""
+    who = _who(cx, click.get_current_context().meta.get(AS_KEY))
+    try:
+        from tui_helpdesk.services import prepared
+
+        return prepared.refresh(db, cx.settings(), start_cache(), also=[who] if who else [])
+    except Exception as error:  # the cache is an extra: a TUI start writes it anyway
+        log.info("start-up cache not written: %s", error)
+        return 0
 
 
 def _who(cx: Cx, as_email: str | None) -> tuple[str, str] | None:

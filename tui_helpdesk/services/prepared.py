@@ -9,17 +9,22 @@ kept beside the text in the driver's parameter style.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from tui_helpdesk import database_url
+from tui_helpdesk import database_url, start_cache
+from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Organisation, User, UserKey
-from tui_helpdesk.records import ConversationView, UserRecord
+from tui_helpdesk.records import ALL_OPEN, ConversationView, UserRecord
+from tui_helpdesk.services import users
 from tui_helpdesk.services.conversations import listing
+from tui_helpdesk.start_cache import Who
 
 # The identity row: UserRecord's fields in this order, then the organisation's timezone.
 USER_COLUMNS = ("id", "organisation_id", "email", "name", "first_name", "last_name", "role",
@@ -105,3 +110,51 @@ def connection(db: Database, libpq_uri: str | None) -> dict[str, Any] | None:
     # What becomes the connection string; the dialect also passes its adapters ("context").
     given = {k: str(v) for k, v in kwargs.items() if isinstance(v, str | int)}
     return {} if not args and conninfo_to_dict(libpq_uri) == given else None
+
+
+def write(db: Database, settings: Settings, directory: Path, who: Who, actor: UserRecord) -> bool:
+    """Write the start-up cache of `who`, who acts as `actor`, for the next TUI start of
+    theirs (start_cache.py, tui/quick_start.py); False when there is none to write: the
+    database cannot be reached with the plain driver, or `who` would not find `actor`."""
+    where = connection(db, database_url.libpq_uri(settings.database.url))
+    if where is None:
+        return False
+    page_size = max(10, settings.tui.page_size)
+    with db.read() as session:
+        if not finds(session, who, actor):
+            return False  # found another way than `who` says: the cache would not find them
+        recipe = start_statements(session, actor, ALL_OPEN, limit=page_size, who=who)
+    recipe |= where | {
+        "revision": db.schema_revision(), "view": ALL_OPEN.kind, "limit": page_size,
+        "timeout": settings.database.busy_timeout_ms / 1000,
+    }  # fmt: skip
+    start_cache.save(directory, settings.database.url, who, recipe)
+    return True
+
+
+def refresh(db: Database, settings: Settings, directory: Path, also: Sequence[Who] = ()) -> int:
+    """Write again every start-up cache of this database in `directory` that is not current
+    (other code, another schema revision, another page size), and those of `also`: after an
+    upgrade, the first TUI start of each finds its cache (`init`, `db upgrade` and the headless
+    worker call this). A cache whose lookup no longer finds one active user is removed.
+    Returns how many were written."""
+    url = settings.database.url
+    page_size = max(10, settings.tui.page_size)
+    revision = db.schema_revision()
+    written = 0
+    for who in dict.fromkeys([*start_cache.whos(directory, url), *also]):
+        path = start_cache.cache_file(directory, url, who)
+        try:
+            recipe = start_cache.load(path) if path.exists() else {}
+        except (OSError, ValueError):
+            recipe = {}
+        if start_cache.current(recipe, who, page_size) and recipe.get("revision") == revision:
+            continue
+        with db.read() as session:
+            found = session.execute(identity_query(*who)).all()
+            actor = users.to_record(session.get_one(User, found[0].id)) if len(found) == 1 else None
+        if actor is None or not actor.active:
+            path.unlink(missing_ok=True)
+            continue
+        written += write(db, settings, directory, who, actor)
+    return written

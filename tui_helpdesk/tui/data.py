@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tui_helpdesk.config import Settings
 from tui_helpdesk.records import (
+    ALL_OPEN,
     ConversationDetail,
     ConversationView,
     ListKey,
@@ -47,9 +48,6 @@ log = logging.getLogger(__name__)
 # How long `connect` waits for quick rows to be drawn before it imports the database layer
 # anyway (the import holds the GIL: drawing beside it would take twice as long).
 DRAW_WAIT_SECONDS = 1.0
-
-
-ALL_OPEN = ConversationView("open", "All open")
 
 
 @dataclass(frozen=True)
@@ -163,25 +161,9 @@ class HelpdeskData:
             log.info("start-up cache not written: %s", error)
 
     def _remember_start(self, directory: Path, who: Who) -> None:
-        from tui_helpdesk import database_url
         from tui_helpdesk.services import prepared
-        from tui_helpdesk.tui import quick_start
 
-        db = self._database()
-        where = prepared.connection(db, database_url.libpq_uri(self.settings.database.url))
-        if where is None:
-            return
-        with db.read() as session:
-            if not prepared.finds(session, who, self.actor):
-                return  # found another way than `who` says: the cache would not find them
-            recipe = prepared.start_statements(
-                session, self.actor, ALL_OPEN, limit=self.page_size, who=who
-            )
-        recipe |= where | {
-            "revision": db.schema_revision(), "view": ALL_OPEN.kind, "limit": self.page_size,
-            "timeout": self.settings.database.busy_timeout_ms / 1000,
-        }  # fmt: skip
-        quick_start.save(directory, self.settings.database.url, who, recipe)
+        prepared.write(self._database(), self.settings, directory, who, self.actor)
 
     def _open(self) -> None:
         from tui_helpdesk.services import users

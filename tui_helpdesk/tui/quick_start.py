@@ -22,12 +22,7 @@ with its message. Whether --as is honoured at all is decided before (cli/run.py 
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import logging
-import os
-import tempfile
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,14 +31,11 @@ from typing import Any
 
 from tui_helpdesk import database_url
 from tui_helpdesk.records import ConversationRecord, UserRecord
+from tui_helpdesk.start_cache import Who, cache_file, code_state, current, load, save
 
-VERSION = 1
+__all__ = ["QuickStart", "Who", "cache_file", "code_state", "read", "save"]
 TAG_SEPARATOR = "\x1f"  # services/conversations/rows.py joins a row's tags with it
 log = logging.getLogger(__name__)
-
-# How the actor is looked up, as the CLI's identity check finds them: ("email", address) for
-# an --as that is honoured, ("os_user", login), or ("ssh_key", key id) for `ssh-session`.
-Who = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -57,57 +49,18 @@ class QuickStart:
     more: bool  # rows follow the page
 
 
-@functools.cache
-def code_state() -> str:
-    """The package's code (as the warm command server compares it), as one short string: as
-    it was when this process first asked, at its start (`read`), so a cache written later
-    names the code that compiled it, not an upgrade installed meanwhile."""
-    from tui_helpdesk import code_state as state
-
-    return hashlib.sha256(repr(state.code_state()).encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def cache_file(directory: Path, url: str, who: Who) -> Path:
-    """One file per database and acting user; the name hides both (a URL holds a password)."""
-    key = "\0".join((url, *who))
-    return directory / f"start-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
-
-
-def save(directory: Path, url: str, who: Who, recipe: dict[str, Any]) -> None:
-    """Write the cache atomically, readable by this user only."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    body = json.dumps({"version": VERSION, "code": code_state(), "who": list(who), **recipe})
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".start-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(body)
-        os.replace(temporary, cache_file(directory, url, who))
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def read(directory: Path, url: str, who: Who, *, page_size: int) -> QuickStart | None:
     """The actor and first page from the cached statements, or None: no cache, a stale one,
     an unknown, inactive or changed user, or any error (the normal start then decides)."""
     try:
-        code = code_state()
-        recipe = json.loads(cache_file(directory, url, who).read_text(encoding="utf-8"))
-        if not _current(recipe, who, page_size, code):
+        code_state()  # the code as this process found it at its start
+        recipe = load(cache_file(directory, url, who))
+        if not current(recipe, who, page_size):
             return None
         return _run(recipe, url, page_size)
     except Exception as error:  # the normal start is the authority
         log.debug("no quick start: %s", error)
         return None
-
-
-def _current(recipe: dict[str, Any], who: Who, page_size: int, code: str) -> bool:
-    return (
-        recipe.get("version") == VERSION
-        and recipe.get("who") == list(who)
-        and recipe.get("limit") == page_size
-        and recipe.get("code") == code
-    )
 
 
 def _run(recipe: dict[str, Any], url: str, page_size: int) -> QuickStart | None:

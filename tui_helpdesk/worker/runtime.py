@@ -296,6 +296,8 @@ def run_worker(settings: Settings) -> int:
             log.error("the database is not initialised: run `tui-helpdesk init` first")
             return 1
         runtime = WorkerRuntime(settings, db, store_process=True)
+        threading.Thread(target=_warm_start_caches, args=(settings, db), daemon=True,
+                         name="start-cache").start()  # fmt: skip
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(_serve_until_signal(runtime))
     except OSError as exc:
@@ -313,6 +315,23 @@ def run_worker(settings: Settings) -> int:
     finally:
         db.dispose()
     return 0
+
+
+def _warm_start_caches(settings: Settings, db: Database) -> None:
+    """The TUI start-up caches in this account's cache folder that an upgrade made stale,
+    written again (services/prepared.py `refresh`): under systemd that is the helpdesk
+    account, whose folder every agent's `ssh-session` uses, so after an upgrade and the
+    worker's restart each agent's first start draws its rows from the cache."""
+    from tui_helpdesk import start_cache
+    from tui_helpdesk.services import prepared
+
+    try:
+        written = prepared.refresh(db, settings, start_cache.default_directory())
+    except Exception as error:  # an extra: each TUI start writes its own anyway
+        log.info("start-up caches not refreshed: %s", error)
+        return
+    if written:
+        log.info("start-up caches refreshed for this version: %d", written)
 
 
 async def _serve_until_signal(runtime: WorkerRuntime) -> None:
