@@ -330,3 +330,26 @@ def _queue_name(db: Database, conversation: Conversation) -> str | None:
     with db.read() as session:
         queue = session.get(Queue, conversation.queue_id) if conversation.queue_id else None
         return queue.name if queue else None
+
+
+@pytest.mark.postgresql_only
+def test_a_connection_lost_while_pooled_costs_no_mail(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """The store process's engine does not ping a pooled connection before a batch: a batch
+    that finds its connection dead is stored again on a new one, once, and answered 250."""
+    alias = _setup(db, settings)
+    store_db = Database(db.url, pre_ping=False)
+    try:
+        store = smtp_store(store_db, settings)
+        store([inbound(build_mail(subject="first"), alias["support"])])
+        with store_db.engine.connect() as connection:  # the pooled connection the next uses
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with db.engine.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        mail = inbound(build_mail(subject="second"), alias["support"])
+        [accepted] = store([mail])
+        assert not isinstance(accepted, BaseException), accepted
+    finally:
+        store_db.dispose()
+    with db.read() as session:
+        stored = session.scalars(select(Message).where(Message.subject == "second")).all()
+        assert [m.id for m in stored] == [int(accepted.queue_id)]

@@ -40,13 +40,17 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 10_000, synchronous: str = "FULL") -> Engine:
+def make_engine(
+    url: str, *, busy_timeout_ms: int = 10_000, synchronous: str = "FULL", pre_ping: bool = True
+) -> Engine:
     """`synchronous` is SQLite's pragma; on PostgreSQL OFF or NORMAL mean that commits do not
     wait for the WAL flush (synchronous_commit off: only a crash of the server itself can lose
-    the last ones)."""
+    the last ones). `pre_ping` (PostgreSQL) tests a pooled connection before handing it out:
+    a round trip per transaction, which a caller that tries again on a lost connection
+    (ingest's store_batch) can do without."""
     url = normalise_url(url)
     if not is_sqlite(url):
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=pre_ping, pool_size=5, max_overflow=10)
         if synchronous.upper() in {"OFF", "NORMAL"}:
 
             @event.listens_for(engine, "connect")
@@ -84,10 +88,17 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000, synchronous: str = "
 class Database:
     """An engine and its session factory. Sessions are short: one per unit of work."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 10_000, synchronous: str = "FULL"):
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 10_000,
+        synchronous: str = "FULL",
+        pre_ping: bool = True,
+    ):
         self.url = normalise_url(url)
         self.engine = make_engine(
-            self.url, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous
+            self.url, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous, pre_ping=pre_ping
         )
         self.is_sqlite = is_sqlite(self.url)
         writer_bind = (
@@ -97,9 +108,14 @@ class Database:
         self._writer = sessionmaker(writer_bind, expire_on_commit=False)
 
     @classmethod
-    def from_settings(cls, settings) -> Database:  # type: ignore[no-untyped-def]
+    def from_settings(cls, settings, *, pre_ping: bool = True) -> Database:  # type: ignore[no-untyped-def]
         db = settings.database
-        return cls(db.url, busy_timeout_ms=db.busy_timeout_ms, synchronous=db.sqlite_synchronous)
+        return cls(
+            db.url,
+            busy_timeout_ms=db.busy_timeout_ms,
+            synchronous=db.sqlite_synchronous,
+            pre_ping=pre_ping,
+        )
 
     @contextmanager
     def write(self) -> Iterator[Session]:
