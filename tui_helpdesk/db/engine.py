@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -203,4 +204,57 @@ def pipelined(session: Session) -> Iterator[None]:
     except DBAPIError:
         raise
     except dbapi.Error as exc:  # type: ignore[union-attr]
-        raise DBAPIError.instance(None, None, exc, type(dbapi).Error) from exc  # type: ignore[arg-type]
+        raise _driver_error(connection, exc) from exc
+
+
+def read_together(
+    session: Session, statements: Sequence[tuple[Any, Mapping[str, Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """The rows of each (statement, parameters), all sent in one round trip on PostgreSQL
+    (psycopg's pipeline mode); elsewhere executed one after the other.
+
+    The statements still run one after the other in the server, each with its own snapshot
+    (READ COMMITTED): a read after a lock sees what the lock's holder committed. On
+    PostgreSQL the first statement of a transaction goes with its BEGIN. For reads of columns
+    that need no conversion by SQLAlchemy (ids, text, numbers): rows are the driver's tuples.
+    Errors are SQLAlchemy's DBAPIError, with connection_invalidated set for a lost connection.
+    """
+    connection = session.connection()
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name != "postgresql" or not hasattr(dbapi, "pipeline"):
+        return [[tuple(r) for r in connection.execute(s, dict(p))] for s, p in statements]
+    cursors = [dbapi.cursor() for _ in statements]  # type: ignore[union-attr]
+    try:
+        with dbapi.pipeline():  # type: ignore[union-attr]
+            for cursor, (statement, parameters) in zip(cursors, statements, strict=True):
+                sql, defaults = _driver_sql(connection.dialect, statement)
+                cursor.execute(sql, {**defaults, **parameters})
+        return [cursor.fetchall() for cursor in cursors]
+    except dbapi.Error as exc:  # type: ignore[union-attr]
+        raise _driver_error(connection, exc) from exc
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+@functools.cache
+def _driver_sql(dialect: Dialect, statement: Any) -> tuple[str, dict[str, Any]]:
+    """The driver's SQL of a statement, compiled once, and the values it binds itself."""
+    compiled = statement.compile(dialect=dialect)
+    return compiled.string, dict(compiled.params)
+
+
+def _driver_error(connection: Connection, exc: Exception) -> DBAPIError:
+    """A driver error raised outside SQLAlchemy's execute, as SQLAlchemy would have raised it:
+    its DBAPIError subclass, and a lost connection invalidated (not handed out again)."""
+    dbapi = connection.connection.dbapi_connection
+    lost = connection.dialect.is_disconnect(exc, dbapi, None)
+    if lost:
+        connection.invalidate(exc)
+    return DBAPIError.instance(  # type: ignore[return-value]
+        None,
+        None,
+        exc,
+        type(dbapi).Error,
+        connection_invalidated=lost,  # type: ignore[arg-type]
+    )

@@ -8,17 +8,24 @@ transaction and journals what a rolled-back savepoint must forget.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import ARRAY, String, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tui_helpdesk.config import Settings
-from tui_helpdesk.db.engine import pipelined
-from tui_helpdesk.db.models import Conversation, Mailbox, Message, Organisation, Queue
+from tui_helpdesk.db.engine import pipelined, read_together
+from tui_helpdesk.db.models import (
+    ConfigVersion,
+    Conversation,
+    Mailbox,
+    Message,
+    Organisation,
+    Queue,
+)
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.services import (
@@ -50,9 +57,10 @@ _STORED_COLUMNS = (
     Message.mailbox_id, Message.message_id_header, Message.raw_sha256, Message.id,
     Message.conversation_id,
 )  # fmt: skip
-_STORED = select(*_STORED_COLUMNS).where(
-    Message.message_id_header.in_(bindparam("ids", expanding=True))
+_STORED = select(*_STORED_COLUMNS).where(  # PostgreSQL: one array parameter
+    Message.message_id_header == any_(bindparam("ids", type_=ARRAY(String)))
 )
+_CONFIG_VERSION = select(ConfigVersion.version).where(ConfigVersion.id == 1)
 
 
 @functools.cache
@@ -140,12 +148,18 @@ class Setup:
             assigner.bind(session)
 
     def _begin_shared(self, session: Session) -> None:
-        """PostgreSQL: keep the configuration while its version holds; never the assigners."""
-        version = audit.config_version(session)
-        if version != self.config_version:
-            self.clear()
-            self.config_version = version
+        """PostgreSQL: never keep the assigners; the configuration is checked by the batch's
+        first reads (Batch.prepare reads its version with them)."""
         self.assigners.clear()
+
+    def holds(self, version: int) -> bool:
+        """PostgreSQL: True when the kept configuration was read at this version, else it is
+        dropped (and the version it will be read at remembered)."""
+        if version == self.config_version:
+            return True
+        self.clear()
+        self.config_version = version
+        return False
 
     def committed(self) -> None:
         """Our batch committed: what is kept is what the database holds (see the class)."""
@@ -185,6 +199,7 @@ class Batch:
         self.budget = budget or Budget(settings.smtp.processing_budget_seconds)
         self.setup = setup or Setup()
         self.setup.begin(session)
+        self.shared = session.get_bind().dialect.name != "sqlite"  # other workers write too
         self.pending = PendingRows()
         self.stored: dict[tuple[int, str, str], Delivery] = {}
         self.contacts: dict[tuple[int, str], tuple[int | NewContact, str]] = {}
@@ -195,7 +210,25 @@ class Batch:
         self._journal: list[tuple[dict[Any, Any] | None, Any, Any]] = []
 
     def prepare(self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]) -> None:
+        """Mailboxes, locks, duplicates and contacts of the batch, before any mail is stored.
+
+        On PostgreSQL with the configuration kept, the configuration version, the locks and
+        the reads go in one round trip; were the version moved on, nothing read with it is
+        used and the configuration is read again first.
+        """
         aliases = {r.strip().lower() for mail, _ in mails for r in mail.rcpt_tos}
+        if self.shared:
+            kept = self.setup.config_version is not None and all(
+                a in self.setup.mailboxes for a in aliases
+            )
+            if kept and self._look_up(mails, aliases, with_version=True):
+                return
+            if not kept:
+                self.setup.holds(audit.config_version(self.session))
+        self._load_mailboxes(aliases)
+        self._look_up(mails, aliases, with_version=False)
+
+    def _load_mailboxes(self, aliases: set[str]) -> None:
         missing = [a for a in aliases if a not in self.setup.mailboxes]
         if missing:
             # The organisations come along and stay referenced: the session's identity map
@@ -208,6 +241,19 @@ class Batch:
             for mailbox, organisation in rows:
                 self.setup.mailboxes[mailbox.alias.lower()] = mailbox
                 self.setup.organisations[organisation.id] = organisation
+
+    def _look_up(
+        self,
+        mails: Sequence[tuple[InboundMail, ParsedMessage | None]],
+        aliases: set[str],
+        *,
+        with_version: bool,
+    ) -> bool:
+        """Lock the batch's Message-IDs and new senders, then read which are stored already.
+
+        False (nothing learnt) when the configuration version read along (with_version) is
+        not the kept configuration's.
+        """
         parsed = [p for _, p in mails if p is not None]
         senders = {s for mail, p in mails if p is not None and (s := sender_of(p, mail)[0])}
         receiving = (self.setup.mailboxes.get(a) for a in aliases)
@@ -216,33 +262,63 @@ class Batch:
             organisation_id: [s for s in senders if (organisation_id, s) not in self.setup.contacts]
             for organisation_id in organisations
         }
-        locks.take(self.session, [
+        keys = [
             *(k for p in parsed for k in locks.message_keys(p)),
             *(locks.contact_key(o, s) for o, emails in unknown.items() for s in emails),
-        ])  # fmt: skip
-        self._load_stored([i for p in parsed if (i := message_id_of(p)) is not None])
-        for organisation_id, emails in unknown.items():
+        ]
+        message_ids = list(dict.fromkeys(i for p in parsed if (i := message_id_of(p)) is not None))
+        if self.shared:
+            found = self._read_shared(keys, message_ids, unknown, with_version=with_version)
+            if found is None:
+                return False
+            stored, known = found
+        else:  # SQLite: no locks (its writers take turns); the DBAPI read is cheaper
+            stored = sqlite_read(self.session.connection(), _stored_among(len(message_ids)),
+                                 message_ids) if message_ids else []  # fmt: skip
+            known = {o: contacts.known_ids(self.session, o, e) for o, e in unknown.items()}
+        for mailbox_id, message_id, sha, stored_id, conversation_id in stored:
+            if mailbox_id is not None:
+                key = (mailbox_id, message_id, sha)
+                self.stored.setdefault(key, Delivery(stored_id, conversation_id, duplicate=True))
+        for organisation_id in unknown:
             for sender in senders:
                 kept = self.setup.contacts.get((organisation_id, sender))
                 if kept is not None:
                     self.contacts[(organisation_id, sender)] = kept
-            known = contacts.known_ids(self.session, organisation_id, emails)
-            for email, entry in known.items():
+            for email, entry in known[organisation_id].items():
                 self.contacts[(organisation_id, email)] = entry
+        return True
 
-    def _load_stored(self, message_ids: list[str]) -> None:
-        if not message_ids:
-            return
-        ids = list(dict.fromkeys(message_ids))
-        connection = self.session.connection()
-        if connection.dialect.name == "sqlite":
-            rows: Iterable[Any] = sqlite_read(connection, _stored_among(len(ids)), ids)
-        else:
-            rows = connection.execute(_STORED, {"ids": ids})
-        for mailbox_id, message_id, sha, stored_id, conversation_id in rows:
-            if mailbox_id is not None:
-                key = (mailbox_id, message_id, sha)
-                self.stored.setdefault(key, Delivery(stored_id, conversation_id, duplicate=True))
+    def _read_shared(
+        self,
+        keys: list[int],
+        message_ids: list[str],
+        unknown: dict[int, list[str]],
+        *,
+        with_version: bool,
+    ) -> tuple[list[Any], dict[int, dict[str, tuple[int, str]]]] | None:
+        """PostgreSQL: the version (with_version), the locks, then the reads, in one round trip;
+        None when the version says the kept configuration is stale."""
+        taking = locks.statement(keys)
+        asking = [o for o, emails in unknown.items() if emails]
+        reads = [
+            *([(_CONFIG_VERSION, {})] if with_version else []),
+            *([taking] if taking is not None else []),
+            *([(_STORED, {"ids": message_ids})] if message_ids else []),
+            *(contacts.known_ids_read(o, unknown[o]) for o in asking),
+        ]
+        rows = read_together(self.session, reads) if reads else []
+        if with_version:
+            version = rows.pop(0)
+            if not self.setup.holds(version[0][0] if version else 0):
+                return None
+        if taking is not None:
+            rows.pop(0)
+        stored = rows.pop(0) if message_ids else []
+        known: dict[int, dict[str, tuple[int, str]]] = {o: {} for o in unknown}
+        for organisation_id, found in zip(asking, rows, strict=True):
+            known[organisation_id] = {email: (i, name) for email, i, name in found}
+        return stored, known
 
     # configuration, read once per batch
 
