@@ -112,6 +112,8 @@ class Setup:
         self.queues: dict[int, Queue | None] = {}
         self.routings: dict[int, routing.InboundRouting] = {}
         self.assigners: dict[int, assignment.QueueAssigner] = {}
+        # PostgreSQL: the queues the last batch locked, which the next locks with its first reads
+        self.queues_locked: tuple[int, ...] = ()
         self.replies: dict[int, autoresponder.MailboxSetup | None] = {}
         self.webhooks: dict[int, webhooks.WebhookTarget | None] = {}
         self.contacts: dict[tuple[int, str], tuple[int, str]] = {}  # (org, email) → (id, name)
@@ -297,27 +299,36 @@ class Batch:
         *,
         with_version: bool,
     ) -> tuple[list[Any], dict[int, dict[str, tuple[int, str]]]] | None:
-        """PostgreSQL: the version (with_version), the locks, then the reads, in one round trip;
-        None when the version says the kept configuration is stale."""
+        """PostgreSQL, in one round trip: the version (with_version), the locks, the queues the
+        last batch locked (likely this one's: their assigners are made from these rows), then
+        the reads. None when the version says the kept configuration is stale."""
         taking = locks.statement(keys)
+        queues = [q for i in self.setup.queues_locked if (q := self.setup.queues.get(i))]
+        queues = queues if with_version else []
         asking = [o for o, emails in unknown.items() if emails]
         reads = [
             *([(_CONFIG_VERSION, {})] if with_version else []),
             *([taking] if taking is not None else []),
+            *(read for queue in queues for read in assignment.locking_reads(queue.id)),
             *([(_STORED, {"ids": message_ids})] if message_ids else []),
             *(contacts.known_ids_read(o, unknown[o]) for o in asking),
         ]
-        rows = read_together(self.session, reads) if reads else []
+        rows = iter(read_together(self.session, reads) if reads else [])
         if with_version:
-            version = rows.pop(0)
+            version = next(rows)
             if not self.setup.holds(version[0][0] if version else 0):
                 return None
         if taking is not None:
-            rows.pop(0)
-        stored = rows.pop(0) if message_ids else []
+            next(rows)
+        for queue in queues:
+            locked = (next(rows), next(rows))
+            if queue not in self.session:  # kept from an earlier batch
+                self.session.add(queue)
+            self.setup.assigners[queue.id] = assignment.QueueAssigner(self.session, queue, locked)
+        stored = next(rows) if message_ids else []
         known: dict[int, dict[str, tuple[int, str]]] = {o: {} for o in unknown}
-        for organisation_id, found in zip(asking, rows, strict=True):
-            known[organisation_id] = {email: (i, name) for email, i, name in found}
+        for organisation_id in asking:
+            known[organisation_id] = {email: (i, name) for email, i, name in next(rows)}
         return stored, known
 
     # configuration, read once per batch
@@ -446,3 +457,8 @@ class Batch:
             if self.changed:
                 changes.notify(self.session)
         self.setup.remember_contacts(self.contacts)
+        if self.shared:
+            self.setup.queues_locked = tuple(sorted(
+                queue_id for queue_id, assigner in self.setup.assigners.items()
+                if assignment.QueueAssigner.locks(assigner.queue)
+            ))  # fmt: skip
