@@ -239,6 +239,24 @@ def test_a_batch_ends_as_one_transaction_per_mail_would(db, settings) -> None:  
         assert len({v[5] for v in sticky}) == 1 and len(sticky) >= 2
 
 
+def test_batches_with_kept_configuration_end_the_same_on_the_fast_path(  # type: ignore[no-untyped-def]
+    db, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer's later batches start from what the earlier ones kept (configuration, and
+    on PostgreSQL the queues to lock with the first reads); the result is still that of one
+    transaction per mail, and no batch needed the careful second attempt."""
+    expected = _run(db, settings, _one_by_one(db, settings))
+    store = ingest.batch_store(db, settings)
+
+    def in_threes(mails: list[InboundMail]) -> None:
+        for start in range(0, len(mails), 3):
+            store(mails[start : start + 3])
+
+    got = _run(db, settings, in_threes)
+    assert got == expected
+    assert "storing each on its own" not in caplog.text
+
+
 def test_a_failed_fast_attempt_is_stored_again_with_the_same_result(  # type: ignore[no-untyped-def]
     db, settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

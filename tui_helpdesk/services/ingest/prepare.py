@@ -444,8 +444,14 @@ class Batch:
 
     def finish(self) -> None:
         """The batch's last writes; on PostgreSQL sent in one round trip (nothing here reads
-        an answer but the ids of the new rows)."""
+        an answer but the ids of the new rows).
+
+        Changed ORM objects (a conversation a reply joined, a contact's learnt name) are
+        flushed before: the ORM checks each UPDATE's row count, which pipeline mode does not
+        report, so an autoflush inside the block would fail the batch's fast attempt.
+        """
         self.pending.number(self.session)
+        self.session.flush()
         with pipelined(self.session):
             self.flush()
             for mailbox, when in self.last_inbound.values():
