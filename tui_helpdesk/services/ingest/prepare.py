@@ -20,6 +20,7 @@ from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import pipelined, read_together
 from tui_helpdesk.db.models import (
     ConfigVersion,
+    Contact,
     Conversation,
     Mailbox,
     Message,
@@ -35,6 +36,7 @@ from tui_helpdesk.services import (
     changes,
     contacts,
     routing,
+    threading,
     webhooks,
 )
 from tui_helpdesk.services.ingest import locks
@@ -46,6 +48,8 @@ from tui_helpdesk.services.ingest.rows import (
     NewContact,
     NewConversation,
     PendingRows,
+    reserving,
+    reserving_contacts,
     row_id,
     sqlite_read,
 )
@@ -270,7 +274,7 @@ class Batch:
         ]
         message_ids = list(dict.fromkeys(i for p in parsed if (i := message_id_of(p)) is not None))
         if self.shared:
-            found = self._read_shared(keys, message_ids, unknown, with_version=with_version)
+            found = self._read_shared(mails, keys, message_ids, unknown, with_version=with_version)
             if found is None:
                 return False
             stored, known = found
@@ -293,6 +297,7 @@ class Batch:
 
     def _read_shared(
         self,
+        mails: Sequence[tuple[InboundMail, ParsedMessage | None]],
         keys: list[int],
         message_ids: list[str],
         unknown: dict[int, list[str]],
@@ -300,20 +305,24 @@ class Batch:
         with_version: bool,
     ) -> tuple[list[Any], dict[int, dict[str, tuple[int, str]]]] | None:
         """PostgreSQL, in one round trip: the version (with_version), the locks, the queues the
-        last batch locked (likely this one's: their assigners are made from these rows), then
-        the reads. None when the version says the kept configuration is stale."""
+        last batch locked (likely this one's: their assigners are made from these rows), the
+        reads, and ids for the rows the batch will likely add (PendingRows.reserve). None when
+        the version says the kept configuration is stale."""
         taking = locks.statement(keys)
         queues = [q for i in self.setup.queues_locked if (q := self.setup.queues.get(i))]
         queues = queues if with_version else []
         asking = [o for o, emails in unknown.items() if emails]
+        messages, conversations = self._likely_rows(mails)
         reads = [
             *([(_CONFIG_VERSION, {})] if with_version else []),
             *([taking] if taking is not None else []),
             *(read for queue in queues for read in assignment.locking_reads(queue.id)),
             *([(_STORED, {"ids": message_ids})] if message_ids else []),
             *(contacts.known_ids_read(o, unknown[o]) for o in asking),
+            *(reserving_contacts(o, unknown[o]) for o in asking),
+            reserving(messages, conversations),
         ]
-        rows = iter(read_together(self.session, reads) if reads else [])
+        rows = iter(read_together(self.session, reads))
         if with_version:
             version = next(rows)
             if not self.setup.holds(version[0][0] if version else 0):
@@ -329,7 +338,28 @@ class Batch:
         known: dict[int, dict[str, tuple[int, str]]] = {o: {} for o in unknown}
         for organisation_id in asking:
             known[organisation_id] = {email: (i, name) for email, i, name in next(rows)}
+        for _ in asking:
+            self.pending.reserve(Contact.__table__, next(rows)[0][0])
+        [(message_ids_ahead, conversation_ids_ahead)] = next(rows)
+        self.pending.reserve(Message.__table__, message_ids_ahead)
+        self.pending.reserve(Conversation.__table__, conversation_ids_ahead)
         return stored, known
+
+    def _likely_rows(
+        self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]
+    ) -> tuple[int, int]:
+        """How many messages and new conversations the batch will most likely add: a copy
+        per receiving mailbox, each in a new conversation unless it may thread (or bounce)."""
+        prefix = self.settings.mail.subject_token_prefix
+        messages = conversations = 0
+        for mail, parsed in mails:
+            if parsed is None:
+                continue
+            copies = len(self.receiving(mail.rcpt_tos))
+            messages += copies
+            if parsed.bounce is None and not threading.has_evidence(parsed, prefix):
+                conversations += copies
+        return messages, conversations
 
     # configuration, read once per batch
 
