@@ -32,6 +32,25 @@ def test_an_error_in_the_block_is_sqlalchemys_and_nothing_is_kept(db: Database) 
         assert session.scalars(select(Organisation.name)).all() == ["Kept"]
 
 
+def test_the_commit_can_go_with_the_block(db: Database) -> None:
+    """commit=True: the block's writes and the COMMIT in one round trip; the unit of work's
+    own commit then has nothing left to do, and fails nothing."""
+    with db.write() as session, pipelined(session, commit=True):
+        session.execute(Organisation.__table__.insert(), {"id": 3, "name": "Three"})
+    with db.read() as session:
+        assert session.scalars(select(Organisation.name)).all() == ["Three"]
+
+
+def test_a_failed_block_commits_nothing(db: Database) -> None:
+    with db.write() as session:
+        session.execute(Organisation.__table__.insert(), {"id": 7, "name": "Kept"})
+    with pytest.raises(IntegrityError), db.write() as session, pipelined(session, commit=True):
+        session.execute(Organisation.__table__.insert(), {"id": 8, "name": "Lost"})
+        session.execute(Organisation.__table__.insert(), {"id": 7, "name": "Clash"})
+    with db.read() as session:
+        assert session.scalars(select(Organisation.name)).all() == ["Kept"]
+
+
 def test_reads_together_give_each_statements_rows(db: Database) -> None:
     with db.write() as session:
         session.execute(Organisation.__table__.insert(), [{"id": 1, "name": "One"},

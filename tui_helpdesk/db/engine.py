@@ -180,7 +180,7 @@ def dialect_insert(dialect: str) -> Any:
 
 
 @contextmanager
-def pipelined(session: Session) -> Iterator[None]:
+def pipelined(session: Session, *, commit: bool = False) -> Iterator[None]:
     """Statements of the block go to PostgreSQL without waiting for each answer (psycopg's
     pipeline mode): one round trip for the lot instead of one each. A no-op on SQLite.
 
@@ -188,6 +188,11 @@ def pipelined(session: Session) -> Iterator[None]:
     (nor an INSERT's RETURNING, so give new rows their ids). An error may surface at the end
     of the block rather than at its statement; it is raised as SQLAlchemy's DBAPIError either
     way, so callers handle it as any other database error.
+
+    `commit`: the transaction's COMMIT goes in the same round trip, after the block's
+    statements (a failed statement aborts it, and the error is raised as above). Only for a
+    unit of work that ends with the block: the session's own commit then finds the
+    connection's transaction over and sends nothing (psycopg commits only an open one).
     """
     connection = session.connection()
     if connection.dialect.name != "postgresql":
@@ -201,6 +206,8 @@ def pipelined(session: Session) -> Iterator[None]:
     try:
         with pipeline():
             yield
+            if commit:
+                connection.exec_driver_sql("COMMIT")
     except DBAPIError:
         raise
     except dbapi.Error as exc:  # type: ignore[union-attr]

@@ -177,7 +177,7 @@ def _store_all(
                 raise
             log.error("mail from %r not stored: %s", mail.mail_from, exc)
             outcomes.append(exc)
-    batch.finish()
+    batch.finish(commit=True)  # PostgreSQL: with the writes (db.write's commit sends nothing)
     if batch.rolled_back:
         batch.setup.clear()
     return [o if isinstance(o, Exception) else _stored_mail(o) for o in outcomes]

@@ -472,9 +472,10 @@ class Batch:
         if latest is None or when > latest:
             self.last_inbound[mailbox.id] = (mailbox, when)
 
-    def finish(self) -> None:
+    def finish(self, *, commit: bool = False) -> None:
         """The batch's last writes; on PostgreSQL sent in one round trip (nothing here reads
-        an answer but the ids of the new rows).
+        an answer but the ids of the new rows), with the COMMIT when `commit` says the
+        transaction ends here (store_batch's: nothing follows but building the results).
 
         Changed ORM objects (a conversation a reply joined, a contact's learnt name) are
         flushed before: the ORM checks each UPDATE's row count, which pipeline mode does not
@@ -482,7 +483,7 @@ class Batch:
         """
         self.pending.number(self.session)
         self.session.flush()
-        with pipelined(self.session):
+        with pipelined(self.session, commit=commit):
             self.flush()
             for mailbox, when in self.last_inbound.values():
                 if mailbox.last_inbound_at is None or when > mailbox.last_inbound_at:
