@@ -38,7 +38,7 @@ from tui_helpdesk.db.models import (
     User,
 )
 from tui_helpdesk.mail.inbound import InboundMail
-from tui_helpdesk.services import assignment, autoresponder, ingest, routing, users
+from tui_helpdesk.services import assignment, audit, autoresponder, ingest, routing, users
 from tui_helpdesk.services.ingest import deliver
 from tui_helpdesk.worker.runtime import smtp_store
 
@@ -376,13 +376,25 @@ def test_a_connection_lost_while_pooled_costs_no_mail(db, settings) -> None:  # 
 @pytest.mark.postgresql_only
 def test_ids_taken_ahead_are_the_new_rows_ids(db, settings) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL takes ids for a batch's likely new rows with its first reads: new mail from
-    new senders uses exactly those, so the ids run on without gaps."""
+    new senders uses exactly those, so the ids run on without gaps, also when a configuration
+    change makes a batch send its first reads twice (message and conversation ids)."""
     alias = _setup(db, settings)
     store = ingest.batch_store(db, settings)
-    for batch in range(3):
-        store([inbound(build_mail(subject=f"b{batch} n{n}", sender=f"p{batch}{n}@new.test"),
+
+    def batch(name: str) -> None:
+        store([inbound(build_mail(subject=f"{name} {n}", sender=f"{name}{n}@new.test"),
                        alias["support"]) for n in range(4)])  # fmt: skip
-    with db.read() as session:
-        for model in (Message, Conversation, Contact):
-            ids = sorted(session.scalars(select(model.id)))
-            assert len(ids) == 12 and ids == list(range(ids[0], ids[0] + 12)), model
+
+    def ids(model: Any) -> list[int]:
+        with db.read() as session:
+            found = sorted(session.scalars(select(model.id)))
+        assert found == list(range(found[0], found[0] + len(found))), model
+        return found
+
+    batch("a")
+    batch("b")
+    assert [len(ids(model)) for model in (Message, Conversation, Contact)] == [8, 8, 8]
+    with db.write() as session:
+        audit.bump_config_version(session)
+    batch("c")
+    assert [len(ids(model)) for model in (Message, Conversation)] == [12, 12]

@@ -307,7 +307,8 @@ class Batch:
         """PostgreSQL, in one round trip: the version (with_version), the locks, the queues the
         last batch locked (likely this one's: their assigners are made from these rows), the
         reads, and ids for the rows the batch will likely add (PendingRows.reserve). None when
-        the version says the kept configuration is stale."""
+        the version says the kept configuration is stale (the ids are kept all the same: any
+        row of their table may have them)."""
         taking = locks.statement(keys)
         queues = [q for i in self.setup.queues_locked if (q := self.setup.queues.get(i))]
         queues = queues if with_version else []
@@ -322,7 +323,13 @@ class Batch:
             *(reserving_contacts(o, unknown[o]) for o in asking),
             reserving(messages, conversations),
         ]
-        rows = iter(read_together(self.session, reads))
+        found = read_together(self.session, reads)
+        [(message_ids_ahead, conversation_ids_ahead)] = found.pop()
+        self.pending.reserve(Message.__table__, message_ids_ahead)
+        self.pending.reserve(Conversation.__table__, conversation_ids_ahead)
+        for contact_ids_ahead in found[len(found) - len(asking) :]:
+            self.pending.reserve(Contact.__table__, contact_ids_ahead[0][0])
+        rows = iter(found)
         if with_version:
             version = next(rows)
             if not self.setup.holds(version[0][0] if version else 0):
@@ -338,18 +345,15 @@ class Batch:
         known: dict[int, dict[str, tuple[int, str]]] = {o: {} for o in unknown}
         for organisation_id in asking:
             known[organisation_id] = {email: (i, name) for email, i, name in next(rows)}
-        for _ in asking:
-            self.pending.reserve(Contact.__table__, next(rows)[0][0])
-        [(message_ids_ahead, conversation_ids_ahead)] = next(rows)
-        self.pending.reserve(Message.__table__, message_ids_ahead)
-        self.pending.reserve(Conversation.__table__, conversation_ids_ahead)
         return stored, known
 
     def _likely_rows(
         self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]
     ) -> tuple[int, int]:
-        """How many messages and new conversations the batch will most likely add: a copy
-        per receiving mailbox, each in a new conversation unless it may thread (or bounce)."""
+        """How many more message and conversation ids the batch will most likely need: a copy
+        per receiving mailbox, each in a new conversation unless it may thread (or bounce),
+        less the ids it holds already (its first reads were sent twice: the configuration
+        had changed)."""
         prefix = self.settings.mail.subject_token_prefix
         messages = conversations = 0
         for mail, parsed in mails:
@@ -359,7 +363,9 @@ class Batch:
             messages += copies
             if parsed.bounce is None and not threading.has_evidence(parsed, prefix):
                 conversations += copies
-        return messages, conversations
+        held = self.pending.reserved
+        return (max(0, messages - len(held.get(Message.__tablename__, ()))),
+                max(0, conversations - len(held.get(Conversation.__tablename__, ()))))  # fmt: skip
 
     # configuration, read once per batch
 
