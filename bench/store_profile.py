@@ -55,7 +55,7 @@ def mails(count: int, size: int, rcpt: str, run: str) -> list[InboundMail]:
 def run(args: argparse.Namespace, db_url: str) -> None:
     rcpt = prepare_helpdesk(db_url)
     settings = load_settings(environ=worker_env(db_url))
-    db = Database.from_settings(settings)
+    db = Database.from_settings(settings, pre_ping=False)  # as the store process opens it
     statements: Counter[str] = Counter()
 
     def _count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]

@@ -38,7 +38,7 @@ from tui_helpdesk.db.models import (
     User,
 )
 from tui_helpdesk.mail.inbound import InboundMail
-from tui_helpdesk.services import assignment, autoresponder, ingest, routing, users
+from tui_helpdesk.services import assignment, audit, autoresponder, ingest, routing, users
 from tui_helpdesk.services.ingest import deliver
 from tui_helpdesk.worker.runtime import smtp_store
 
@@ -239,6 +239,24 @@ def test_a_batch_ends_as_one_transaction_per_mail_would(db, settings) -> None:  
         assert len({v[5] for v in sticky}) == 1 and len(sticky) >= 2
 
 
+def test_batches_with_kept_configuration_end_the_same_on_the_fast_path(  # type: ignore[no-untyped-def]
+    db, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer's later batches start from what the earlier ones kept (configuration, and
+    on PostgreSQL the queues to lock with the first reads); the result is still that of one
+    transaction per mail, and no batch needed the careful second attempt."""
+    expected = _run(db, settings, _one_by_one(db, settings))
+    store = ingest.batch_store(db, settings)
+
+    def in_threes(mails: list[InboundMail]) -> None:
+        for start in range(0, len(mails), 3):
+            store(mails[start : start + 3])
+
+    got = _run(db, settings, in_threes)
+    assert got == expected
+    assert "storing each on its own" not in caplog.text
+
+
 def test_a_failed_fast_attempt_is_stored_again_with_the_same_result(  # type: ignore[no-untyped-def]
     db, settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -330,3 +348,53 @@ def _queue_name(db: Database, conversation: Conversation) -> str | None:
     with db.read() as session:
         queue = session.get(Queue, conversation.queue_id) if conversation.queue_id else None
         return queue.name if queue else None
+
+
+@pytest.mark.postgresql_only
+def test_a_connection_lost_while_pooled_costs_no_mail(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """The store process's engine does not ping a pooled connection before a batch: a batch
+    that finds its connection dead is stored again on a new one, once, and answered 250."""
+    alias = _setup(db, settings)
+    store_db = Database(db.url, pre_ping=False)
+    try:
+        store = smtp_store(store_db, settings)
+        store([inbound(build_mail(subject="first"), alias["support"])])
+        with store_db.engine.connect() as connection:  # the pooled connection the next uses
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with db.engine.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        mail = inbound(build_mail(subject="second"), alias["support"])
+        [accepted] = store([mail])
+        assert not isinstance(accepted, BaseException), accepted
+    finally:
+        store_db.dispose()
+    with db.read() as session:
+        stored = session.scalars(select(Message).where(Message.subject == "second")).all()
+        assert [m.id for m in stored] == [int(accepted.queue_id)]
+
+
+@pytest.mark.postgresql_only
+def test_ids_taken_ahead_are_the_new_rows_ids(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL takes ids for a batch's likely new rows with its first reads: new mail from
+    new senders uses exactly those, so the ids run on without gaps, also when a configuration
+    change makes a batch send its first reads twice (message and conversation ids)."""
+    alias = _setup(db, settings)
+    store = ingest.batch_store(db, settings)
+
+    def batch(name: str) -> None:
+        store([inbound(build_mail(subject=f"{name} {n}", sender=f"{name}{n}@new.test"),
+                       alias["support"]) for n in range(4)])  # fmt: skip
+
+    def ids(model: Any) -> list[int]:
+        with db.read() as session:
+            found = sorted(session.scalars(select(model.id)))
+        assert found == list(range(found[0], found[0] + len(found))), model
+        return found
+
+    batch("a")
+    batch("b")
+    assert [len(ids(model)) for model in (Message, Conversation, Contact)] == [8, 8, 8]
+    with db.write() as session:
+        audit.bump_config_version(session)
+    batch("c")
+    assert [len(ids(model)) for model in (Message, Conversation)] == [12, 12]

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ARRAY, String, any_, bindparam, select
 from sqlalchemy.orm import Session
 
 from tui_helpdesk.db.models import Contact
@@ -71,6 +71,18 @@ def known_ids(
         _KNOWN, {"organisation_id": organisation_id, "emails": wanted}
     )
     return {email: (contact_id, name) for email, contact_id, name in rows}
+
+
+_KNOWN_ANY = select(Contact.email, Contact.id, Contact.name).where(
+    Contact.organisation_id == bindparam("organisation_id"),
+    Contact.email == any_(bindparam("emails", type_=ARRAY(String))),
+)
+
+
+def known_ids_read(organisation_id: int, emails: Iterable[str]) -> tuple[Any, dict[str, Any]]:
+    """known_ids as a statement and its parameters (PostgreSQL: one array parameter), for a
+    caller that sends it along with other reads; its rows are (email, id, name)."""
+    return _KNOWN_ANY, {"organisation_id": organisation_id, "emails": list(dict.fromkeys(emails))}
 
 
 def new_row(organisation_id: int, email: str, name: str, when: datetime) -> dict[str, Any]:

@@ -81,7 +81,8 @@ def _accepted(result: ingest.StoredMail | Exception) -> Accepted | BaseException
 def open_store(settings: Settings) -> StoreBatch:
     """In the store process: its logging, its own database engine, and ingest's batch store."""
     _configure_logging(settings.worker.log_level)
-    return smtp_store(Database.from_settings(settings), settings)
+    # no pre-ping: store_batch tries a batch again on a new connection when its own was lost
+    return smtp_store(Database.from_settings(settings, pre_ping=False), settings)
 
 
 class RecentIntake:

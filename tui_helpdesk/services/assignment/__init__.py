@@ -6,6 +6,10 @@
 """
 
 from tui_helpdesk.services.assignment.admin import get_assignment, set_assignment
-from tui_helpdesk.services.assignment.assigner import QueueAssigner, choose_assignee
+from tui_helpdesk.services.assignment.assigner import (
+    QueueAssigner,
+    choose_assignee,
+    locking_reads,
+)
 
-__all__ = ["QueueAssigner", "choose_assignee", "get_assignment", "set_assignment"]
+__all__ = ["QueueAssigner", "choose_assignee", "get_assignment", "locking_reads", "set_assignment"]

@@ -24,12 +24,15 @@ and fallback picks leave it, so they do not skip anybody's turn. Pure pickers wo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from tui_helpdesk.db.engine import read_together
 from tui_helpdesk.db.models import Conversation, Queue, QueueMember, User
 from tui_helpdesk.services.assignment.pickers import (
     Candidate,
@@ -40,19 +43,36 @@ from tui_helpdesk.services.assignment.pickers import (
 OPEN_STATUSES = ("open", "pending")
 
 
-def _eligible(session: Session, queue: Queue) -> list[QueueMember]:
-    return list(
-        session.scalars(
-            select(QueueMember)
-            .join(User, User.id == QueueMember.user_id)
-            .where(
-                QueueMember.queue_id == queue.id,
-                User.active.is_(True),
-                User.availability == "available",
-            )
-            .order_by(QueueMember.user_id)
-        )
+class Member(NamedTuple):
+    """An eligible member of the queue: what the rules read of its queue_members row."""
+
+    user_id: int
+    weight: int
+    slots: Any  # as stored (JSON); pickers.stored_slots reads it
+    created_at: datetime
+
+
+_LOCKED_POINTER = (
+    select(Queue.last_assigned_user_id).where(Queue.id == bindparam("queue_id")).with_for_update()
+)
+_ELIGIBLE = (
+    select(QueueMember.user_id, QueueMember.weight, QueueMember.slots, QueueMember.created_at)
+    .join(User, User.id == QueueMember.user_id)
+    .where(
+        QueueMember.queue_id == bindparam("queue_id"),
+        User.active.is_(True),
+        User.availability == "available",
     )
+    .order_by(QueueMember.user_id)
+)
+
+
+def locking_reads(queue_id: int) -> list[tuple[Any, dict[str, Any]]]:
+    """Lock the queue row and read its rotation pointer, then read its eligible members (after
+    the lock): statements for db.engine.read_together, so a caller can send them along with
+    reads of its own; their rows go to QueueAssigner(locked=...)."""
+    parameters = {"queue_id": queue_id}
+    return [(_LOCKED_POINTER, parameters), (_ELIGIBLE, parameters)]
 
 
 def sticky_agent(
@@ -92,7 +112,7 @@ def _last_assigned(session: Session, queue: Queue, user_ids: list[int]) -> dict[
     return {user_id: when for user_id, when in rows}
 
 
-def _assigned_counts(session: Session, queue: Queue, members: list[QueueMember]) -> dict[int, int]:
+def _assigned_counts(session: Session, queue: Queue, members: Sequence[Member]) -> dict[int, int]:
     since = max(m.created_at for m in members)
     rows = session.execute(
         select(Conversation.assignee_id, func.count())
@@ -106,7 +126,7 @@ def _assigned_counts(session: Session, queue: Queue, members: list[QueueMember])
     return {user_id: count for user_id, count in rows}
 
 
-def candidates_for(session: Session, queue: Queue, members: list[QueueMember]) -> list[Candidate]:
+def candidates_for(session: Session, queue: Queue, members: Sequence[Member]) -> list[Candidate]:
     """Eligible members with only the numbers the queue's rule needs (few queries)."""
     ids = [m.user_id for m in members]
     rule = queue.assignment_rule
@@ -145,26 +165,35 @@ class QueueAssigner:
     """One queue's assignment for one write transaction, which may create many conversations.
 
     The queue row is locked (FOR UPDATE on PostgreSQL; SQLite's writer already holds the write
-    lock) and its eligible members read once. The rotation pointer is kept here and stored by
-    `write` (one UPDATE, when the caller writes its rows). Choices that depend on earlier
-    conversations (sticky routing, least_busy, percentage) still read them per choice:
-    `reads_history` tells the caller to make its own pending rows visible first.
+    lock) and its eligible members read once, in one round trip (`locking_reads`; a caller
+    that sent them already passes their rows as `locked`). The rotation pointer is kept here
+    and stored by `write` (one UPDATE, when the caller writes its rows). Choices that depend
+    on earlier conversations (sticky routing, least_busy, percentage) still read them per
+    choice: `reads_history` tells the caller to make its own pending rows visible first.
     """
 
-    def __init__(self, session: Session, queue: Queue) -> None:
+    def __init__(
+        self, session: Session, queue: Queue, locked: Sequence[Sequence[Any]] | None = None
+    ) -> None:
         self.session = session
         self.queue = queue
         self._fixed: list[Candidate] | None = None  # candidates that need no counts
-        if queue.assignment_rule == "manual" and queue.sticky_days <= 0:
+        if not self.locks(queue):
             # Nobody is ever picked: no lock, no members, no pointer (the cheap way out).
             self.last_user_id = self._written = queue.last_assigned_user_id
-            self.members: list[QueueMember] = []
+            self.members: list[Member] = []
             self._member_ids: set[int] = set()
             return
-        session.refresh(queue, ["last_assigned_user_id"], with_for_update=True)
-        self.last_user_id = self._written = queue.last_assigned_user_id
-        self.members = _eligible(session, queue)
+        pointer, members = locked or read_together(session, locking_reads(queue.id))
+        self.last_user_id = self._written = pointer[0][0] if pointer else None
+        set_committed_value(queue, "last_assigned_user_id", self.last_user_id)
+        self.members = [Member(u, w, s, _utc(c)) for u, w, s, c in members]
         self._member_ids = {m.user_id for m in self.members}
+
+    @staticmethod
+    def locks(queue: Queue) -> bool:
+        """False for a queue whose assignment never picks anybody (nothing to lock or read)."""
+        return not (queue.assignment_rule == "manual" and queue.sticky_days <= 0)
 
     def bind(self, session: Session) -> None:
         """Reuse this assigner (members, candidates, pointer) in the next transaction.
@@ -213,6 +242,11 @@ class QueueAssigner:
         if self._fixed is None:
             self._fixed = candidates_for(self.session, self.queue, self.members)
         return self._fixed
+
+
+def _utc(moment: datetime) -> datetime:
+    """A stored time as UTCDateTime reads it (the driver's row may carry the session's zone)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def choose_assignee(

@@ -99,17 +99,27 @@ def store_batch(
     a queue, a mailbox); the database then aborts one transaction, and that batch is simply
     stored again (up to CONFLICT_RETRIES times) once the other has committed.
 
+    A connection found lost (the server restarted or dropped it while it idled in the pool)
+    costs one more attempt on a new connection, so the store process's engine needs no
+    pre-ping round trip per batch (worker.runtime.open_store). Were the connection lost during
+    the COMMIT itself, the batch may have been stored: the next attempt then finds its mails
+    as duplicates, as the senders' own retry after a 451 would.
+
     `setup` carries configuration from one batch to the next (see Setup); the writer's
     `batch_store` keeps one.
     """
     setup = setup or Setup()
     budget = Budget(settings.smtp.processing_budget_seconds)
     parsed = [(m.parsed, "") if m.parsed is not None else _parse(budget, m.raw) for m in mails]
-    attempt = 1
+    attempt, reconnected = 1, False
     while True:
         try:
             return _store_once(db, settings, setup, budget, mails, parsed)
         except DBAPIError as exc:
+            if exc.connection_invalidated and not reconnected:
+                reconnected = True
+                log.warning("batch of %d mails lost its connection (%s); again", len(mails), exc)
+                continue
             if not _conflict(exc) or attempt >= CONFLICT_RETRIES:
                 raise
             attempt += 1
@@ -167,7 +177,7 @@ def _store_all(
                 raise
             log.error("mail from %r not stored: %s", mail.mail_from, exc)
             outcomes.append(exc)
-    batch.finish()
+    batch.finish(commit=True)  # PostgreSQL: with the writes (db.write's commit sends nothing)
     if batch.rolled_back:
         batch.setup.clear()
     return [o if isinstance(o, Exception) else _stored_mail(o) for o in outcomes]

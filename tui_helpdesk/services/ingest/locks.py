@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.services.ingest.clean import message_id_of
 
 REFERENCES_LOCKED = 20  # the newest ancestors of a reply: the ones that can be in flight
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# one statement for all keys, taken in the order given (sorted: see the module docstring)
+_LOCK = text(
+    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS BIGINT[])) WITH ORDINALITY"
+    " AS t(k, n) ORDER BY n"
+)
 
 
 def key(*parts: object) -> int:
@@ -42,8 +46,8 @@ def contact_key(organisation_id: int, email: str) -> int:
     return key("contact", organisation_id, email)
 
 
-def take(session: Session, keys: Iterable[int]) -> None:
-    """Lock every key until the transaction ends (PostgreSQL; a no-op elsewhere)."""
+def statement(keys: Iterable[int]) -> tuple[Any, dict[str, Any]] | None:
+    """The statement and parameters that lock every key until the transaction ends
+    (PostgreSQL; None: no key), sent with the batch's first reads (db.engine.read_together)."""
     ordered = sorted(set(keys))
-    if ordered and session.connection().dialect.name == "postgresql":
-        session.connection().execute(_LOCK, [{"key": k} for k in ordered])
+    return (_LOCK, {"keys": ordered}) if ordered else None

@@ -8,17 +8,25 @@ transaction and journals what a rolled-back savepoint must forget.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import ARRAY, String, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tui_helpdesk.config import Settings
-from tui_helpdesk.db.engine import pipelined
-from tui_helpdesk.db.models import Conversation, Mailbox, Message, Organisation, Queue
+from tui_helpdesk.db.engine import pipelined, read_together
+from tui_helpdesk.db.models import (
+    ConfigVersion,
+    Contact,
+    Conversation,
+    Mailbox,
+    Message,
+    Organisation,
+    Queue,
+)
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parsed import ParsedMessage
 from tui_helpdesk.services import (
@@ -28,6 +36,7 @@ from tui_helpdesk.services import (
     changes,
     contacts,
     routing,
+    threading,
     webhooks,
 )
 from tui_helpdesk.services.ingest import locks
@@ -39,6 +48,8 @@ from tui_helpdesk.services.ingest.rows import (
     NewContact,
     NewConversation,
     PendingRows,
+    reserving,
+    reserving_contacts,
     row_id,
     sqlite_read,
 )
@@ -50,9 +61,10 @@ _STORED_COLUMNS = (
     Message.mailbox_id, Message.message_id_header, Message.raw_sha256, Message.id,
     Message.conversation_id,
 )  # fmt: skip
-_STORED = select(*_STORED_COLUMNS).where(
-    Message.message_id_header.in_(bindparam("ids", expanding=True))
+_STORED = select(*_STORED_COLUMNS).where(  # PostgreSQL: one array parameter
+    Message.message_id_header == any_(bindparam("ids", type_=ARRAY(String)))
 )
+_CONFIG_VERSION = select(ConfigVersion.version).where(ConfigVersion.id == 1)
 
 
 @functools.cache
@@ -104,6 +116,8 @@ class Setup:
         self.queues: dict[int, Queue | None] = {}
         self.routings: dict[int, routing.InboundRouting] = {}
         self.assigners: dict[int, assignment.QueueAssigner] = {}
+        # PostgreSQL: the queues the last batch locked, which the next locks with its first reads
+        self.queues_locked: tuple[int, ...] = ()
         self.replies: dict[int, autoresponder.MailboxSetup | None] = {}
         self.webhooks: dict[int, webhooks.WebhookTarget | None] = {}
         self.contacts: dict[tuple[int, str], tuple[int, str]] = {}  # (org, email) → (id, name)
@@ -140,12 +154,18 @@ class Setup:
             assigner.bind(session)
 
     def _begin_shared(self, session: Session) -> None:
-        """PostgreSQL: keep the configuration while its version holds; never the assigners."""
-        version = audit.config_version(session)
-        if version != self.config_version:
-            self.clear()
-            self.config_version = version
+        """PostgreSQL: never keep the assigners; the configuration is checked by the batch's
+        first reads (Batch.prepare reads its version with them)."""
         self.assigners.clear()
+
+    def holds(self, version: int) -> bool:
+        """PostgreSQL: True when the kept configuration was read at this version, else it is
+        dropped (and the version it will be read at remembered)."""
+        if version == self.config_version:
+            return True
+        self.clear()
+        self.config_version = version
+        return False
 
     def committed(self) -> None:
         """Our batch committed: what is kept is what the database holds (see the class)."""
@@ -185,6 +205,7 @@ class Batch:
         self.budget = budget or Budget(settings.smtp.processing_budget_seconds)
         self.setup = setup or Setup()
         self.setup.begin(session)
+        self.shared = session.get_bind().dialect.name != "sqlite"  # other workers write too
         self.pending = PendingRows()
         self.stored: dict[tuple[int, str, str], Delivery] = {}
         self.contacts: dict[tuple[int, str], tuple[int | NewContact, str]] = {}
@@ -195,7 +216,25 @@ class Batch:
         self._journal: list[tuple[dict[Any, Any] | None, Any, Any]] = []
 
     def prepare(self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]) -> None:
+        """Mailboxes, locks, duplicates and contacts of the batch, before any mail is stored.
+
+        On PostgreSQL with the configuration kept, the configuration version, the locks and
+        the reads go in one round trip; were the version moved on, nothing read with it is
+        used and the configuration is read again first.
+        """
         aliases = {r.strip().lower() for mail, _ in mails for r in mail.rcpt_tos}
+        if self.shared:
+            kept = self.setup.config_version is not None and all(
+                a in self.setup.mailboxes for a in aliases
+            )
+            if kept and self._look_up(mails, aliases, with_version=True):
+                return
+            if not kept:
+                self.setup.holds(audit.config_version(self.session))
+        self._load_mailboxes(aliases)
+        self._look_up(mails, aliases, with_version=False)
+
+    def _load_mailboxes(self, aliases: set[str]) -> None:
         missing = [a for a in aliases if a not in self.setup.mailboxes]
         if missing:
             # The organisations come along and stay referenced: the session's identity map
@@ -208,6 +247,19 @@ class Batch:
             for mailbox, organisation in rows:
                 self.setup.mailboxes[mailbox.alias.lower()] = mailbox
                 self.setup.organisations[organisation.id] = organisation
+
+    def _look_up(
+        self,
+        mails: Sequence[tuple[InboundMail, ParsedMessage | None]],
+        aliases: set[str],
+        *,
+        with_version: bool,
+    ) -> bool:
+        """Lock the batch's Message-IDs and new senders, then read which are stored already.
+
+        False (nothing learnt) when the configuration version read along (with_version) is
+        not the kept configuration's.
+        """
         parsed = [p for _, p in mails if p is not None]
         senders = {s for mail, p in mails if p is not None and (s := sender_of(p, mail)[0])}
         receiving = (self.setup.mailboxes.get(a) for a in aliases)
@@ -216,33 +268,104 @@ class Batch:
             organisation_id: [s for s in senders if (organisation_id, s) not in self.setup.contacts]
             for organisation_id in organisations
         }
-        locks.take(self.session, [
+        keys = [
             *(k for p in parsed for k in locks.message_keys(p)),
             *(locks.contact_key(o, s) for o, emails in unknown.items() for s in emails),
-        ])  # fmt: skip
-        self._load_stored([i for p in parsed if (i := message_id_of(p)) is not None])
-        for organisation_id, emails in unknown.items():
+        ]
+        message_ids = list(dict.fromkeys(i for p in parsed if (i := message_id_of(p)) is not None))
+        if self.shared:
+            found = self._read_shared(mails, keys, message_ids, unknown, with_version=with_version)
+            if found is None:
+                return False
+            stored, known = found
+        else:  # SQLite: no locks (its writers take turns); the DBAPI read is cheaper
+            stored = sqlite_read(self.session.connection(), _stored_among(len(message_ids)),
+                                 message_ids) if message_ids else []  # fmt: skip
+            known = {o: contacts.known_ids(self.session, o, e) for o, e in unknown.items()}
+        for mailbox_id, message_id, sha, stored_id, conversation_id in stored:
+            if mailbox_id is not None:
+                key = (mailbox_id, message_id, sha)
+                self.stored.setdefault(key, Delivery(stored_id, conversation_id, duplicate=True))
+        for organisation_id in unknown:
             for sender in senders:
                 kept = self.setup.contacts.get((organisation_id, sender))
                 if kept is not None:
                     self.contacts[(organisation_id, sender)] = kept
-            known = contacts.known_ids(self.session, organisation_id, emails)
-            for email, entry in known.items():
+            for email, entry in known[organisation_id].items():
                 self.contacts[(organisation_id, email)] = entry
+        return True
 
-    def _load_stored(self, message_ids: list[str]) -> None:
-        if not message_ids:
-            return
-        ids = list(dict.fromkeys(message_ids))
-        connection = self.session.connection()
-        if connection.dialect.name == "sqlite":
-            rows: Iterable[Any] = sqlite_read(connection, _stored_among(len(ids)), ids)
-        else:
-            rows = connection.execute(_STORED, {"ids": ids})
-        for mailbox_id, message_id, sha, stored_id, conversation_id in rows:
-            if mailbox_id is not None:
-                key = (mailbox_id, message_id, sha)
-                self.stored.setdefault(key, Delivery(stored_id, conversation_id, duplicate=True))
+    def _read_shared(
+        self,
+        mails: Sequence[tuple[InboundMail, ParsedMessage | None]],
+        keys: list[int],
+        message_ids: list[str],
+        unknown: dict[int, list[str]],
+        *,
+        with_version: bool,
+    ) -> tuple[list[Any], dict[int, dict[str, tuple[int, str]]]] | None:
+        """PostgreSQL, in one round trip: the version (with_version), the locks, the queues the
+        last batch locked (likely this one's: their assigners are made from these rows), the
+        reads, and ids for the rows the batch will likely add (PendingRows.reserve). None when
+        the version says the kept configuration is stale (the ids are kept all the same: any
+        row of their table may have them)."""
+        taking = locks.statement(keys)
+        queues = [q for i in self.setup.queues_locked if (q := self.setup.queues.get(i))]
+        queues = queues if with_version else []
+        asking = [o for o, emails in unknown.items() if emails]
+        messages, conversations = self._likely_rows(mails)
+        reads = [
+            *([(_CONFIG_VERSION, {})] if with_version else []),
+            *([taking] if taking is not None else []),
+            *(read for queue in queues for read in assignment.locking_reads(queue.id)),
+            *([(_STORED, {"ids": message_ids})] if message_ids else []),
+            *(contacts.known_ids_read(o, unknown[o]) for o in asking),
+            *(reserving_contacts(o, unknown[o]) for o in asking),
+            reserving(messages, conversations),
+        ]
+        found = read_together(self.session, reads)
+        [(message_ids_ahead, conversation_ids_ahead)] = found.pop()
+        self.pending.reserve(Message.__table__, message_ids_ahead)
+        self.pending.reserve(Conversation.__table__, conversation_ids_ahead)
+        for contact_ids_ahead in found[len(found) - len(asking) :]:
+            self.pending.reserve(Contact.__table__, contact_ids_ahead[0][0])
+        rows = iter(found)
+        if with_version:
+            version = next(rows)
+            if not self.setup.holds(version[0][0] if version else 0):
+                return None
+        if taking is not None:
+            next(rows)
+        for queue in queues:
+            locked = (next(rows), next(rows))
+            if queue not in self.session:  # kept from an earlier batch
+                self.session.add(queue)
+            self.setup.assigners[queue.id] = assignment.QueueAssigner(self.session, queue, locked)
+        stored = next(rows) if message_ids else []
+        known: dict[int, dict[str, tuple[int, str]]] = {o: {} for o in unknown}
+        for organisation_id in asking:
+            known[organisation_id] = {email: (i, name) for email, i, name in next(rows)}
+        return stored, known
+
+    def _likely_rows(
+        self, mails: Sequence[tuple[InboundMail, ParsedMessage | None]]
+    ) -> tuple[int, int]:
+        """How many more message and conversation ids the batch will most likely need: a copy
+        per receiving mailbox, each in a new conversation unless it may thread (or bounce),
+        less the ids it holds already (its first reads were sent twice: the configuration
+        had changed)."""
+        prefix = self.settings.mail.subject_token_prefix
+        messages = conversations = 0
+        for mail, parsed in mails:
+            if parsed is None:
+                continue
+            copies = len(self.receiving(mail.rcpt_tos))
+            messages += copies
+            if parsed.bounce is None and not threading.has_evidence(parsed, prefix):
+                conversations += copies
+        held = self.pending.reserved
+        return (max(0, messages - len(held.get(Message.__tablename__, ()))),
+                max(0, conversations - len(held.get(Conversation.__tablename__, ()))))  # fmt: skip
 
     # configuration, read once per batch
 
@@ -355,11 +478,18 @@ class Batch:
         if latest is None or when > latest:
             self.last_inbound[mailbox.id] = (mailbox, when)
 
-    def finish(self) -> None:
+    def finish(self, *, commit: bool = False) -> None:
         """The batch's last writes; on PostgreSQL sent in one round trip (nothing here reads
-        an answer but the ids of the new rows)."""
+        an answer but the ids of the new rows), with the COMMIT when `commit` says the
+        transaction ends here (store_batch's: nothing follows but building the results).
+
+        Changed ORM objects (a conversation a reply joined, a contact's learnt name) are
+        flushed before: the ORM checks each UPDATE's row count, which pipeline mode does not
+        report, so an autoflush inside the block would fail the batch's fast attempt.
+        """
         self.pending.number(self.session)
-        with pipelined(self.session):
+        self.session.flush()
+        with pipelined(self.session, commit=commit):
             self.flush()
             for mailbox, when in self.last_inbound.values():
                 if mailbox.last_inbound_at is None or when > mailbox.last_inbound_at:
@@ -370,3 +500,8 @@ class Batch:
             if self.changed:
                 changes.notify(self.session)
         self.setup.remember_contacts(self.contacts)
+        if self.shared:
+            self.setup.queues_locked = tuple(sorted(
+                queue_id for queue_id, assigner in self.setup.assigners.items()
+                if assignment.QueueAssigner.locks(assigner.queue)
+            ))  # fmt: skip

@@ -157,6 +157,10 @@ class PendingRows:
     """New rows of the batch, INSERTed table by table (one executemany each) on flush."""
 
     def __init__(self) -> None:
+        self.reserved: dict[str, list[int]] = {}  # ids taken ahead (reserve), by table name
+        self._rows()
+
+    def _rows(self) -> None:
         self.contacts: list[NewContact] = []
         self.conversations: list[NewConversation] = []
         self.messages: list[NewMessage] = []
@@ -169,14 +173,25 @@ class PendingRows:
                     or self.tags or self.events)  # fmt: skip
 
     def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        """Drop the rows not written yet (ids reserved stay: nobody else gets them)."""
+        self._rows()
+
+    def reserve(self, table: Table, ids: Sequence[int]) -> None:
+        self.reserved.setdefault(table.name, []).extend(ids)
 
     def number(self, session: Session) -> None:
-        """Give every pending row its id (one query). flush() does it too; calling it first
-        leaves flush nothing to read, so its INSERTs can be pipelined (db.engine.pipelined)."""
+        """Give every pending row its id: reserved ones first, the rest in one query. flush()
+        does it too; calling it first leaves flush nothing to read, so its INSERTs can be
+        pipelined (db.engine.pipelined)."""
         tables = [(Contact.__table__, self.contacts), (Conversation.__table__, self.conversations),
                   (Message.__table__, self.messages)]  # fmt: skip
         unnumbered = [(t, [r for r in rows if r.id is None]) for t, rows in tables]
+        for table, rows in unnumbered:
+            ahead = self.reserved.get(table.name, [])
+            for row, new_id in zip(rows, ahead, strict=False):
+                row.id = row.values["id"] = new_id
+            del ahead[: len(rows)]
+        unnumbered = [(t, [r for r in rows if r.id is None]) for t, rows in unnumbered]
         next_ids = _next_ids(session.connection(), [(t, len(rows)) for t, rows in unnumbered])
         for table, rows in unnumbered:
             for new_id, row in zip(next_ids.get(table, ()), rows, strict=True):
@@ -229,6 +244,27 @@ def _next_ids(connection: Connection, tables: list[tuple[Table, int]]) -> dict[T
     statement = _sequence_ids(tuple(t.name for t, _ in tables))
     [row] = connection.execute(statement, {f"n{i}": c for i, (_, c) in enumerate(tables)}).all()
     return {table: list(ids) for (table, _), ids in zip(tables, row, strict=True)}
+
+
+def reserving(messages: int, conversations: int) -> tuple[Any, dict[str, int]]:
+    """PostgreSQL: the statement taking this many message and conversation ids from their
+    sequences (a row of two arrays), for a batch that sends it with its first reads; give
+    them to PendingRows.reserve. Ids left unused are skipped, as a rolled-back INSERT's are."""
+    return _sequence_ids(("messages", "conversations")), {"n0": messages, "n1": conversations}
+
+
+_NEW_CONTACT_IDS = text(
+    "SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('contacts', 'id'))"
+    " FROM unnest(CAST(:emails AS VARCHAR[])) AS e(email) WHERE NOT EXISTS"
+    " (SELECT 1 FROM contacts AS c WHERE c.organisation_id = :organisation_id"
+    " AND c.email = e.email))"
+)
+
+
+def reserving_contacts(organisation_id: int, emails: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """PostgreSQL: the statement taking an id for each of these addresses that has no contact
+    in the organisation yet (sent after the contact locks, so none is added meanwhile)."""
+    return _NEW_CONTACT_IDS, {"organisation_id": organisation_id, "emails": list(emails)}
 
 
 @functools.cache
