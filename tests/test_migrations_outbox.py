@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from migration_support import downgrade, settings_for
 from sqlalchemy import text
 from test_ingest_support import make_desk
-from test_migrations_search import _downgrade, _settings, empty_url  # noqa: F401  (fixture)
 
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.services import mailboxes, outbox
@@ -17,8 +17,8 @@ BEFORE = "20261207_search_deferred"
 BYTES = b"Subject: queued before the upgrade\r\n\r\n\x00\xff binary-safe\r\n"
 
 
-def test_queued_bytes_survive_the_move_and_its_downgrade(empty_url: str) -> None:  # noqa: F811
-    settings = _settings(empty_url)
+def test_queued_bytes_survive_the_move_and_its_downgrade(empty_url: str) -> None:
+    settings = settings_for(empty_url)
     db = Database(empty_url)
     try:
         db.migrate()
@@ -30,7 +30,7 @@ def test_queued_bytes_survive_the_move_and_its_downgrade(empty_url: str) -> None
                                  not_before=datetime.now(UTC))  # fmt: skip
             session.flush()
             job_id = job.id
-        _downgrade(db, BEFORE)
+        downgrade(db, BEFORE)
         with db.engine.connect() as connection:
             kept = connection.execute(
                 text("SELECT raw FROM outbox_jobs WHERE id = :i"), {"i": job_id}

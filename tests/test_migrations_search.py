@@ -4,46 +4,17 @@ mail stored before the upgrade is found after it; downgrading and upgrading agai
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from alembic import command
-from conftest import PG_ENV
+from migration_support import downgrade, settings_for
 from sqlalchemy import text
 from test_ingest_support import build_mail, deliver, make_desk
 
-from tui_helpdesk.config import Settings, load_settings
-from tui_helpdesk.db.engine import Database, alembic_config, normalise_url
+from tui_helpdesk.db.engine import Database
 from tui_helpdesk.services.search.results import search
 
 BEFORE = "20261130_lists"
-
-
-@pytest.fixture
-def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all (its own SQLite file or PostgreSQL schema)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.sqlite3'}"
-        return
-    base = normalise_url(os.environ[PG_ENV])
-    schema = f"hd_mig_{uuid.uuid4().hex[:8]}"
-    admin = Database(base)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def _settings(url: str) -> Settings:
-    return load_settings(environ={"TUI_HELPDESK_DATABASE_URL": url, "TUI_HELPDESK_SMTP_PORT": "0"})
 
 
 def _subjects(db: Database, desk, query: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -52,15 +23,8 @@ def _subjects(db: Database, desk, query: str) -> list[str]:  # type: ignore[no-u
     return sorted(hit.conversation.subject for hit in page.hits)
 
 
-def _downgrade(db: Database, revision: str) -> None:
-    config = alembic_config()
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-
 def test_mail_stored_before_the_upgrade_is_found_after_it(empty_url: str) -> None:
-    settings = _settings(empty_url)
+    settings = settings_for(empty_url)
     db = Database(empty_url)
     try:
         # The services write the head's schema: the mail is stored there, then the database
@@ -70,7 +34,7 @@ def test_mail_stored_before_the_upgrade_is_found_after_it(empty_url: str) -> Non
         for subject in ("Printer on fire", "Invoice overdue", "Printer paper"):
             deliver(db, settings, build_mail(subject=subject, body=f"About {subject}.\r\n"),
                     desk.support.alias)  # fmt: skip
-        _downgrade(db, BEFORE)  # the previous revision: no full-text index
+        downgrade(db, BEFORE)  # the previous revision: no full-text index
         db.migrate()  # to head: the index is built from the stored rows
         assert _subjects(db, desk, "printer") == ["Printer on fire", "Printer paper"]
         assert _subjects(db, desk, '"invoice overdue" from:carol') == ["Invoice overdue"]
@@ -83,13 +47,13 @@ def test_mail_stored_before_the_upgrade_is_found_after_it(empty_url: str) -> Non
 @contextlib.contextmanager
 def _down_and_up(empty_url: str, subject: str, revision: str) -> Iterator[tuple[Database, Any]]:
     """One mail stored at head, the schema taken down to `revision` and up again."""
-    settings = _settings(empty_url)
+    settings = settings_for(empty_url)
     db = Database(empty_url)
     try:
         db.migrate()
         desk = make_desk(db, settings)
         deliver(db, settings, build_mail(subject=subject), desk.support.alias)
-        _downgrade(db, revision)
+        downgrade(db, revision)
         db.migrate()
         yield db, desk
     finally:
