@@ -207,13 +207,13 @@ def _servers(session: Session, mailbox_ids: set[int | None]) -> dict[int, Row[An
         .outerjoin(MailboxWebhook.__table__, hooks.mailbox_id == mailboxes.id)
         .where(mailboxes.id.in_([i for i in mailbox_ids if i is not None]))
     )
-    return {row.id: row for row in rows}
+    return {row.id: row for row in rows.all()}
 
 
 def _bodies(session: Session, ids: list[int]) -> dict[int, bytes]:
     bodies = OutboxBody.__table__.c
-    rows = session.execute(select(bodies.job_id, bodies.raw).where(bodies.job_id.in_(ids)))
-    return {job_id: raw for job_id, raw in rows}
+    found = session.execute(select(bodies.job_id, bodies.raw).where(bodies.job_id.in_(ids)))
+    return dict(found.all())
 
 
 def _claimed(
