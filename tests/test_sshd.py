@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 from test_cli import ADA, Cli
 
+from tui_helpdesk import start_cache
 from tui_helpdesk.cli.identity import os_login
-from tui_helpdesk.tui import quick_start
 
 SSHD = Path("/usr/sbin/sshd")
 MakeKey = Callable[..., Path]
@@ -193,7 +193,7 @@ def test_the_tui_comes_up_as_the_keys_user_with_ssh_settings(
 ) -> None:
     bob_key = make_key()
     key_id = desk.json("user", "add-key", "bob@acme.test", str(bob_key), *ADA)["id"]
-    cached = quick_start.cache_file(sshd.cache / "tui-helpdesk",
+    cached = start_cache.cache_file(sshd.cache / "tui-helpdesk",
                                     f"sqlite:///{tmp_path / 'helpdesk.sqlite3'}",
                                     ("ssh_key", str(key_id)))  # fmt: skip
     # The identity line shows the address at once and the name once the TUI has connected.

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from test_tui import SIZE, build, list_lines, loaded, wait_for
 from test_tui_data import NOW, Seed, actor, add_conversation, seed
 
-from tui_helpdesk import database_url
+from tui_helpdesk import database_url, start_cache
 from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import Mailbox, MailboxGrant, User
@@ -97,7 +97,7 @@ def test_the_mine_view_compiles_and_reads_the_same(
         recipe = prepared.start_statements(session, acting, MINE, limit=PAGE, who=who)
     recipe |= where | {"revision": db.schema_revision(), "view": "mine", "limit": PAGE,
                        "timeout": 5}  # fmt: skip
-    quick_start.save(tmp_path, quick_settings.database.url, who, recipe)
+    start_cache.save(tmp_path, quick_settings.database.url, who, recipe)
     found = quick_start.read(tmp_path, quick_settings.database.url, who, page_size=PAGE)
     assert found is not None and found.view == "mine"
     acting, zone, rows, more = services_view(db, email, MINE)
@@ -197,8 +197,6 @@ async def test_a_user_deactivated_since_the_cache_is_refused(
 
 def _stale_code(monkeypatch: pytest.MonkeyPatch) -> None:
     """Another version of the code from now on (an upgrade installed)."""
-    from tui_helpdesk import start_cache
-
     monkeypatch.setattr(start_cache, "code_state", lambda: "code after the upgrade")
 
 
@@ -234,7 +232,7 @@ def test_a_refresh_drops_the_cache_of_a_user_who_may_no_longer_start(
         session.query(User).filter_by(email="bob@acme.test").update({"active": False})
     _stale_code(monkeypatch)
     assert prepared.refresh(db, quick_settings, tmp_path) == 0
-    assert not quick_start.cache_file(tmp_path, url, who).exists()
+    assert not start_cache.cache_file(tmp_path, url, who).exists()
 
 
 def test_a_refresh_writes_the_cache_of_whom_the_command_acts_as_and_no_other_database(
@@ -243,7 +241,7 @@ def test_a_refresh_writes_the_cache_of_whom_the_command_acts_as_and_no_other_dat
     """`also`: the user `init --as` or `db upgrade` acts as gets a cache before any start;
     a cache of another database in the same folder is not touched."""
     seed(db)
-    other = quick_start.cache_file(tmp_path, "sqlite:////elsewhere.db", ("email", "x@y.test"))
+    other = start_cache.cache_file(tmp_path, "sqlite:////elsewhere.db", ("email", "x@y.test"))
     tmp_path.mkdir(exist_ok=True)
     other.write_text('{"version": 1, "who": ["email", "x@y.test"], "code": "old"}')
     who = ("email", "cy@acme.test")

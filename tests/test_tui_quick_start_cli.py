@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from test_tui import SIZE, list_lines, loaded
 from test_tui_data import actor, seed
 
+from tui_helpdesk import start_cache
 from tui_helpdesk.cli import cli, identity, run
 from tui_helpdesk.cli.context import Cx
 from tui_helpdesk.cli.terminal import SSH_VARIABLES
@@ -61,9 +62,9 @@ class Desk:
         return {"TUI_HELPDESK_CONFIG": str(self.config), "XDG_CACHE_HOME": str(self.cache),
                 **dict.fromkeys(SSH_VARIABLES)}  # fmt: skip
 
-    def cached(self, who: quick_start.Who) -> Path:
+    def cached(self, who: start_cache.Who) -> Path:
         folder = self.cache / "tui-helpdesk"
-        return quick_start.cache_file(folder, str(self.db.url), who)
+        return start_cache.cache_file(folder, str(self.db.url), who)
 
     def start(self, *args: str, cx: Cx | None = None) -> Start:
         """`tui-helpdesk ARGS` (as the account `cx` says), until the app is connected and the

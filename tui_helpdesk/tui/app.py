@@ -28,7 +28,7 @@ from tui_helpdesk.tui.refresh import ChangePoller
 from tui_helpdesk.tui.screens.inbox import InboxScreen
 
 if TYPE_CHECKING:
-    from tui_helpdesk.tui.quick_start import Who
+    from tui_helpdesk.start_cache import Who
 
 
 # How long the connecting thread waits for the first rows to be drawn before it starts the

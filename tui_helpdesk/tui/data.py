@@ -41,7 +41,8 @@ from tui_helpdesk.tui.messages import InboxPage
 
 if TYPE_CHECKING:
     from tui_helpdesk.services.changes import ChangeWatcher
-    from tui_helpdesk.tui.quick_start import QuickStart, Who
+    from tui_helpdesk.start_cache import Who
+    from tui_helpdesk.tui.quick_start import QuickStart
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

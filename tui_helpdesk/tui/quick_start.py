@@ -31,9 +31,8 @@ from typing import Any
 
 from tui_helpdesk import database_url
 from tui_helpdesk.records import ConversationRecord, UserRecord
-from tui_helpdesk.start_cache import Who, cache_file, code_state, current, load, save
+from tui_helpdesk.start_cache import Who, cache_file, code_state, current, load
 
-__all__ = ["QuickStart", "Who", "cache_file", "code_state", "read", "save"]
 TAG_SEPARATOR = "\x1f"  # services/conversations/rows.py joins a row's tags with it
 log = logging.getLogger(__name__)
 

@@ -543,7 +543,11 @@ class _Recording:
     def __init__(self, sqlite: Any = None, libpq: Any = None) -> None:
         self.sqlite = sqlite
         self.libpq = libpq
-        self.asynchronous = libpq is not None
+
+    @property
+    def asynchronous(self) -> bool:
+        """Its writes leave the loop running while the server commits (PostgreSQL)."""
+        return self.libpq is not None
 
     @classmethod
     async def open(cls, db: Database) -> _Recording:
