@@ -41,6 +41,16 @@ CORPUS_ENV = "TUI_HELPDESK_CORPUS"
 CORPUS_EXAMPLE = "$PWD/../shared/mail-corpus"  # from the repository's root, as CI sets it
 
 
+@pytest.fixture(autouse=True)
+def no_fork_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TUI start through the CLI inside the test process does not fork the process writing
+    a missing start-up cache (tui/start_ahead.py): a fork of pytest is not a start. Whole
+    starts in processes of their own do (test_tui_quick_start_cli.py, test_tui_start_ahead.py)."""
+    from tui_helpdesk.tui import start_ahead
+
+    monkeypatch.setattr(start_ahead, "start", lambda *_args: None)
+
+
 def backends() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get(PG_ENV) else ["sqlite"]
 

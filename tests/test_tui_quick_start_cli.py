@@ -223,19 +223,29 @@ def probe(desk: Desk, args: list[str], *, terminal: bool) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("path", ["--as", "ssh-session"])
-def test_the_cached_rows_are_drawn_before_sqlalchemy_is_imported(
+def test_every_start_draws_its_rows_before_sqlalchemy_is_imported(
     desk: Desk, make_key: Callable[..., Path], path: str
 ) -> None:
-    """Whole processes, as a start is: the first start imports the database layer before
-    its rows; the next draws its rows from the cache with SQLAlchemy not imported at all."""
+    """Whole processes, as a start is. The first, with no cache yet: a process forked before
+    Textual is imported writes it (tui/start_ahead.py), and the rows are drawn from it with
+    SQLAlchemy not imported by the start; that cache is the one a normal start writes. The
+    next start draws from it the same way."""
     config = ["--config", str(desk.config)]
     if path == "--as":
         args = [*config, "--as", "bob@acme.test", "--no-worker"]
+        who, normal = ("email", "bob@acme.test"), (["--as", "bob@acme.test", "--no-worker"], None)
     else:
-        args = [*config, "ssh-session", "--key-id", str(add_key(desk, "bob@acme.test", make_key()))]
+        key = add_key(desk, "bob@acme.test", make_key())
+        args = [*config, "ssh-session", "--key-id", str(key)]
+        who, normal = ("ssh_key", str(key)), (["--no-worker"], Cx(None, ssh_key_id=key))
     first = probe(desk, args, terminal=path == "ssh-session")
     assert not first["sqlalchemy_before_the_cli"]
-    assert first["first_rows"]["from_cache"] is False and first["first_rows"]["sqlalchemy"]
+    assert first["first_rows"]["from_cache"] is True, first
+    assert first["first_rows"]["sqlalchemy"] is False, first
+    ahead = start_cache.load(desk.cached(who))
+    desk.cached(who).unlink()
+    assert not desk.start(*normal[0], cx=normal[1]).from_cache  # writes it the normal way
+    assert start_cache.load(desk.cached(who)) == ahead
     second = probe(desk, args, terminal=path == "ssh-session")
     assert second["first_rows"]["from_cache"] is True, second
     assert second["first_rows"]["sqlalchemy"] is False, second

@@ -93,6 +93,11 @@ def start_tui(cx: Cx, *, no_worker: bool, ssh: bool = False) -> int:
     as_email = click.get_current_context().meta.get(AS_KEY)
     if ssh or over_ssh(os.environ):
         os.environ.update(ssh_environment(settings.tui, os.environ))
+    from tui_helpdesk.tui import start_ahead
+
+    who, cache_folder = _who(cx, as_email), start_cache()
+    # Before Textual is imported: a first start's cache is written on the other core.
+    ahead = start_ahead.start(settings, cache_folder, who)
     from tui_helpdesk.tui.app import run_tui
 
     embedded: list[Any] = []
@@ -116,8 +121,9 @@ def start_tui(cx: Cx, *, no_worker: bool, ssh: bool = False) -> int:
             settings,
             resolve=lambda: cx.resolve_email(as_email),
             start_worker=None if no_worker else start_worker,
-            start_cache=start_cache(),
-            who=_who(cx, as_email),
+            start_cache=cache_folder,
+            who=who,
+            ahead=ahead,
         )
     finally:
         for worker in embedded:

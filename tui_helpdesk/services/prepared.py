@@ -24,6 +24,7 @@ from tui_helpdesk.db.models import Organisation, User, UserKey
 from tui_helpdesk.records import ALL_OPEN, ConversationView, UserRecord
 from tui_helpdesk.services import users
 from tui_helpdesk.services.conversations import listing
+from tui_helpdesk.services.session import open_database
 from tui_helpdesk.start_cache import Who
 
 # The identity row: UserRecord's fields in this order, then the organisation's timezone.
@@ -139,22 +140,42 @@ def refresh(db: Database, settings: Settings, directory: Path, also: Sequence[Wh
     worker call this). A cache whose lookup no longer finds one active user is removed.
     Returns how many were written."""
     url = settings.database.url
-    page_size = max(10, settings.tui.page_size)
     revision = db.schema_revision()
-    written = 0
-    for who in dict.fromkeys([*start_cache.whos(directory, url), *also]):
-        path = start_cache.cache_file(directory, url, who)
-        try:
-            recipe = start_cache.load(path) if path.exists() else {}
-        except (OSError, ValueError):
-            recipe = {}
-        if start_cache.current(recipe, who, page_size) and recipe.get("revision") == revision:
-            continue
-        with db.read() as session:
-            found = session.execute(identity_query(*who)).all()
-            actor = users.to_record(session.get_one(User, found[0].id)) if len(found) == 1 else None
-        if actor is None or not actor.active:
-            path.unlink(missing_ok=True)
-            continue
-        written += write(db, settings, directory, who, actor)
-    return written
+    whos = dict.fromkeys([*start_cache.whos(directory, url), *also])
+    return sum(renew(db, settings, directory, who, revision=revision) for who in whos)
+
+
+def renew(
+    db: Database, settings: Settings, directory: Path, who: Who, *, revision: str | None = None
+) -> bool:
+    """Write the start-up cache of `who` unless it is current for this code, page size and
+    schema `revision` (read when not given); remove it when `who` finds no single active
+    user. Returns whether it was written."""
+    url = settings.database.url
+    path = start_cache.cache_file(directory, url, who)
+    try:
+        recipe = start_cache.load(path) if path.exists() else {}
+    except (OSError, ValueError):
+        recipe = {}
+    revision = revision or db.schema_revision()
+    page_size = max(10, settings.tui.page_size)
+    if start_cache.current(recipe, who, page_size) and recipe.get("revision") == revision:
+        return False
+    with db.read() as session:
+        found = session.execute(identity_query(*who)).all()
+        actor = users.to_record(session.get_one(User, found[0].id)) if len(found) == 1 else None
+    if actor is None or not actor.active:
+        path.unlink(missing_ok=True)
+        return False
+    return write(db, settings, directory, who, actor)
+
+
+def write_first(settings: Settings, directory: Path, who: Who) -> bool:
+    """The start-up cache of `who`, written for a TUI start that found none, by the process
+    tui/start_ahead.py forks for it (so its database layer loads on the other core while the
+    TUI's own start draws the screen). Returns whether it was written."""
+    db = open_database(settings)
+    try:
+        return renew(db, settings, directory, who)
+    finally:
+        db.dispose()

@@ -29,6 +29,7 @@ from tui_helpdesk.tui.screens.inbox import InboxScreen
 
 if TYPE_CHECKING:
     from tui_helpdesk.start_cache import Who
+    from tui_helpdesk.tui.start_ahead import Ahead
 
 
 # How long the connecting thread waits for the first rows to be drawn before it starts the
@@ -245,15 +246,19 @@ def make_app(
     now: Clock | None = None,
     start_cache: Path | None = None,
     who: Who | None = None,
+    ahead: Ahead | None = None,
 ) -> HelpdeskApp:
     """Build the app on the database of `settings`, acting as `actor_email` (or as whom
     `resolve` finds, in the connecting thread; `who` says how, when the start-up cache in
-    the folder `start_cache` may look them up the same way: see HelpdeskData).
+    the folder `start_cache` may look them up the same way, and `ahead` is the process
+    writing that cache when there was none: see HelpdeskData).
 
     Nothing is read here: the app connects after its first frame, and exits with the error's
     exit code (the error in `app.refusal`) when the user is unknown or refused.
     """
-    data = HelpdeskData(settings, actor_email, resolve=resolve, start_cache=start_cache, who=who)
+    data = HelpdeskData(
+        settings, actor_email, resolve=resolve, start_cache=start_cache, who=who, ahead=ahead
+    )
     return HelpdeskApp(
         data, worker_address=worker_address, start_worker=start_worker, now=now or utc_now
     )
@@ -266,6 +271,7 @@ def run_tui(
     start_worker: Callable[[], tuple[str, int]] | None = None,
     start_cache: Path | None = None,
     who: Who | None = None,
+    ahead: Ahead | None = None,
 ) -> int:
     """Run the TUI in this terminal until the user quits; returns the exit code.
 
@@ -275,7 +281,7 @@ def run_tui(
     """
     app = make_app(
         settings, None, resolve=resolve, start_worker=start_worker, start_cache=start_cache,
-        who=who,
+        who=who, ahead=ahead,
     )  # fmt: skip
     app.run()
     if app.refusal is not None:

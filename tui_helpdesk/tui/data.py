@@ -43,12 +43,17 @@ if TYPE_CHECKING:
     from tui_helpdesk.services.changes import ChangeWatcher
     from tui_helpdesk.start_cache import Who
     from tui_helpdesk.tui.quick_start import QuickStart
+    from tui_helpdesk.tui.start_ahead import Ahead
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 # How long `connect` waits for quick rows to be drawn before it imports the database layer
 # anyway (the import holds the GIL: drawing beside it would take twice as long).
 DRAW_WAIT_SECONDS = 1.0
+# How long the quick start waits for the process writing a missing start-up cache (start_ahead):
+# it does what the normal start would do here, so waiting for it costs nothing extra, unless
+# it is stuck.
+AHEAD_WAIT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class HelpdeskData:
         resolve: Callable[[], str] | None = None,
         start_cache: Path | None = None,
         who: Who | None = None,
+        ahead: Ahead | None = None,
     ) -> None:
         """`actor_email`, or `resolve` to find it (the CLI's identity check: --as, the OS
         login or the SSH key) in the connecting thread, after the first frame.
@@ -92,12 +98,14 @@ class HelpdeskData:
         `start_cache` is the folder of the start-up cache (None: none is used or written);
         `who` says how `resolve` finds the actor, for the cache to find them the same way (by
         an --as email that is honoured, the OS login, the SSH key), None when it may not (an
-        --as that `resolve` will refuse)."""
+        --as that `resolve` will refuse). `ahead` is the process writing that cache, when
+        there was none (tui/start_ahead.py): the quick start waits for it."""
         self.settings = settings
         self.actor_email = actor_email or ""
         self._resolve = resolve
         self._start_cache = start_cache
         self._who = who or (("email", actor_email) if actor_email else None)
+        self._ahead = ahead
         self._quick: QuickStart | None = None  # read by quick_start, until a reload shows it
         self.started_from_cache = False  # quick_start drew the first rows
         self._drawn = threading.Event()  # `connect` waits for quick rows to be drawn
@@ -135,6 +143,8 @@ class HelpdeskData:
         view shows the page, and `connect` waits until `first_rows_drawn` (or a second)."""
         if self._start_cache is None or self._who is None or self.connected:
             return False
+        if self._ahead is not None:
+            self._ahead.wait(AHEAD_WAIT_SECONDS)
         from tui_helpdesk.tui import quick_start
 
         found = quick_start.read(
