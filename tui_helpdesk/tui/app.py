@@ -108,6 +108,8 @@ class HelpdeskApp(App[int]):
         are drawn, and the screens read everything again once it is done. The worker starts,
         and the cache is written, once the first rows are on screen."""
         try:
+            if self.data.writing_ahead:  # its rows are a while off: the screen is drawn first
+                self._first_frame.wait(FIRST_ROWS_WAIT_SECONDS)
             if self.data.quick_start():
                 self.call_from_thread(self._tell_screens, Connected)
             self._first_frame.wait(FIRST_ROWS_WAIT_SECONDS)

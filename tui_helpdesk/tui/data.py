@@ -143,9 +143,12 @@ class HelpdeskData:
         view shows the page, and `connect` waits until `first_rows_drawn` (or a second)."""
         if self._start_cache is None or self._who is None or self.connected:
             return False
-        if self._ahead is not None:
-            self._ahead.wait(AHEAD_WAIT_SECONDS)
         from tui_helpdesk.tui import quick_start
+
+        if self._ahead is not None:  # the driver is imported while the cache is being written
+            quick_start.import_driver(self.settings.database.url)
+            self._ahead.wait(AHEAD_WAIT_SECONDS)
+            self._ahead = None
 
         found = quick_start.read(
             self._start_cache, self.settings.database.url, self._who, page_size=self.page_size
@@ -156,6 +159,11 @@ class HelpdeskData:
         self.started_from_cache = True
         self._drawn.clear()
         return True
+
+    @property
+    def writing_ahead(self) -> bool:
+        """A process writes the start-up cache this start will read (tui/start_ahead.py)."""
+        return self._ahead is not None
 
     def first_rows_drawn(self) -> None:
         """The quick rows are on screen: `connect` may import the database layer now."""

@@ -87,6 +87,15 @@ def _run(recipe: dict[str, Any], url: str, page_size: int) -> QuickStart | None:
     )
 
 
+def import_driver(url: str) -> None:
+    """Import the plain driver `read` will use for `url` now (psycopg takes ~0.08 s), while
+    there is time to: a first start waits for its cache (tui/start_ahead.py)."""
+    if database_url.libpq_uri(url) is not None:
+        import psycopg  # noqa: F401
+    else:
+        import sqlite3  # noqa: F401
+
+
 def _connect(recipe: dict[str, Any], url: str) -> Any:
     if recipe["dialect"] == "sqlite":
         import sqlite3
