@@ -185,6 +185,12 @@ def test_the_server_notices_changed_code(tmp_path: Path) -> None:
     after = code_fingerprint([str(tmp_path)])
     (tmp_path / "pkg" / "b.py").write_text("")
     assert code_fingerprint([str(tmp_path)]) != after
+    added = code_fingerprint([str(tmp_path)])
+    (tmp_path / "pkg" / "__pycache__").mkdir()  # Python's first import of the package
+    (tmp_path / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"")
+    assert code_fingerprint([str(tmp_path)]) == added
+    (tmp_path / "pkg" / "b.py").unlink()
+    assert code_fingerprint([str(tmp_path)]) == after
 
 
 def test_which_command_lines_go_to_the_server() -> None:

@@ -12,14 +12,15 @@ import sysconfig
 
 
 def code_fingerprint(folders: list[str]) -> tuple[tuple[str, int, int], ...]:
-    """(path, mtime, size) of every .py file under the folders, and the folders themselves."""
+    """(path, mtime, size) of every .py file under the folders. Folders' own mtimes are left
+    out: the listing already shows a file added or removed, and Python creating a
+    `__pycache__` on a fresh install's first imports must not make the code look changed
+    (it invalidated the start-up cache a first start had just written)."""
     seen: list[tuple[str, int, int]] = []
     stack = list(folders)
     while stack:
         folder = stack.pop()
         try:
-            status = os.stat(folder)
-            seen.append((folder, status.st_mtime_ns, 0))
             entries = list(os.scandir(folder))
         except OSError:
             continue
