@@ -4,7 +4,8 @@ PostgreSQL runs when TUI_HELPDESK_TEST_PG_URL is set (CI always sets it), the re
 test when TUI_HELPDESK_CORPUS is (CI points it at ../shared/mail-corpus); the summary of a run
 without them says so and how to turn them on. Each backend's schema
 is built once per session by running the Alembic migrations, so every run tests them; each test
-then starts from empty tables (a copy of the migrated SQLite file, or TRUNCATE on PostgreSQL).
+then starts from empty tables (a copy of the migrated SQLite file, or every row deleted and
+the sequences reset on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -112,10 +113,24 @@ def pg_url() -> Iterator[str]:
     admin.dispose()
 
 
-def _truncate_all(db: Database) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+# Every table emptied and every sequence of the schema back at 1, in one statement. DELETE
+# rather than TRUNCATE: TRUNCATE gives each table and index new files and waits for their WAL
+# at commit, 0.08 s alone and a median 0.6 s beside the rest of the suite; DELETE on a test's
+# few rows takes milliseconds. The foreign keys' triggers are off while it runs (the test
+# runner connects as a superuser), so the order of the tables does not matter.
+_EMPTY_ALL = text(
+    "SET LOCAL session_replication_role = replica;"
+    "SET LOCAL synchronous_commit = off;"
+    + "".join(f'DELETE FROM "{t.name}";' for t in Base.metadata.sorted_tables)
+    + "SELECT setval(s.oid, 1, false) FROM pg_class AS s"
+    " JOIN pg_namespace AS n ON n.oid = s.relnamespace"
+    " WHERE s.relkind = 'S' AND n.nspname = current_schema()"
+)
+
+
+def _empty_all(db: Database) -> None:
     with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.exec_driver_sql(str(_EMPTY_ALL))
 
 
 @pytest.fixture
@@ -128,7 +143,7 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{path}"
     url = request.getfixturevalue("pg_url")
     db = Database(url)
-    _truncate_all(db)
+    _empty_all(db)
     db.dispose()
     return url
 

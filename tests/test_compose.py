@@ -8,7 +8,7 @@ from email import policy
 from email.parser import BytesParser
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tui_helpdesk.errors import Invalid
@@ -203,6 +203,8 @@ def test_any_accepted_address_is_exactly_one_address_in_the_mail(value: str) -> 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.text(max_size=20), FRAGMENTS), max_size=6).map("".join))
+@example("=??Q? ?=")  # text that reads as an encoded word goes out encoded (found by this test)
+@example("Re: =?utf-8?q?caf=C3=A9?= is spelt so")
 def test_any_accepted_subject_stays_in_the_subject(value: str) -> None:
     try:
         subject = one_line(value, field="subject", limit=255)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -162,7 +163,7 @@ def compose(draft: Draft, *, message_id: str, now: datetime) -> bytes:
     msg["To"] = [_address(p) for p in draft.to]
     if draft.cc:
         msg["Cc"] = [_address(p) for p in draft.cc]
-    msg["Subject"] = clean_line(draft.subject, 998)
+    _set_text(msg, "Subject", clean_line(draft.subject, 998))
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
     parent = safe_message_ids([draft.in_reply_to])
@@ -176,9 +177,19 @@ def compose(draft: Draft, *, message_id: str, now: datetime) -> bytes:
         msg["X-Auto-Response-Suppress"] = "All"  # Exchange's own loop guard
         msg[LOOP_HEADER] = draft.sender.address
     for name, value in draft.headers:
-        msg[name] = clean_line(value, 998)
+        _set_text(msg, name, clean_line(value, 998))
     _set_body(msg, draft)
     return msg.as_bytes()
+
+
+def _set_text(msg: EmailMessage, name: str, value: str) -> None:
+    """A free-text header. Text that looks like an RFC 2047 encoded word ("=?utf-8?q?x?=")
+    would be decoded by the reader (and by the email package itself when it is set as a
+    plain value), so such a value goes out encoded as a whole: it reads back as written."""
+    if "=?" in value:
+        msg.set_raw(name, Header(value, "utf-8", header_name=name).encode())
+    else:
+        msg[name] = value
 
 
 def _address(person: Person) -> Address:
