@@ -127,6 +127,29 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU time so far of every PostgreSQL server process on this machine (the
+    backends serving the worker, and the writers and checkpointer behind them), from /proc."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "postgres":
+            total += process_cpu_seconds(int(entry.name))
+    return total
+
+
+def load_cpu_seconds() -> float:
+    """CPU time of this process's finished child processes: the load generators, each run
+    to its end by subprocess.run."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
