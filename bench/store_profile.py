@@ -29,7 +29,7 @@ from tui_helpdesk.config import load_settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.mail.parse import parse_message
-from tui_helpdesk.worker.runtime import smtp_store
+from tui_helpdesk.worker.store import smtp_store
 
 
 def statement_kind(sql: str) -> str:

@@ -40,7 +40,7 @@ from tui_helpdesk.db.models import (
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.services import assignment, audit, autoresponder, ingest, routing, users
 from tui_helpdesk.services.ingest import deliver
-from tui_helpdesk.worker.runtime import smtp_store
+from tui_helpdesk.worker.store import smtp_store
 
 SUPPORT = "support@acme.test"
 SALES = "sales@acme.test"

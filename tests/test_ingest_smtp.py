@@ -27,7 +27,8 @@ from tui_helpdesk.services import ingest, mailboxes
 from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
 from tui_helpdesk.smtp.protocol import start_server
 from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
-from tui_helpdesk.worker.runtime import EmbeddedWorker, smtp_store
+from tui_helpdesk.worker.runtime import EmbeddedWorker
+from tui_helpdesk.worker.store import smtp_store
 
 HOST = "127.0.0.1"
 

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,9 +34,7 @@ from tui_helpdesk.config import Settings
 from tui_helpdesk.db.engine import Database
 from tui_helpdesk.db.models import WorkerStatus
 from tui_helpdesk.errors import ConfigError
-from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.services import ingest
-from tui_helpdesk.smtp.batches import Accepted, StoreBatch
 from tui_helpdesk.smtp.handler import AliasCache, IngestHandler
 from tui_helpdesk.smtp.limits import SessionLimits
 from tui_helpdesk.smtp.process_writer import ProcessWriter
@@ -48,6 +46,7 @@ from tui_helpdesk.worker.auth_checker import AuthChecker, CheckerProcess
 from tui_helpdesk.worker.control import WorkerControl
 from tui_helpdesk.worker.search_indexer import SearchIndexer
 from tui_helpdesk.worker.sender import OutboxSender
+from tui_helpdesk.worker.store import configure_logging, open_store, smtp_store
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +58,6 @@ START_TIMEOUT_SECONDS = 15.0
 # answered at once and all back at once: 2,000-2,200 msg/s with 32-64, 2,250-2,430 with 12-24.
 STORE_BATCH_MAX = 16
 AUTH_STOP_SECONDS = 2.0  # a check waiting on the DNS is left to its lease, not waited for
-
-
-def smtp_store(db: Database, settings: Settings) -> StoreBatch:
-    """Ingest's batch store as the SMTP writers call it: each stored mail becomes Accepted."""
-    store = ingest.batch_store(db, settings)
-
-    def store_for_smtp(mails: Sequence[InboundMail]) -> list[Accepted | BaseException]:
-        return [_accepted(result) for result in store(mails)]
-
-    return store_for_smtp
-
-
-def _accepted(result: ingest.StoredMail | Exception) -> Accepted | BaseException:
-    if isinstance(result, Exception):
-        return result
-    queue_id = ",".join(str(i) for i in result.message_ids) or "0"
-    return Accepted(queue_id=queue_id, processing_error="; ".join(result.processing_errors))
-
-
-def open_store(settings: Settings) -> StoreBatch:
-    """In the store process: its logging, its own database engine, and ingest's batch store."""
-    _configure_logging(settings.worker.log_level)
-    # no pre-ping: store_batch tries a batch again on a new connection when its own was lost
-    return smtp_store(Database.from_settings(settings, pre_ping=False), settings)
 
 
 class RecentIntake:
@@ -279,18 +254,9 @@ class WorkerRuntime:
             row.last_error = stats.last_error
 
 
-def _configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command
-
-
 def run_worker(settings: Settings) -> int:
     """The blocking `tui-helpdesk worker`; returns the process exit code."""
-    _configure_logging(settings.worker.log_level)
+    configure_logging(settings.worker.log_level)
     db = Database.from_settings(settings)
     try:
         if db.is_empty():

@@ -101,7 +101,7 @@ def store_batch(
 
     A connection found lost (the server restarted or dropped it while it idled in the pool)
     costs one more attempt on a new connection, so the store process's engine needs no
-    pre-ping round trip per batch (worker.runtime.open_store). Were the connection lost during
+    pre-ping round trip per batch (worker.store.open_store). Were the connection lost during
     the COMMIT itself, the batch may have been stored: the next attempt then finds its mails
     as duplicates, as the senders' own retry after a 451 would.
 
