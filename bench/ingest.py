@@ -233,7 +233,7 @@ def render(measured: list[tuple[str, list[Row]]]) -> str:
         cells += [f"{r.cpu_ms.get(n, 0.0):.2f}" for n in names]
         spent = r.cpu_ms.get("ours", 0.0) + r.db_cpu_ms + r.load_cpu_ms
         bound = cores * 1000 / spent if spent else 0.0
-        cells += [f"{r.db_cpu_ms:.2f}", f"{r.load_cpu_ms:.2f}", f"{spent:.2f}", f"{bound:,.0f}"]
+        cells += [f"{r.db_cpu_ms:.2f}", f"{r.load_cpu_ms:.2f}", f"{spent:.2f}", bound]
         cells += [_ratio(bound, bare)]
         out.append([*cells, r.acked, r.stored])
     notes = [
