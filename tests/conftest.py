@@ -16,9 +16,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dkim_keys import DkimKey, make_dkim_key
@@ -40,6 +42,47 @@ PG_ENV = "TUI_HELPDESK_TEST_PG_URL"
 PG_EXAMPLE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CORPUS_ENV = "TUI_HELPDESK_CORPUS"
 CORPUS_EXAMPLE = "$PWD/../shared/mail-corpus"  # from the repository's root, as CI sets it
+
+
+TABLES_SETTLE_SECONDS = 5.0
+
+
+@pytest.fixture
+def snap_compare(snap_compare: Callable[..., bool]) -> Callable[..., bool]:
+    """pytest-textual-snapshot's, taking its screenshot once every DataTable on the screen has
+    measured its rows. A DataTable sizes its columns on its next Idle event, and the snapshot's
+    own wait (CPU idle) can end before that on a loaded machine: CI once drew a table of
+    domains with its columns cut at their headers' width."""
+
+    def compare(
+        app: Any,
+        press: Any = (),
+        terminal_size: tuple[int, int] = (80, 24),
+        run_before: Callable[[Any], Awaitable[None] | None] | None = None,
+    ) -> bool:
+        async def settled(pilot: Any) -> None:
+            if run_before is not None:
+                waited = run_before(pilot)
+                if waited is not None:
+                    await waited
+            await tables_settled(pilot)
+
+        return snap_compare(app, press=press, terminal_size=terminal_size, run_before=settled)
+
+    return compare
+
+
+async def tables_settled(pilot: Any) -> None:
+    """Wait (at most TABLES_SETTLE_SECONDS) until no DataTable on the screen has cells or rows
+    it has not measured yet (Textual's own pending-work flags; Textual is pinned)."""
+    from textual.widgets import DataTable
+
+    deadline = time.monotonic() + TABLES_SETTLE_SECONDS
+    while time.monotonic() < deadline and any(
+        table._updated_cells or table._require_update_dimensions
+        for table in pilot.app.screen.query(DataTable)
+    ):
+        await pilot.pause(0.02)
 
 
 @pytest.fixture(autouse=True)
