@@ -3,6 +3,7 @@
 runtime       the SMTP server, the store process and the heartbeat on one event loop;
               `tui-helpdesk worker` (run_worker) and the TUI's EmbeddedWorker
 store         ingest's batch store as the writers call it; the store process's start
+logs          the log format of every worker process
 sender        the outbox sender: due jobs claimed under a lease, sent over reused connections
 auth_checker  SPF, DKIM and DMARC of each stored message, after its commit
 search_indexer  PostgreSQL: the search vectors of new messages, after their commit

@@ -40,6 +40,7 @@ from tui_helpdesk.db.engine import Database
 from tui_helpdesk.records import MessageAuthRecord
 from tui_helpdesk.services.inbound_auth import jobs
 from tui_helpdesk.services.inbound_auth.message import check_message
+from tui_helpdesk.worker.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +304,7 @@ def _engine_main(connection: Any, settings: Settings) -> None:
 def main(name: str) -> None:
     """The checker process: the settings from stdin, checking until stdin ends."""
     settings: Settings = pickle.load(sys.stdin.buffer)
-    logging.basicConfig(
-        level=settings.worker.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.worker.log_level)
     engine = EngineProcess(settings)
     checker = AuthChecker(settings, name=name, engine=engine, batch=PROCESS_BATCH, pause=True)
     checker.start()

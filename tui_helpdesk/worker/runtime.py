@@ -44,9 +44,10 @@ from tui_helpdesk.smtp.thread_writer import GroupCommitWriter
 from tui_helpdesk.smtp.tls import ServerTLS
 from tui_helpdesk.worker.auth_checker import AuthChecker, CheckerProcess
 from tui_helpdesk.worker.control import WorkerControl
+from tui_helpdesk.worker.logs import configure_logging
 from tui_helpdesk.worker.search_indexer import SearchIndexer
 from tui_helpdesk.worker.sender import OutboxSender
-from tui_helpdesk.worker.store import configure_logging, open_store, smtp_store
+from tui_helpdesk.worker.store import open_store, smtp_store
 
 log = logging.getLogger(__name__)
 

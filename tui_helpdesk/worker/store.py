@@ -8,8 +8,6 @@ runs (a worker's start cost 1.2-1.4 s of CPU in the store process when it import
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Sequence
 
 from tui_helpdesk.config import Settings
@@ -17,16 +15,7 @@ from tui_helpdesk.db.engine import Database
 from tui_helpdesk.mail.inbound import InboundMail
 from tui_helpdesk.services import ingest
 from tui_helpdesk.smtp.batches import Accepted, StoreBatch
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """The worker's log lines on stderr (both of its processes)."""
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command
+from tui_helpdesk.worker.logs import configure_logging
 
 
 def smtp_store(db: Database, settings: Settings) -> StoreBatch:
